@@ -1,0 +1,163 @@
+#include "common/subprocess.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/error.hpp"
+
+extern char** environ;
+
+namespace skiff {
+namespace {
+
+int decodeStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+void redirect(const std::filesystem::path& file, int targetFd, int flags) {
+  const int fd = ::open(file.c_str(), flags, 0644);
+  if (fd < 0) _exit(127);
+  ::dup2(fd, targetFd);
+  ::close(fd);
+}
+
+std::string slurp(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  if (argv.empty()) throw Error("no command to run");
+  // Everything the child needs is prepared before fork: after it, only
+  // async-signal-safe calls are allowed.
+  std::vector<char*> args;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; *entry; ++entry) {
+    const std::string item(*entry);
+    const auto eq = item.find('=');
+    if (eq != std::string::npos) env[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  for (const auto& [key, value] : options.extraEnv) env[key] = value;
+  std::vector<std::string> envStrings;
+  for (const auto& [key, value] : env) envStrings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& item : envStrings) envp.push_back(item.data());
+  envp.push_back(nullptr);
+
+  int errorPipe[2];
+  if (::pipe2(errorPipe, O_CLOEXEC) != 0) throw Error("cannot create a pipe", argv[0]);
+  pid_ = ::fork();
+  if (pid_ < 0) throw Error(std::string("cannot fork: ") + std::strerror(errno), argv[0]);
+  if (pid_ == 0) {
+    ::close(errorPipe[0]);
+    if (options.newProcessGroup) ::setpgid(0, 0);
+    if (options.dieWithParent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (!options.workingDir.empty() && ::chdir(options.workingDir.c_str()) != 0) _exit(127);
+    redirect(options.stdinFile.empty() ? "/dev/null" : options.stdinFile, 0, O_RDONLY);
+    if (!options.stdoutFile.empty()) redirect(options.stdoutFile, 1, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!options.stderrFile.empty()) {
+      if (options.stderrFile == options.stdoutFile) {
+        ::dup2(1, 2);
+      } else {
+        redirect(options.stderrFile, 2, O_WRONLY | O_CREAT | O_TRUNC);
+      }
+    }
+    ::execvpe(args[0], args.data(), envp.data());
+    const int code = errno;
+    [[maybe_unused]] auto written = ::write(errorPipe[1], &code, sizeof code);
+    _exit(127);
+  }
+  ::close(errorPipe[1]);
+  int childErrno = 0;
+  const ssize_t got = ::read(errorPipe[0], &childErrno, sizeof childErrno);
+  ::close(errorPipe[0]);
+  if (got == sizeof childErrno) {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    throw Error(std::string("cannot start: ") + std::strerror(childErrno), argv[0],
+                "is it installed and on PATH?");
+  }
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && !exitCode_) stop(std::chrono::seconds(2));
+}
+
+bool Subprocess::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+
+std::optional<int> Subprocess::wait(std::optional<std::chrono::milliseconds> timeout) {
+  if (exitCode_) return exitCode_;
+  const auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
+                                : std::chrono::steady_clock::time_point::max();
+  while (true) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid_, &status, timeout ? WNOHANG : 0);
+    if (done == pid_) {
+      exitCode_ = decodeStatus(status);
+      return exitCode_;
+    }
+    if (done < 0 && errno != EINTR) {
+      exitCode_ = -1;
+      return exitCode_;
+    }
+    if (timeout && std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (timeout) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int Subprocess::stop(std::chrono::milliseconds grace) {
+  if (exitCode_) return *exitCode_;
+  // Signal the whole group when the child leads one, so its children stop too.
+  const pid_t target = ::getpgid(pid_) == pid_ ? -pid_ : pid_;
+  ::kill(target, SIGTERM);
+  if (auto code = wait(grace)) return *code;
+  ::kill(target, SIGKILL);
+  return wait().value_or(-1);
+}
+
+CommandResult runCommand(const std::vector<std::string>& argv, const SpawnOptions& options,
+                         const std::string& input) {
+  char pattern[] = "/tmp/skiff-run-XXXXXX";
+  const char* dir = ::mkdtemp(pattern);
+  if (!dir) throw Error("cannot create a temporary directory", "/tmp");
+  const std::filesystem::path tmp(dir);
+  SpawnOptions captured = options;
+  captured.stdoutFile = tmp / "out";
+  captured.stderrFile = tmp / "err";
+  if (!input.empty()) {
+    std::ofstream(tmp / "in", std::ios::binary) << input;
+    captured.stdinFile = tmp / "in";
+  }
+  CommandResult result;
+  try {
+    Subprocess process(argv, captured);
+    result.exitCode = process.wait().value_or(-1);
+  } catch (...) {
+    std::filesystem::remove_all(tmp);
+    throw;
+  }
+  result.out = slurp(tmp / "out");
+  result.err = slurp(tmp / "err");
+  std::filesystem::remove_all(tmp);
+  return result;
+}
+
+}  // namespace skiff

@@ -1,0 +1,58 @@
+#pragma once
+
+// Child processes: started with an argument vector (never through a shell),
+// output sent to files, stopped with a signal and a grace period.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace skiff {
+
+struct SpawnOptions {
+  std::map<std::string, std::string> extraEnv;  // added to (or replacing) the parent's
+  std::filesystem::path stdoutFile;              // empty: inherit
+  std::filesystem::path stderrFile;              // empty: inherit; same path: merged
+  std::filesystem::path stdinFile;               // empty: /dev/null
+  std::filesystem::path workingDir;              // empty: the parent's
+  bool newProcessGroup = true;                   // so a stop reaches its children too
+  bool dieWithParent = false;                    // SIGTERM when the parent exits (test services)
+};
+
+class Subprocess {
+ public:
+  // Starts argv[0] (looked up on PATH); throws skiff::Error when it cannot start.
+  Subprocess(const std::vector<std::string>& argv, const SpawnOptions& options = {});
+  ~Subprocess();  // stops a process still running
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  // Waits for the exit; returns the exit code (128+signal when killed), or
+  // nothing when `timeout` passed first.
+  std::optional<int> wait(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // SIGTERM, then SIGKILL after `grace`; returns the exit code.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exitCode_;
+};
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion and captures its output; `input` goes to its stdin.
+CommandResult runCommand(const std::vector<std::string>& argv, const SpawnOptions& options = {},
+                         const std::string& input = {});
+
+}  // namespace skiff

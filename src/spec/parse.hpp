@@ -1,0 +1,29 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spec/spec.hpp"
+#include "spec/yaml_reader.hpp"
+
+namespace skiff::spec {
+
+inline constexpr const char* kSpecFileName = "skiff.yaml";
+
+struct ParseResult {
+  std::optional<Spec> spec;  // set only when there are no diagnostics
+  std::vector<Diagnostic> diagnostics;
+
+  bool ok() const { return spec.has_value(); }
+};
+
+// Parses and validates the text of a skiff.yaml; `fileName` is used in diagnostics.
+ParseResult parseSpec(std::string_view yamlText, const std::string& fileName);
+
+// Loads DIR/skiff.yaml. A missing or unreadable file is a diagnostic too.
+ParseResult loadProject(const std::filesystem::path& projectDir);
+
+}  // namespace skiff::spec

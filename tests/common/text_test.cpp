@@ -1,0 +1,56 @@
+#include "common/text.hpp"
+
+#include <gtest/gtest.h>
+
+namespace skiff {
+namespace {
+
+TEST(EditDistance, CountsEdits) {
+  EXPECT_EQ(editDistance("", ""), 0u);
+  EXPECT_EQ(editDistance("command", "command"), 0u);
+  EXPECT_EQ(editDistance("comand", "command"), 1u);
+  EXPECT_EQ(editDistance("kitten", "sitting"), 3u);
+  EXPECT_EQ(editDistance("", "abc"), 3u);
+}
+
+TEST(ClosestMatch, SuggestsNearMissesOnly) {
+  const std::vector<std::string> fields = {"command", "env", "mounts", "resources"};
+  EXPECT_EQ(closestMatch("comand", fields), "command");
+  EXPECT_EQ(closestMatch("mount", fields), "mounts");
+  EXPECT_EQ(closestMatch("resorces", fields), "resources");
+  EXPECT_FALSE(closestMatch("zzzzzzzz", fields).has_value());
+  EXPECT_FALSE(closestMatch("x", {}).has_value());
+}
+
+TEST(JoinAlternatives, ReadsAsEnglish) {
+  EXPECT_EQ(joinAlternatives({}), "");
+  EXPECT_EQ(joinAlternatives({"a"}), "a");
+  EXPECT_EQ(joinAlternatives({"a", "b"}), "a or b");
+  EXPECT_EQ(joinAlternatives({"a", "b", "c"}), "a, b or c");
+}
+
+TEST(ParseDuration, AcceptsUnits) {
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("120"), 120.0);
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("30s"), 30.0);
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("2m"), 120.0);
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("1h"), 3600.0);
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("250ms"), 0.25);
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("1.5m"), 90.0);
+  EXPECT_FALSE(parseDurationSeconds("").has_value());
+  EXPECT_FALSE(parseDurationSeconds("soon").has_value());
+  EXPECT_FALSE(parseDurationSeconds("5d").has_value());
+  EXPECT_FALSE(parseDurationSeconds("-5").has_value());
+}
+
+TEST(ParseByteSize, AcceptsSiAndBinaryUnits) {
+  EXPECT_EQ(*parseByteSize("1024"), 1024u);
+  EXPECT_EQ(*parseByteSize("4Ki"), 4096u);
+  EXPECT_EQ(*parseByteSize("1Mi"), 1048576u);
+  EXPECT_EQ(*parseByteSize("1G"), 1000000000u);
+  EXPECT_EQ(*parseByteSize("1.5Gi"), 1610612736u);
+  EXPECT_FALSE(parseByteSize("lots").has_value());
+  EXPECT_FALSE(parseByteSize("1Qi").has_value());
+}
+
+}  // namespace
+}  // namespace skiff

@@ -1,0 +1,174 @@
+#include "harness/services.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace skiff::testing {
+namespace {
+
+sockaddr_in loopback(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return address;
+}
+
+int connectLoopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address = loopback(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+constexpr auto kStartTimeout = std::chrono::seconds(60);
+
+}  // namespace
+
+int freeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address = loopback(0);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool portAcceptsConnections(int port) {
+  const int fd = connectLoopback(port);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+std::string httpGet(int port, const std::string& path) {
+  const int fd = connectLoopback(port);
+  if (fd < 0) throw std::runtime_error(fmt::format("nothing listens on 127.0.0.1:{}", port));
+  const std::string request =
+      fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", path, port);
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+    ::close(fd);
+    throw std::runtime_error("send failed");
+  }
+  std::string response;
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, got);
+  ::close(fd);
+  return response;
+}
+
+LiveService::LiveService(std::string name, std::vector<std::string> argv, int port,
+                         std::unique_ptr<TempDir> dir)
+    : dir_(std::move(dir)), port_(port) {
+  SpawnOptions options;
+  options.stdoutFile = dir_->path() / "service.log";
+  options.stderrFile = options.stdoutFile;
+  options.dieWithParent = true;
+  process_ = std::make_unique<Subprocess>(argv, options);
+  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  while (!portAcceptsConnections(port_)) {
+    if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error(fmt::format("{} did not start on 127.0.0.1:{}; its log:\n{}", name,
+                                           port_, log()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::string LiveService::log() const {
+  std::ifstream in(dir_->path() / "service.log");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Azurite::Azurite() {
+  auto dir = std::make_unique<TempDir>("skiff-azurite");
+  const int port = freeLoopbackPort();
+  const std::string binary = envOr("SKIFF_AZURITE_BLOB", SKIFF_NODE_BIN "/azurite-blob");
+  // --disableTelemetry always: these machines must never reach a public address.
+  service_ = std::make_unique<LiveService>(
+      "Azurite",
+      std::vector<std::string>{binary, "--blobHost", "127.0.0.1", "--blobPort",
+                               std::to_string(port), "--location", dir->path().string(),
+                               "--skipApiVersionCheck", "--loose", "--disableTelemetry"},
+      port, std::move(dir));
+}
+
+Azurite& Azurite::shared() {
+  static Azurite instance;
+  return instance;
+}
+
+std::string Azurite::blobEndpoint() const {
+  return fmt::format("http://127.0.0.1:{}/{}", port(), kAccount);
+}
+
+std::string Azurite::connectionString() const {
+  return fmt::format(
+      "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};", kAccount,
+      kKey, blobEndpoint());
+}
+
+Registry::Registry() {
+  auto dir = std::make_unique<TempDir>("skiff-registry");
+  const int port = freeLoopbackPort();
+  const auto config = dir->write("config.yml", fmt::format(R"(version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{}
+)",
+                                                            (dir->path() / "data").string(), port));
+  const std::string binary = envOr("SKIFF_DOCKER_REGISTRY", "docker-registry");
+  service_ = std::make_unique<LiveService>(
+      "docker-registry", std::vector<std::string>{binary, "serve", config.string()}, port,
+      std::move(dir));
+}
+
+Registry& Registry::shared() {
+  static Registry instance;
+  return instance;
+}
+
+std::string Registry::host() const { return fmt::format("127.0.0.1:{}", port()); }
+
+std::string skiffBinary() { return envOr("SKIFF_BINARY", SKIFF_BINARY); }
+
+CommandResult runSkiff(const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env, const std::string& input) {
+  std::vector<std::string> argv = {skiffBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  SpawnOptions options;
+  options.extraEnv = env;
+  return runCommand(argv, options, input);
+}
+
+}  // namespace skiff::testing

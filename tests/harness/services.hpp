@@ -1,0 +1,77 @@
+#pragma once
+
+// Live services for tests, started on free loopback ports and stopped when
+// the test process ends. A test asks for one with Azurite::shared() or
+// Registry::shared(); the first call starts it (once per test binary).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/subprocess.hpp"
+#include "harness/temp_dir.hpp"
+
+namespace skiff::testing {
+
+// A free TCP port on 127.0.0.1 (asked from the kernel).
+int freeLoopbackPort();
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool portAcceptsConnections(int port);
+// A plain HTTP/1.1 GET on loopback; returns the whole response (status line, headers, body).
+std::string httpGet(int port, const std::string& path);
+
+// A service process with its own temp dir and log file.
+class LiveService {
+ public:
+  LiveService(std::string name, std::vector<std::string> argv, int port,
+              std::unique_ptr<TempDir> dir);
+  int port() const { return port_; }
+  const TempDir& dir() const { return *dir_; }
+  std::string log() const;  // what the service printed so far
+
+ private:
+  std::unique_ptr<TempDir> dir_;
+  int port_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// Azurite's blob service (npm azurite), with the emulator's well-known account.
+class Azurite {
+ public:
+  static constexpr const char* kAccount = "devstoreaccount1";
+  static constexpr const char* kKey =
+      "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+  static Azurite& shared();
+  int port() const { return service_->port(); }
+  std::string blobEndpoint() const;      // http://127.0.0.1:PORT/devstoreaccount1
+  std::string connectionString() const;  // for AZURE_STORAGE_CONNECTION_STRING
+  std::string log() const { return service_->log(); }
+
+ private:
+  Azurite();
+  std::unique_ptr<LiveService> service_;
+};
+
+// Debian's docker-registry (distribution v2), plain HTTP on loopback.
+class Registry {
+ public:
+  static Registry& shared();
+  int port() const { return service_->port(); }
+  std::string host() const;  // 127.0.0.1:PORT
+  std::string log() const { return service_->log(); }
+
+ private:
+  Registry();
+  std::unique_ptr<LiveService> service_;
+};
+
+// The skiff binary built with these tests.
+std::string skiffBinary();
+
+// Runs the skiff binary with `args`; the environment gets `env` on top.
+CommandResult runSkiff(const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env = {},
+                       const std::string& input = {});
+
+}  // namespace skiff::testing

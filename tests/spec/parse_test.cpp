@@ -1,0 +1,390 @@
+#include "spec/parse.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "harness/temp_dir.hpp"
+
+namespace skiff::spec {
+namespace {
+
+std::vector<std::string> formatted(const ParseResult& result) {
+  std::vector<std::string> lines;
+  for (const auto& diagnostic : result.diagnostics) lines.push_back(diagnostic.format());
+  return lines;
+}
+
+std::string joined(const ParseResult& result) {
+  std::string text;
+  for (const auto& line : formatted(result)) text += line + "\n";
+  return text;
+}
+
+ParseResult parse(const std::string& yaml) { return parseSpec(yaml, "skiff.yaml"); }
+
+const char* kFullSpec = R"(name: iris
+image:
+  dockerfile: Dockerfile
+  context: .
+  repository: localhost:5000/iris
+  buildArgs: {PYTHON: "3.11"}
+  tags: [git-commit, build-number, latest]
+storage:
+  data:
+    uri: az://myaccount/datasets/iris
+    mountPath: /data
+    readOnly: true
+    cacheTimeout: 5m
+    secret: azure
+  scratch:
+    kind: hostPath
+    path: /mnt/ssd
+    mountPath: /scratch
+  archive:
+    kind: fileShare
+    uri: azfile://myaccount/archive
+    mountPath: /archive
+    secret: azure
+secrets:
+  azure:
+    fromEnv: [AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY]
+  db:
+    fromFile: secrets/db.env
+jobs:
+  train:
+    command: [python3, train.py]
+    env: {EPOCHS: 10}
+    secrets: [db]
+    mounts: [data, scratch]
+    resources: {cpu: 2, memory: 4Gi, gpu: 1}
+    backoffLimit: 2
+    restartPolicy: OnFailure
+  distributed:
+    kind: tfjob
+    command: python3 dist.py --steps 100
+    replicas:
+      chief: 1
+      worker: {count: 2, resources: {gpu: 1}}
+      ps: 1
+  torch:
+    kind: pytorchjob
+    command: [python3, ddp.py]
+    replicas: {master: 1, worker: 3}
+  etl:
+    kind: spark
+    spark:
+      mainApplicationFile: local:///app/etl.py
+      driver: {cores: 1, memory: 2g}
+      executor: {cores: 2, memory: 4g, instances: 3}
+services:
+  api:
+    command: [python3, app.py]
+    port: 8080
+  models:
+    kind: serve
+    modelRepository: file:///srv/models
+    poll: 10s
+notebook:
+  port: 8888
+  mounts: [data]
+)";
+
+TEST(ParseSpec, ReadsEveryFieldOfACompleteSpec) {
+  const ParseResult result = parse(kFullSpec);
+  ASSERT_TRUE(result.ok()) << joined(result);
+  const Spec& spec = *result.spec;
+  EXPECT_EQ(spec.name, "iris");
+  ASSERT_TRUE(spec.image);
+  EXPECT_EQ(spec.image->repository, "localhost:5000/iris");
+  EXPECT_EQ(spec.image->buildArgs.at("PYTHON"), "3.11");
+  EXPECT_EQ(spec.image->tags, (std::vector<std::string>{"git-commit", "build-number", "latest"}));
+
+  const Storage& data = spec.storage.at("data");
+  EXPECT_EQ(data.kind, StorageKind::kBlob);
+  EXPECT_EQ(data.uri, "az://myaccount/datasets/iris");
+  EXPECT_TRUE(data.readOnly);
+  EXPECT_DOUBLE_EQ(data.cacheTimeoutSeconds, 300);
+  EXPECT_EQ(data.secret, "azure");
+  EXPECT_EQ(spec.storage.at("scratch").kind, StorageKind::kHostPath);
+  EXPECT_EQ(spec.storage.at("scratch").path, "/mnt/ssd");
+  EXPECT_EQ(spec.storage.at("archive").kind, StorageKind::kFileShare);
+
+  EXPECT_EQ(spec.secrets.at("azure").fromEnv.size(), 2u);
+  EXPECT_EQ(spec.secrets.at("db").fromFile, "secrets/db.env");
+
+  const Job& train = spec.jobs.at("train");
+  EXPECT_EQ(train.kind, JobKind::kJob);
+  EXPECT_EQ(train.command, (std::vector<std::string>{"python3", "train.py"}));
+  EXPECT_EQ(train.env.at("EPOCHS"), "10");
+  EXPECT_EQ(train.mounts, (std::vector<std::string>{"data", "scratch"}));
+  EXPECT_EQ(train.resources.cpu, "2");
+  EXPECT_EQ(train.resources.memory, "4Gi");
+  EXPECT_EQ(train.resources.gpu, 1);
+  EXPECT_EQ(train.backoffLimit, 2);
+  EXPECT_EQ(train.restartPolicy, "OnFailure");
+
+  const Job& distributed = spec.jobs.at("distributed");
+  EXPECT_EQ(distributed.kind, JobKind::kTFJob);
+  EXPECT_EQ(distributed.command,
+            (std::vector<std::string>{"/bin/sh", "-c", "python3 dist.py --steps 100"}));
+  EXPECT_EQ(distributed.replicas.at("worker").count, 2);
+  ASSERT_TRUE(distributed.replicas.at("worker").resources);
+  EXPECT_EQ(distributed.replicas.at("worker").resources->gpu, 1);
+  EXPECT_EQ(spec.jobs.at("torch").replicas.at("worker").count, 3);
+
+  const Job& etl = spec.jobs.at("etl");
+  ASSERT_TRUE(etl.spark);
+  EXPECT_EQ(etl.spark->mainApplicationFile, "local:///app/etl.py");
+  EXPECT_EQ(etl.spark->executorInstances, 3);
+  EXPECT_EQ(etl.spark->driverMemory, "2g");
+
+  EXPECT_EQ(spec.services.at("api").port, 8080);
+  const Service& models = spec.services.at("models");
+  EXPECT_EQ(models.kind, ServiceKind::kServe);
+  EXPECT_EQ(models.port, 8000) << "serve listens on 8000 unless told otherwise";
+  EXPECT_DOUBLE_EQ(models.pollSeconds, 10);
+  ASSERT_TRUE(spec.notebook);
+  EXPECT_EQ(spec.notebook->mounts, (std::vector<std::string>{"data"}));
+}
+
+TEST(ParseSpec, ReportsThreeMistakesAtOnceWithLocations) {
+  const ParseResult result = parse(R"(name: demo
+jobs:
+  train:
+    comand: [python3, train.py]
+    backoffLimit: lots
+services:
+  api:
+    port: 8080
+)");
+  ASSERT_FALSE(result.ok());
+  const auto lines = formatted(result);
+  ASSERT_EQ(lines.size(), 4u) << joined(result);
+  EXPECT_EQ(lines[0], "skiff.yaml:4:5: jobs.train.comand: unknown field (did you mean \"command\"?)");
+  EXPECT_EQ(lines[1],
+            "skiff.yaml:3:5: jobs.train.command: missing required field (what the job runs, e.g. "
+            "[python3, train.py])");
+  EXPECT_EQ(lines[2], "skiff.yaml:5:19: jobs.train.backoffLimit: expected a whole number, got \"lots\"");
+  EXPECT_EQ(lines[3],
+            "skiff.yaml:8:5: services.api.command: missing required field (what the service runs, "
+            "e.g. [python3, app.py])");
+}
+
+TEST(ParseSpec, MissingNameIsReported) {
+  const ParseResult result = parse("jobs: {}\n");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << joined(result);
+  EXPECT_EQ(result.diagnostics[0].path, "name");
+  EXPECT_EQ(result.diagnostics[0].problem, "missing required field");
+}
+
+TEST(ParseSpec, EmptyFileIsReported) {
+  const ParseResult result = parse("");
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  EXPECT_EQ(result.diagnostics[0].problem, "the file is empty");
+}
+
+TEST(ParseSpec, SyntaxErrorHasALocation) {
+  const ParseResult result = parse("name: demo\njobs:\n  train: [unclosed\n");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << joined(result);
+  EXPECT_NE(result.diagnostics[0].problem.find("YAML syntax error"), std::string::npos);
+  EXPECT_GE(result.diagnostics[0].line, 3);
+}
+
+TEST(ParseSpec, TopLevelMustBeAMapping) {
+  const ParseResult result = parse("- just\n- a list\n");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << joined(result);
+  EXPECT_NE(result.diagnostics[0].problem.find("expected a mapping"), std::string::npos);
+}
+
+TEST(ParseSpec, NamesMustBeDnsLabels) {
+  const ParseResult result = parse("name: My_Project\njobs:\n  Train_1:\n    command: [x]\n");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("skiff.yaml:1:7: name: \"My_Project\" is not a valid name"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("skiff.yaml:3:3: jobs.Train_1: not a valid name"), std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, UnknownReferencesSuggestTheDefinedOnes) {
+  const ParseResult result = parse(R"(name: demo
+storage:
+  data: {uri: "file:///srv/data", mountPath: /data}
+jobs:
+  train:
+    command: [x]
+    mounts: [dta]
+    secrets: [azure]
+)");
+  const auto lines = formatted(result);
+  ASSERT_EQ(lines.size(), 2u) << joined(result);
+  EXPECT_EQ(lines[0],
+            "skiff.yaml:8:15: jobs.train.secrets[0]: unknown secret \"azure\" (no secret entries "
+            "are defined)");
+  EXPECT_EQ(lines[1],
+            "skiff.yaml:7:14: jobs.train.mounts[0]: unknown storage \"dta\" (did you mean "
+            "\"data\"?)");
+}
+
+TEST(ParseSpec, KindsAreCheckedWithSuggestions) {
+  const ParseResult result = parse("name: demo\njobs:\n  a:\n    kind: tfjobb\n    command: [x]\n");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("jobs.a.kind: \"tfjobb\" is not allowed here (expected job, tfjob, "
+                      "pytorchjob or spark; did you mean \"tfjob\"?)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, FieldsOfAnotherKindAreRejected) {
+  const ParseResult result = parse(R"(name: demo
+jobs:
+  a:
+    command: [x]
+    replicas: {worker: 2}
+)");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("skiff.yaml:5:5: jobs.a.replicas: unknown field"), std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, ReplicaRulesOfTheOperators) {
+  const ParseResult result = parse(R"(name: demo
+jobs:
+  tf:
+    kind: tfjob
+    command: [x]
+    replicas: {chief: 2, wroker: 1}
+  pt:
+    kind: pytorchjob
+    command: [x]
+    replicas: {worker: 2}
+)");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("jobs.tf.replicas.wroker: unknown field (did you mean \"worker\"?)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("jobs.tf.replicas.chief: 2 replicas of role chief (at most 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("jobs.pt.replicas.master: missing required field"), std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, StorageIsChecked) {
+  const ParseResult result = parse(R"(name: demo
+storage:
+  a: {uri: "s3://bucket/x", mountPath: /a}
+  b: {uri: "az://onlyaccount", mountPath: relative}
+  c: {kind: hostPath, mountPath: /c}
+  d: {uri: "file:///x", mountPath: /d, cacheTimeout: soon, readOnly: "yes"}
+)");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("storage.a.uri: \"s3://bucket/x\": not a blob URI"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("storage.b.uri: \"az://onlyaccount\": an az:// URI needs an account and a "
+                      "container"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("storage.b.mountPath: \"relative\" is not an absolute path"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("storage.c.path: missing required field"), std::string::npos) << text;
+  EXPECT_NE(text.find("storage.d.cacheTimeout: \"soon\" is not a duration"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("storage.d.readOnly: expected true or false, got \"yes\""),
+            std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, SecretsNeedExactlyOneSource) {
+  const ParseResult result = parse(R"(name: demo
+secrets:
+  none: {}
+  both: {fromEnv: [A], fromFile: a.env}
+  badname: {fromEnv: [1BAD]}
+)");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("secrets.none: no source for the secret's values"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("secrets.both: more than one source"), std::string::npos) << text;
+  EXPECT_NE(text.find("secrets.badname.fromEnv[0]: \"1BAD\" is not an environment variable name"),
+            std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, ResourcesAreKubernetesQuantities) {
+  const ParseResult result = parse(R"(name: demo
+jobs:
+  a:
+    command: [x]
+    resources: {cpu: lots, memory: 4GB, gpu: -1}
+)");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("jobs.a.resources.cpu: \"lots\" is not a quantity"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("jobs.a.resources.memory: \"4GB\" is not a quantity"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("jobs.a.resources.gpu: -1 is out of range (expected 0 to 64)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, DuplicateKeysAreErrors) {
+  const ParseResult result = parse("name: a\nname: b\n");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("skiff.yaml:2:1: name: field is given twice"), std::string::npos) << text;
+}
+
+TEST(ParseSpec, QuotedNumbersAreStrings) {
+  const ParseResult result =
+      parse("name: demo\nservices:\n  api: {command: [x], port: \"8080\"}\n");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("services.api.port: expected a whole number, got \"8080\""),
+            std::string::npos)
+      << text;
+}
+
+TEST(ParseSpec, ServeNeedsAModelRepository) {
+  const ParseResult result = parse("name: demo\nservices:\n  models: {kind: serve}\n");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("services.models.modelRepository: missing required field"),
+            std::string::npos)
+      << text;
+}
+
+TEST(LoadProject, MissingFileSaysWhatToDo) {
+  skiff::testing::TempDir dir;
+  const ParseResult result = loadProject(dir.path());
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  EXPECT_EQ(result.diagnostics[0].problem, "no such file");
+  EXPECT_NE(result.diagnostics[0].file.find("skiff.yaml"), std::string::npos);
+}
+
+TEST(LoadProject, ExamplesAreValid) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(SKIFF_SOURCE_DIR) / "examples")) {
+    const ParseResult result = loadProject(entry.path());
+    EXPECT_TRUE(result.ok()) << entry.path() << "\n" << joined(result);
+  }
+}
+
+TEST(LoadProject, TheDocumentedExampleIsValid) {
+  // docs/skiff-yaml.md carries a complete example between ```yaml fences; it must parse.
+  std::ifstream in(std::filesystem::path(SKIFF_SOURCE_DIR) / "docs" / "skiff-yaml.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  const std::string fence = "<!-- complete-example -->\n```yaml\n";
+  const auto start = doc.find(fence);
+  ASSERT_NE(start, std::string::npos) << "docs/skiff-yaml.md lost its complete example";
+  const auto end = doc.find("```", start + fence.size());
+  const std::string yaml = doc.substr(start + fence.size(), end - start - fence.size());
+  const ParseResult result = parseSpec(yaml, "docs/skiff-yaml.md");
+  EXPECT_TRUE(result.ok()) << joined(result);
+  EXPECT_FALSE(result.spec->jobs.empty());
+}
+
+}  // namespace
+}  // namespace skiff::spec
