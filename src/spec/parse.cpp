@@ -35,7 +35,7 @@ std::vector<std::string> withKeys(std::vector<std::string> base,
 std::string kindOf(const YAML::Node& node, const char* fallback) {
   if (node.IsMap()) {
     const YAML::Node kind = node["kind"];
-    if (kind.IsScalar()) return kind.Scalar();
+    if (kind.IsDefined() && kind.IsScalar()) return kind.Scalar();
   }
   return fallback;
 }
@@ -74,10 +74,11 @@ class SpecParser {
       spec.name = label(top, "name").value_or("");
     }
     if (top.has("image")) spec.image = parseImage(top.node("image"), top.pathOf("image"));
-    spec.storage = parseNamed<Storage>(top, "storage", &SpecParser::parseStorage);
+    // Secrets first: storage, jobs and services refer to them.
     spec.secrets = parseNamed<Secret>(top, "secrets", &SpecParser::parseSecret);
-    storageNames_ = keysOf(spec.storage);
     secretNames_ = keysOf(spec.secrets);
+    spec.storage = parseNamed<Storage>(top, "storage", &SpecParser::parseStorage);
+    storageNames_ = keysOf(spec.storage);
     spec.jobs = parseNamed<Job>(top, "jobs", &SpecParser::parseJob);
     spec.services = parseNamed<Service>(top, "services", &SpecParser::parseService);
     if (top.has("notebook")) {

@@ -164,7 +164,7 @@ services:
   ASSERT_EQ(lines.size(), 4u) << joined(result);
   EXPECT_EQ(lines[0], "skiff.yaml:4:5: jobs.train.comand: unknown field (did you mean \"command\"?)");
   EXPECT_EQ(lines[1],
-            "skiff.yaml:3:5: jobs.train.command: missing required field (what the job runs, e.g. "
+            "skiff.yaml:4:5: jobs.train.command: missing required field (what the job runs, e.g. "
             "[python3, train.py])");
   EXPECT_EQ(lines[2], "skiff.yaml:5:19: jobs.train.backoffLimit: expected a whole number, got \"lots\"");
   EXPECT_EQ(lines[3],
@@ -221,11 +221,11 @@ jobs:
   const auto lines = formatted(result);
   ASSERT_EQ(lines.size(), 2u) << joined(result);
   EXPECT_EQ(lines[0],
-            "skiff.yaml:8:15: jobs.train.secrets[0]: unknown secret \"azure\" (no secret entries "
-            "are defined)");
-  EXPECT_EQ(lines[1],
             "skiff.yaml:7:14: jobs.train.mounts[0]: unknown storage \"dta\" (did you mean "
             "\"data\"?)");
+  EXPECT_EQ(lines[1],
+            "skiff.yaml:8:15: jobs.train.secrets[0]: unknown secret \"azure\" (no secret entries "
+            "are defined)");
 }
 
 TEST(ParseSpec, KindsAreCheckedWithSuggestions) {
