@@ -5,7 +5,6 @@
 // an exit code.
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 

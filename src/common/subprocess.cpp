@@ -101,7 +101,9 @@ Subprocess::~Subprocess() {
   if (pid_ > 0 && !exitCode_) stop(std::chrono::seconds(2));
 }
 
-bool Subprocess::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+bool Subprocess::running() {
+  return !wait(std::chrono::milliseconds(0)).has_value();
+}
 
 std::optional<int> Subprocess::wait(std::optional<std::chrono::milliseconds> timeout) {
   if (exitCode_) return exitCode_;

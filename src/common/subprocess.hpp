@@ -16,12 +16,12 @@ namespace skiff {
 
 struct SpawnOptions {
   std::map<std::string, std::string> extraEnv;  // added to (or replacing) the parent's
-  std::filesystem::path stdoutFile;              // empty: inherit
-  std::filesystem::path stderrFile;              // empty: inherit; same path: merged
-  std::filesystem::path stdinFile;               // empty: /dev/null
-  std::filesystem::path workingDir;              // empty: the parent's
-  bool newProcessGroup = true;                   // so a stop reaches its children too
-  bool dieWithParent = false;                    // SIGTERM when the parent exits (test services)
+  std::filesystem::path stdoutFile;             // empty: inherit
+  std::filesystem::path stderrFile;             // empty: inherit; same path: merged
+  std::filesystem::path stdinFile;              // empty: /dev/null
+  std::filesystem::path workingDir;             // empty: the parent's
+  bool newProcessGroup = true;                  // so a stop reaches its children too
+  bool dieWithParent = false;                   // SIGTERM when the parent exits (test services)
 };
 
 class Subprocess {

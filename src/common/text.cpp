@@ -54,8 +54,8 @@ namespace {
 // Splits "12.5Gi" into 12.5 and "Gi"; nothing when the number part is malformed.
 std::optional<std::pair<double, std::string_view>> splitNumberAndUnit(std::string_view text) {
   size_t end = 0;
-  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) ||
-                               text[end] == '.')) {
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
     ++end;
   }
   if (end == 0) return std::nullopt;
@@ -82,10 +82,16 @@ std::optional<uint64_t> parseByteSize(std::string_view text) {
   const auto parts = splitNumberAndUnit(text);
   if (!parts) return std::nullopt;
   const auto [value, unit] = *parts;
-  static const std::pair<std::string_view, double> kUnits[] = {
-      {"", 1.0},         {"k", 1e3},         {"K", 1e3},          {"M", 1e6},
-      {"G", 1e9},        {"T", 1e12},        {"Ki", 1024.0},      {"Mi", 1048576.0},
-      {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}};
+  static const std::pair<std::string_view, double> kUnits[] = {{"", 1.0},
+                                                               {"k", 1e3},
+                                                               {"K", 1e3},
+                                                               {"M", 1e6},
+                                                               {"G", 1e9},
+                                                               {"T", 1e12},
+                                                               {"Ki", 1024.0},
+                                                               {"Mi", 1048576.0},
+                                                               {"Gi", 1073741824.0},
+                                                               {"Ti", 1099511627776.0}};
   for (const auto& [name, factor] : kUnits) {
     if (unit == name) {
       const double bytes = value * factor;

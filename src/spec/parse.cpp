@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <tuple>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 #include "common/text.hpp"
 
@@ -19,12 +19,12 @@ const std::regex kEnvName("^[A-Za-z_][A-Za-z0-9_]*$");
 const std::regex kQuantity("^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$");
 const char* kDnsLabelRule = "lowercase letters, digits and '-', at most 63, e.g. \"train-model\"";
 
-const std::vector<std::string> kTopKeys = {"name",    "image", "storage",  "secrets",
-                                           "jobs",    "services", "notebook"};
+const std::vector<std::string> kTopKeys = {"name", "image",    "storage", "secrets",
+                                           "jobs", "services", "notebook"};
 const std::vector<std::string> kWorkloadKeys = {"command", "workingDir", "env",
                                                 "secrets", "mounts",     "resources"};
-const std::vector<std::string> kTagPolicies = {"git-commit", "build-number", "branch",
-                                               "datetime", "latest"};
+const std::vector<std::string> kTagPolicies = {"git-commit", "build-number", "branch", "datetime",
+                                               "latest"};
 
 std::vector<std::string> withKeys(std::vector<std::string> base,
                                   std::initializer_list<const char*> extra) {
@@ -261,8 +261,7 @@ class SpecParser {
       for (size_t i = 0; i < names->size(); ++i) {
         if (!std::regex_match((*names)[i], kEnvName)) {
           diagnostics_.add(list[i].Mark(), fmt::format("{}[{}]", r.pathOf("fromEnv"), i),
-                           fmt::format("\"{}\" is not an environment variable name",
-                                       (*names)[i]),
+                           fmt::format("\"{}\" is not an environment variable name", (*names)[i]),
                            "letters, digits and '_', e.g. AZURE_STORAGE_KEY");
         }
       }
@@ -285,9 +284,8 @@ class SpecParser {
   bool checkReference(const YAML::Mark& mark, const std::string& path, const std::string& name,
                       const std::vector<std::string>& defined, const char* what) {
     if (std::find(defined.begin(), defined.end(), name) != defined.end()) return true;
-    std::string expected =
-        defined.empty() ? fmt::format("no {} entries are defined", what)
-                        : fmt::format("defined: {}", joinAlternatives(defined));
+    std::string expected = defined.empty() ? fmt::format("no {} entries are defined", what)
+                                           : fmt::format("defined: {}", joinAlternatives(defined));
     if (const auto guess = closestMatch(name, defined)) {
       expected = fmt::format("did you mean \"{}\"?", *guess);
     }
@@ -360,7 +358,8 @@ class SpecParser {
   Job parseJob(const std::string&, const YAML::Node& node, const std::string& path) {
     static const std::vector<std::string> kinds = {"job", "tfjob", "pytorchjob", "spark"};
     const std::string kind = kindOf(node, "job");
-    std::vector<std::string> keys = withKeys(kWorkloadKeys, {"kind", "restartPolicy", "backoffLimit"});
+    std::vector<std::string> keys =
+        withKeys(kWorkloadKeys, {"kind", "restartPolicy", "backoffLimit"});
     if (kind == "tfjob" || kind == "pytorchjob") keys = withKeys(keys, {"replicas"});
     if (kind == "spark") keys = {"kind", "env", "secrets", "mounts", "spark"};
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
@@ -431,8 +430,8 @@ class SpecParser {
 
   SparkSettings parseSpark(const YAML::Node& node, const std::string& path) {
     MapReader r(node, path, diagnostics_,
-                {"mainApplicationFile", "mainClass", "type", "sparkVersion", "arguments",
-                 "driver", "executor"});
+                {"mainApplicationFile", "mainClass", "type", "sparkVersion", "arguments", "driver",
+                 "executor"});
     SparkSettings spark;
     if (r.require("mainApplicationFile", "e.g. local:///app/etl.py")) {
       spark.mainApplicationFile = r.string("mainApplicationFile").value_or("");
@@ -484,8 +483,7 @@ class SpecParser {
       const bool uri = service.modelRepository.find("://") != std::string::npos;
       if (uri) {
         if (const auto problem = blobUriProblem(service.modelRepository)) {
-          r.report("modelRepository",
-                   fmt::format("\"{}\": {}", service.modelRepository, *problem),
+          r.report("modelRepository", fmt::format("\"{}\": {}", service.modelRepository, *problem),
                    "az://ACCOUNT/CONTAINER/PREFIX, file:///PATH or a path");
         }
       }

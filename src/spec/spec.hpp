@@ -32,7 +32,8 @@ enum class StorageKind { kBlob, kHostPath, kFileShare };
 struct Storage {
   std::string name;
   StorageKind kind = StorageKind::kBlob;
-  std::string uri;        // blob: az://ACCOUNT/CONTAINER/PREFIX or file:///PATH; share: azfile://ACCOUNT/SHARE
+  std::string
+      uri;  // blob: az://ACCOUNT/CONTAINER/PREFIX or file:///PATH; share: azfile://ACCOUNT/SHARE
   std::string path;       // hostPath: the directory on the node (local SSD scratch)
   std::string mountPath;  // where it appears inside jobs and services
   bool readOnly = false;

@@ -49,7 +49,9 @@ std::string childPath(const std::string& parent, std::string_view key) {
 }
 
 // A quoted scalar ("3") is a string even when it looks like a number.
-bool isQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
+bool isQuoted(const YAML::Node& node) {
+  return node.Tag() == "!";
+}
 
 }  // namespace
 
@@ -94,7 +96,9 @@ MapReader::MapReader(const YAML::Node& node, std::string path, Diagnostics& diag
   }
 }
 
-bool MapReader::has(std::string_view key) const { return keyNodes_.count(key) > 0; }
+bool MapReader::has(std::string_view key) const {
+  return keyNodes_.count(key) > 0;
+}
 
 YAML::Node MapReader::node(std::string_view key) const {
   for (const auto& [name, value] : entries_) {
@@ -103,7 +107,9 @@ YAML::Node MapReader::node(std::string_view key) const {
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
-std::string MapReader::pathOf(std::string_view key) const { return childPath(path_, key); }
+std::string MapReader::pathOf(std::string_view key) const {
+  return childPath(path_, key);
+}
 
 YAML::Mark MapReader::markOf(std::string_view key) const {
   const YAML::Node value = node(key);

@@ -90,8 +90,8 @@ LiveService::LiveService(std::string name, std::vector<std::string> argv, int po
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   while (!portAcceptsConnections(port_)) {
     if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
-      throw std::runtime_error(fmt::format("{} did not start on 127.0.0.1:{}; its log:\n{}", name,
-                                           port_, log()));
+      throw std::runtime_error(
+          fmt::format("{} did not start on 127.0.0.1:{}; its log:\n{}", name, port_, log()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -127,9 +127,8 @@ std::string Azurite::blobEndpoint() const {
 }
 
 std::string Azurite::connectionString() const {
-  return fmt::format(
-      "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};", kAccount,
-      kKey, blobEndpoint());
+  return fmt::format("DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};",
+                     kAccount, kKey, blobEndpoint());
 }
 
 Registry::Registry() {
@@ -146,7 +145,7 @@ storage:
 http:
   addr: 127.0.0.1:{}
 )",
-                                                            (dir->path() / "data").string(), port));
+                                                           (dir->path() / "data").string(), port));
   const std::string binary = envOr("SKIFF_DOCKER_REGISTRY", "docker-registry");
   service_ = std::make_unique<LiveService>(
       "docker-registry", std::vector<std::string>{binary, "serve", config.string()}, port,
@@ -158,9 +157,13 @@ Registry& Registry::shared() {
   return instance;
 }
 
-std::string Registry::host() const { return fmt::format("127.0.0.1:{}", port()); }
+std::string Registry::host() const {
+  return fmt::format("127.0.0.1:{}", port());
+}
 
-std::string skiffBinary() { return envOr("SKIFF_BINARY", SKIFF_BINARY); }
+std::string skiffBinary() {
+  return envOr("SKIFF_BINARY", SKIFF_BINARY);
+}
 
 CommandResult runSkiff(const std::vector<std::string>& args,
                        const std::map<std::string, std::string>& env, const std::string& input) {

@@ -1,9 +1,9 @@
 // The harness itself: the live services start, answer on loopback, and the
 // skiff binary runs.
 
-#include <gtest/gtest.h>
-
 #include "harness/services.hpp"
+
+#include <gtest/gtest.h>
 
 namespace skiff::testing {
 namespace {

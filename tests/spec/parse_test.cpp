@@ -22,7 +22,9 @@ std::string joined(const ParseResult& result) {
   return text;
 }
 
-ParseResult parse(const std::string& yaml) { return parseSpec(yaml, "skiff.yaml"); }
+ParseResult parse(const std::string& yaml) {
+  return parseSpec(yaml, "skiff.yaml");
+}
 
 const char* kFullSpec = R"(name: iris
 image:
@@ -162,11 +164,13 @@ services:
   ASSERT_FALSE(result.ok());
   const auto lines = formatted(result);
   ASSERT_EQ(lines.size(), 4u) << joined(result);
-  EXPECT_EQ(lines[0], "skiff.yaml:4:5: jobs.train.comand: unknown field (did you mean \"command\"?)");
+  EXPECT_EQ(lines[0],
+            "skiff.yaml:4:5: jobs.train.comand: unknown field (did you mean \"command\"?)");
   EXPECT_EQ(lines[1],
             "skiff.yaml:4:5: jobs.train.command: missing required field (what the job runs, e.g. "
             "[python3, train.py])");
-  EXPECT_EQ(lines[2], "skiff.yaml:5:19: jobs.train.backoffLimit: expected a whole number, got \"lots\"");
+  EXPECT_EQ(lines[2],
+            "skiff.yaml:5:19: jobs.train.backoffLimit: expected a whole number, got \"lots\"");
   EXPECT_EQ(lines[3],
             "skiff.yaml:8:5: services.api.command: missing required field (what the service runs, "
             "e.g. [python3, app.py])");
@@ -204,8 +208,7 @@ TEST(ParseSpec, NamesMustBeDnsLabels) {
   EXPECT_NE(text.find("skiff.yaml:1:7: name: \"My_Project\" is not a valid name"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("skiff.yaml:3:3: jobs.Train_1: not a valid name"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("skiff.yaml:3:3: jobs.Train_1: not a valid name"), std::string::npos) << text;
 }
 
 TEST(ParseSpec, UnknownReferencesSuggestTheDefinedOnes) {
@@ -245,8 +248,7 @@ jobs:
     replicas: {worker: 2}
 )");
   const std::string text = joined(result);
-  EXPECT_NE(text.find("skiff.yaml:5:5: jobs.a.replicas: unknown field"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("skiff.yaml:5:5: jobs.a.replicas: unknown field"), std::string::npos) << text;
 }
 
 TEST(ParseSpec, ReplicaRulesOfTheOperators) {
@@ -293,8 +295,7 @@ storage:
   EXPECT_NE(text.find("storage.c.path: missing required field"), std::string::npos) << text;
   EXPECT_NE(text.find("storage.d.cacheTimeout: \"soon\" is not a duration"), std::string::npos)
       << text;
-  EXPECT_NE(text.find("storage.d.readOnly: expected true or false, got \"yes\""),
-            std::string::npos)
+  EXPECT_NE(text.find("storage.d.readOnly: expected true or false, got \"yes\""), std::string::npos)
       << text;
 }
 
@@ -349,8 +350,7 @@ TEST(ParseSpec, QuotedNumbersAreStrings) {
 TEST(ParseSpec, ServeNeedsAModelRepository) {
   const ParseResult result = parse("name: demo\nservices:\n  models: {kind: serve}\n");
   const std::string text = joined(result);
-  EXPECT_NE(text.find("services.models.modelRepository: missing required field"),
-            std::string::npos)
+  EXPECT_NE(text.find("services.models.modelRepository: missing required field"), std::string::npos)
       << text;
 }
 
