@@ -1,0 +1,513 @@
+#include "blob/azure/azure_store.hpp"
+
+#include <fmt/format.h>
+#include <pugixml.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <ctime>
+#include <random>
+#include <thread>
+
+#include "blob/azure/shared_key.hpp"
+#include "blob/errors.hpp"
+#include "blob/sources.hpp"
+#include "common/parallel.hpp"
+#include "common/text.hpp"
+#include "http/http_client.hpp"
+
+namespace skiff::blob::azure {
+namespace {
+
+constexpr const char* kApiVersion = "2021-12-02";
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+std::string httpDate(std::chrono::system_clock::time_point time) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return buffer;
+}
+
+std::chrono::system_clock::time_point parseHttpDate(const std::string& text) {
+  std::tm utc{};
+  if (!strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S", &utc)) return {};
+  return std::chrono::system_clock::from_time_t(timegm(&utc));
+}
+
+uint64_t toNumber(const std::string& text) {
+  return text.empty() ? 0 : std::strtoull(text.c_str(), nullptr, 10);
+}
+
+bool isRetryable(long status) {
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+         status == 504;
+}
+
+void addConditions(Headers& headers, const Conditions& conditions) {
+  if (!conditions.ifMatch.empty()) headers.emplace_back("If-Match", conditions.ifMatch);
+  if (!conditions.ifNoneMatch.empty()) headers.emplace_back("If-None-Match", conditions.ifNoneMatch);
+}
+
+void addBlobSettings(Headers& headers, const PutOptions& options) {
+  headers.emplace_back("x-ms-blob-content-type", options.contentType);
+  for (const auto& [key, value] : options.metadata) headers.emplace_back("x-ms-meta-" + key, value);
+  addConditions(headers, options.conditions);
+}
+
+BlobProperties propertiesFromHeaders(const std::string& name, const http::Response& response) {
+  BlobProperties properties;
+  properties.name = name;
+  properties.size = toNumber(response.header("content-length"));
+  properties.etag = response.header("etag");
+  properties.lastModified = parseHttpDate(response.header("last-modified"));
+  properties.contentType = response.header("content-type");
+  for (const auto& [header, value] : response.headers) {
+    if (header.rfind("x-ms-meta-", 0) == 0) properties.metadata[header.substr(10)] = value;
+  }
+  return properties;
+}
+
+std::chrono::milliseconds backoff(const RetryPolicy& policy, int attempt,
+                                  const std::string& retryAfter) {
+  thread_local std::mt19937 generator{std::random_device{}()};
+  const double exponential =
+      static_cast<double>(policy.baseDelay.count()) * static_cast<double>(1u << std::min(attempt, 16));
+  const double capped = std::min(exponential, static_cast<double>(policy.maxDelay.count()));
+  // Full jitter in the upper half: spreads retries of many clients apart.
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  auto delay = std::chrono::milliseconds(static_cast<int64_t>(capped * jitter(generator)));
+  if (!retryAfter.empty()) {
+    const auto asked = std::chrono::seconds(std::min<uint64_t>(toNumber(retryAfter), 60));
+    delay = std::max<std::chrono::milliseconds>(delay, asked);
+  }
+  return delay;
+}
+
+}  // namespace
+
+struct AzureStore::Call {
+  std::string method = "GET";
+  std::string name;  // blob name; empty for container-level calls
+  Headers query;     // decoded
+  Headers headers;
+  std::string_view body;
+  bool headOnly = false;
+  std::vector<long> accept = {200};  // statuses handed back instead of thrown
+};
+
+TransferOptions transferOptionsFromEnvironment() {
+  TransferOptions options;
+  if (const char* value = std::getenv("SKIFF_BLOB_BLOCK_SIZE"); value && *value) {
+    const auto bytes = parseByteSize(value);
+    if (!bytes || *bytes < 1024 || *bytes > (4000ull << 20)) {
+      throw Error(fmt::format("\"{}\" is not a block size", value), "SKIFF_BLOB_BLOCK_SIZE",
+                  "1Ki to 4000Mi, e.g. 8Mi");
+    }
+    options.blockSize = *bytes;
+  }
+  if (const char* value = std::getenv("SKIFF_BLOB_CONCURRENCY"); value && *value) {
+    options.concurrency = std::clamp(std::atoi(value), 1, 64);
+  }
+  if (const char* value = std::getenv("SKIFF_BLOB_RETRIES"); value && *value) {
+    options.retry.maxAttempts = std::clamp(std::atoi(value), 1, 20);
+  }
+  return options;
+}
+
+AzureStore::AzureStore(std::string account, std::string container, Credentials credentials,
+                       TransferOptions options)
+    : account_(std::move(account)),
+      container_(std::move(container)),
+      credentials_(std::move(credentials)),
+      options_(options),
+      client_(std::make_unique<http::Client>()) {
+  if (!credentials_.key.empty()) keyBytes_ = base64Decode(credentials_.key);
+}
+
+AzureStore::~AzureStore() = default;
+
+std::string AzureStore::uriOf(std::string_view name) const {
+  return fmt::format("az://{}/{}{}{}", account_, container_, name.empty() ? "" : "/", name);
+}
+
+std::string AzureStore::urlPath(const std::string& name) const {
+  // The endpoint may carry a path (emulators: http://127.0.0.1:10000/devstoreaccount1).
+  const auto schemeEnd = credentials_.blobEndpoint.find("://");
+  const auto pathStart = credentials_.blobEndpoint.find('/', schemeEnd + 3);
+  const std::string endpointPath =
+      pathStart == std::string::npos ? "" : credentials_.blobEndpoint.substr(pathStart);
+  return endpointPath + "/" + container_ + (name.empty() ? "" : "/" + http::percentEncode(name, true));
+}
+
+http::Response AzureStore::execute(const Call& call) {
+  const std::string path = urlPath(call.name);
+  const auto schemeEnd = credentials_.blobEndpoint.find("://");
+  const auto hostEnd = credentials_.blobEndpoint.find('/', schemeEnd + 3);
+  std::string url = credentials_.blobEndpoint.substr(0, hostEnd) + path;
+  std::string query;
+  for (const auto& [key, value] : call.query) {
+    query += (query.empty() ? "" : "&") + key + "=" + http::percentEncode(value, false);
+  }
+  if (!credentials_.sasToken.empty()) {
+    query += (query.empty() ? "" : "&") + credentials_.sasToken;
+  }
+  if (!query.empty()) url += "?" + query;
+  const std::string uri = uriOf(call.name);
+
+  for (int attempt = 1;; ++attempt) {
+    http::Request request;
+    request.method = call.method;
+    request.url = url;
+    request.body = call.body;
+    request.headOnly = call.headOnly;
+    request.headers = call.headers;
+    request.headers.emplace_back("x-ms-date", httpDate(std::chrono::system_clock::now()));
+    request.headers.emplace_back("x-ms-version", kApiVersion);
+    if (!keyBytes_.empty() && credentials_.sasToken.empty()) {
+      SignedRequest signedRequest{call.method, path, call.query, request.headers, call.body.size()};
+      request.headers.emplace_back("Authorization",
+                                   sharedKeyAuthorization(signedRequest, account_, keyBytes_));
+    }
+    const bool lastAttempt = attempt >= options_.retry.maxAttempts;
+    http::Response response;
+    try {
+      response = client_->send(request);
+    } catch (const http::TransportError& e) {
+      if (lastAttempt) {
+        throw BlobError(ErrorKind::kUnavailable,
+                        fmt::format("cannot reach the storage service at {} ({}; gave up after {} "
+                                    "attempts)",
+                                    credentials_.blobEndpoint, e.what(), attempt),
+                        uri, "check the endpoint, the network, and that the service is up");
+      }
+      const auto delay = backoff(options_.retry, attempt, {});
+      spdlog::debug("{} {}: {}; retrying in {} ms", call.method, uri, e.what(), delay.count());
+      std::this_thread::sleep_for(delay);
+      continue;
+    }
+    if (std::find(call.accept.begin(), call.accept.end(), response.status) != call.accept.end()) {
+      return response;
+    }
+    if (isRetryable(response.status) && !lastAttempt) {
+      const auto delay = backoff(options_.retry, attempt, response.header("retry-after"));
+      spdlog::debug("{} {}: HTTP {}; retrying in {} ms", call.method, uri, response.status,
+                    delay.count());
+      std::this_thread::sleep_for(delay);
+      continue;
+    }
+    // Not retryable, or out of attempts: say what the service said.
+    std::string code = response.header("x-ms-error-code");
+    std::string message;
+    pugi::xml_document document;
+    if (!response.body.empty() && document.load_string(response.body.c_str())) {
+      if (code.empty()) code = document.child("Error").child_value("Code");
+      message = document.child("Error").child_value("Message");
+      message = message.substr(0, message.find('\n'));
+    }
+    const std::string requestId = response.header("x-ms-request-id");
+    const int status = static_cast<int>(response.status);
+    auto fail = [&](ErrorKind kind, std::string what, std::string hint) {
+      if (!message.empty() && kind != ErrorKind::kConditionFailed) what += ": " + message;
+      throw BlobError(kind, std::move(what), uri, std::move(hint), status, code, requestId);
+    };
+    if (status == 404 && code == "ContainerNotFound") {
+      fail(ErrorKind::kNotFound, "no such container",
+           "create it (skiff blob cp creates the destination container)");
+    }
+    if (status == 404) fail(ErrorKind::kNotFound, "no such blob", {});
+    if (status == 412 || code == "ConditionNotMet") {
+      fail(ErrorKind::kConditionFailed, "the blob was changed by someone else since it was read",
+           "read it again and retry; nothing was overwritten");
+    }
+    if (status == 409 && code == "BlobAlreadyExists") {
+      fail(ErrorKind::kConditionFailed, "the blob already exists",
+           "someone else created it first; nothing was overwritten");
+    }
+    if (status == 401 || status == 403) {
+      fail(ErrorKind::kAuth, "the storage service refused the credentials",
+           "check AZURE_STORAGE_KEY, the connection string or the SAS token (permissions, expiry)");
+    }
+    if (isRetryable(status)) {
+      fail(ErrorKind::kUnavailable,
+           fmt::format("the storage service kept failing (gave up after {} attempts)", attempt),
+           "try again later");
+    }
+    if (status == 416) fail(ErrorKind::kInvalid, "the range is outside the blob", {});
+    fail(status >= 400 && status < 500 ? ErrorKind::kInvalid : ErrorKind::kOther,
+         fmt::format("{} failed", call.method), {});
+  }
+}
+
+void AzureStore::ensureContainer() {
+  Call call;
+  call.method = "PUT";
+  call.query = {{"restype", "container"}};
+  call.accept = {201, 409};
+  const http::Response response = execute(call);
+  if (response.status == 409 && response.header("x-ms-error-code") != "ContainerAlreadyExists") {
+    throw BlobError(ErrorKind::kOther, "cannot create the container",
+                    uriOf(""), "it may be being deleted; try again in a minute",
+                    static_cast<int>(response.status), response.header("x-ms-error-code"),
+                    response.header("x-ms-request-id"));
+  }
+}
+
+std::optional<BlobProperties> AzureStore::head(const std::string& name) {
+  Call call;
+  call.method = "HEAD";
+  call.name = name;
+  call.headOnly = true;
+  call.accept = {200, 404};
+  const http::Response response = execute(call);
+  if (response.status == 404) return std::nullopt;
+  return propertiesFromHeaders(name, response);
+}
+
+BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const ByteRange& range,
+                               const Conditions& conditions, const ProgressCallback& progress) {
+  const uint64_t chunk = options_.blockSize;
+  const uint64_t firstLength = range.length ? std::min(*range.length, chunk) : chunk;
+  if (range.length && *range.length == 0) {
+    auto properties = head(name);
+    if (!properties) throw BlobError(ErrorKind::kNotFound, "no such blob", uriOf(name));
+    return *properties;
+  }
+  auto rangedGet = [&](uint64_t offset, uint64_t length, const Conditions& preconditions) {
+    Call call;
+    call.name = name;
+    call.headers = {{"x-ms-range", fmt::format("bytes={}-{}", offset, offset + length - 1)}};
+    addConditions(call.headers, preconditions);
+    call.accept = {200, 206, 416};
+    return execute(call);
+  };
+  http::Response first = rangedGet(range.offset, firstLength, conditions);
+  if (first.status == 416) {
+    // Past the end: reading exactly at the end is an empty read, as in a file.
+    auto properties = head(name);
+    if (!properties) throw BlobError(ErrorKind::kNotFound, "no such blob", uriOf(name));
+    if (range.offset == properties->size) return *properties;
+    throw BlobError(ErrorKind::kInvalid,
+                    fmt::format("range starts at {}, past the end of the blob ({} bytes)",
+                                range.offset, properties->size),
+                    uriOf(name), {}, 416);
+  }
+  BlobProperties properties = propertiesFromHeaders(name, first);
+  const std::string contentRange = first.header("content-range");  // bytes a-b/total
+  const auto slash = contentRange.rfind('/');
+  properties.size = slash == std::string::npos ? first.body.size()
+                                               : toNumber(contentRange.substr(slash + 1));
+  sink(first.body.data(), first.body.size());
+  uint64_t done = first.body.size();
+  if (progress) progress(done);
+
+  const uint64_t end =
+      range.length ? std::min(properties.size, range.offset + *range.length) : properties.size;
+  const uint64_t start = range.offset + first.body.size();
+  if (start >= end) return properties;
+  // The rest in parallel ranges, all pinned to the ETag of the first response so
+  // a blob replaced mid-download fails instead of mixing two versions.
+  const size_t count = static_cast<size_t>((end - start + chunk - 1) / chunk);
+  Conditions pinned;
+  pinned.ifMatch = properties.etag;
+  orderedParallel<std::string>(
+      count, options_.concurrency, static_cast<size_t>(options_.concurrency) * 2,
+      [&](size_t index) {
+        const uint64_t offset = start + index * chunk;
+        const uint64_t length = std::min(chunk, end - offset);
+        http::Response part = rangedGet(offset, length, pinned);
+        if (part.body.size() != length) {
+          throw BlobError(ErrorKind::kOther,
+                          fmt::format("short read at offset {}: {} of {} bytes", offset,
+                                      part.body.size(), length),
+                          uriOf(name), "try again");
+        }
+        return std::move(part.body);
+      },
+      [&](size_t, std::string&& data) {
+        sink(data.data(), data.size());
+        done += data.size();
+        if (progress) progress(done);
+      });
+  return properties;
+}
+
+BlobProperties AzureStore::putSingle(const std::string& name, std::string_view data,
+                                     const PutOptions& options) {
+  Call call;
+  call.method = "PUT";
+  call.name = name;
+  call.body = data;
+  call.headers = {{"x-ms-blob-type", "BlockBlob"}};
+  addBlobSettings(call.headers, options);
+  call.accept = {201};
+  const http::Response response = execute(call);
+  BlobProperties properties;
+  properties.name = name;
+  properties.size = data.size();
+  properties.etag = response.header("etag");
+  properties.lastModified = parseHttpDate(response.header("last-modified"));
+  properties.contentType = options.contentType;
+  properties.metadata = options.metadata;
+  return properties;
+}
+
+BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
+                                     std::string firstBlock, const PutOptions& options,
+                                     const ProgressCallback& progress) {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  const std::string uploadId = fmt::format("{:016x}", generator());
+  std::vector<std::string> blockIds;
+  std::mutex progressMutex;
+  uint64_t done = 0;
+  uint64_t total = 0;
+  {
+    const int workers = options_.concurrency;
+    BoundedExecutor executor(workers, static_cast<size_t>(workers));
+    auto block = std::make_shared<std::string>(std::move(firstBlock));
+    while (!block->empty()) {
+      // Block ids of one blob must all have the same length.
+      const std::string id = base64Encode(fmt::format("{}-{:08d}", uploadId, blockIds.size()));
+      blockIds.push_back(id);
+      total += block->size();
+      const bool accepted = executor.submit([this, &name, id, block, &progress, &progressMutex,
+                                             &done] {
+        Call call;
+        call.method = "PUT";
+        call.name = name;
+        call.query = {{"comp", "block"}, {"blockid", id}};
+        call.body = *block;
+        call.accept = {201};
+        execute(call);
+        std::lock_guard lock(progressMutex);
+        done += block->size();
+        if (progress) progress(done);
+      });
+      if (!accepted) break;
+      block = std::make_shared<std::string>(options_.blockSize, '\0');
+      block->resize(readFully(source, block->data(), block->size()));
+    }
+    executor.finish();  // rethrows the first failed block: nothing is committed then
+  }
+  std::string xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+  for (const auto& id : blockIds) xml += "<Latest>" + id + "</Latest>";
+  xml += "</BlockList>";
+  Call commit;
+  commit.method = "PUT";
+  commit.name = name;
+  commit.query = {{"comp", "blocklist"}};
+  commit.body = xml;
+  addBlobSettings(commit.headers, options);
+  commit.accept = {201};
+  const http::Response response = execute(commit);
+  BlobProperties properties;
+  properties.name = name;
+  properties.size = total;
+  properties.etag = response.header("etag");
+  properties.lastModified = parseHttpDate(response.header("last-modified"));
+  properties.contentType = options.contentType;
+  properties.metadata = options.metadata;
+  return properties;
+}
+
+BlobProperties AzureStore::put(const std::string& name, Source& source, const PutOptions& options,
+                               const ProgressCallback& progress) {
+  if (name.empty() || name.back() == '/') {
+    throw BlobError(ErrorKind::kInvalid, "not a blob name (it ends with '/')", uriOf(name));
+  }
+  // Small blobs go up in one request; a source that fills a whole block goes in blocks.
+  std::string first(options_.blockSize, '\0');
+  first.resize(readFully(source, first.data(), first.size()));
+  if (first.size() < options_.blockSize || (source.size() && *source.size() == first.size())) {
+    BlobProperties properties = putSingle(name, first, options);
+    if (progress) progress(first.size());
+    return properties;
+  }
+  return putBlocks(name, source, std::move(first), options, progress);
+}
+
+void AzureStore::remove(const std::string& name, const Conditions& conditions) {
+  Call call;
+  call.method = "DELETE";
+  call.name = name;
+  addConditions(call.headers, conditions);
+  call.accept = {202};
+  execute(call);
+}
+
+BlobProperties AzureStore::copy(const std::string& from, const std::string& to) {
+  const auto schemeEnd = credentials_.blobEndpoint.find("://");
+  const auto hostEnd = credentials_.blobEndpoint.find('/', schemeEnd + 3);
+  std::string source = credentials_.blobEndpoint.substr(0, hostEnd) + urlPath(from);
+  if (!credentials_.sasToken.empty()) source += "?" + credentials_.sasToken;
+  Call call;
+  call.method = "PUT";
+  call.name = to;
+  call.headers = {{"x-ms-copy-source", source}};
+  call.accept = {202, 201};
+  http::Response response = execute(call);
+  // The service may copy in the background: wait for it to settle.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(30);
+  std::string status = response.header("x-ms-copy-status");
+  while (status == "pending" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    Call poll;
+    poll.method = "HEAD";
+    poll.name = to;
+    poll.headOnly = true;
+    status = execute(poll).header("x-ms-copy-status");
+  }
+  if (status != "success" && !status.empty()) {
+    throw BlobError(ErrorKind::kOther, "the server-side copy ended as " + status, uriOf(to),
+                    "copy it again");
+  }
+  auto properties = head(to);
+  if (!properties) throw BlobError(ErrorKind::kNotFound, "the copy vanished", uriOf(to));
+  return *properties;
+}
+
+ListPage AzureStore::list(const ListOptions& options) {
+  Call call;
+  call.query = {{"restype", "container"}, {"comp", "list"}};
+  if (!options.prefix.empty()) call.query.emplace_back("prefix", options.prefix);
+  if (!options.delimiter.empty()) call.query.emplace_back("delimiter", options.delimiter);
+  if (!options.marker.empty()) call.query.emplace_back("marker", options.marker);
+  call.query.emplace_back("maxresults", std::to_string(options.maxResults));
+  if (options.withMetadata) call.query.emplace_back("include", "metadata");
+  const http::Response response = execute(call);
+  pugi::xml_document document;
+  if (!document.load_buffer(response.body.data(), response.body.size())) {
+    throw BlobError(ErrorKind::kOther, "the listing is not valid XML", uriOf(options.prefix),
+                    "is the endpoint an Azure Blob service?", static_cast<int>(response.status), {},
+                    response.header("x-ms-request-id"));
+  }
+  const pugi::xml_node results = document.child("EnumerationResults");
+  ListPage page;
+  for (const pugi::xml_node node : results.child("Blobs").children()) {
+    if (std::string_view(node.name()) == "BlobPrefix") {
+      page.prefixes.emplace_back(node.child_value("Name"));
+      continue;
+    }
+    BlobProperties properties;
+    properties.name = node.child_value("Name");
+    const pugi::xml_node fields = node.child("Properties");
+    properties.size = toNumber(fields.child_value("Content-Length"));
+    properties.etag = fields.child_value("Etag");
+    if (!properties.etag.empty() && properties.etag.front() != '"') {
+      properties.etag = "\"" + properties.etag + "\"";  // as the ETag header quotes it
+    }
+    properties.lastModified = parseHttpDate(fields.child_value("Last-Modified"));
+    properties.contentType = fields.child_value("Content-Type");
+    for (const pugi::xml_node item : node.child("Metadata").children()) {
+      properties.metadata[item.name()] = item.child_value();
+    }
+    page.blobs.push_back(std::move(properties));
+  }
+  page.nextMarker = results.child_value("NextMarker");
+  return page;
+}
+
+}  // namespace skiff::blob::azure

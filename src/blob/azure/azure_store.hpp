@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "blob/azure/credentials.hpp"
+#include "blob/blob_store.hpp"
+
+namespace skiff::http {
+class Client;
+struct Response;
+}  // namespace skiff::http
+
+namespace skiff::blob::azure {
+
+struct RetryPolicy {
+  int maxAttempts = 6;  // first try included
+  std::chrono::milliseconds baseDelay{200};
+  std::chrono::milliseconds maxDelay{15000};
+};
+
+struct TransferOptions {
+  uint64_t blockSize = 8ull << 20;  // Put Block size and ranged-GET size
+  int concurrency = 8;              // parallel blocks of one blob
+  RetryPolicy retry;
+};
+
+// Transfer settings from SKIFF_BLOB_BLOCK_SIZE, SKIFF_BLOB_CONCURRENCY and
+// SKIFF_BLOB_RETRIES, falling back to the defaults above.
+TransferOptions transferOptionsFromEnvironment();
+
+// Azure Blob over its REST API (one container). Requests share a pool of
+// keep-alive connections; large blobs move as parallel blocks / ranges;
+// transient failures (408, 429, 5xx, connection faults) are retried with
+// exponential backoff, jitter and Retry-After.
+class AzureStore : public BlobStore {
+ public:
+  AzureStore(std::string account, std::string container, Credentials credentials,
+             TransferOptions options = transferOptionsFromEnvironment());
+  ~AzureStore() override;
+
+  std::string uriOf(std::string_view name) const override;
+  ListPage list(const ListOptions& options) override;
+  std::optional<BlobProperties> head(const std::string& name) override;
+  BlobProperties get(const std::string& name, const Sink& sink, const ByteRange& range,
+                     const Conditions& conditions, const ProgressCallback& progress) override;
+  BlobProperties put(const std::string& name, Source& source, const PutOptions& options,
+                     const ProgressCallback& progress) override;
+  void remove(const std::string& name, const Conditions& conditions) override;
+  BlobProperties copy(const std::string& from, const std::string& to) override;
+  void ensureContainer() override;
+
+  struct Call;  // one REST call: see azure_store.cpp
+
+ private:
+  http::Response execute(const Call& call);
+  std::string urlPath(const std::string& name) const;
+  BlobProperties putSingle(const std::string& name, std::string_view data,
+                           const PutOptions& options);
+  BlobProperties putBlocks(const std::string& name, Source& source, std::string firstBlock,
+                           const PutOptions& options, const ProgressCallback& progress);
+
+  std::string account_;
+  std::string container_;
+  Credentials credentials_;
+  std::string keyBytes_;
+  TransferOptions options_;
+  std::unique_ptr<http::Client> client_;
+};
+
+}  // namespace skiff::blob::azure

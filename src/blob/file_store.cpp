@@ -1,0 +1,358 @@
+#include "blob/file_store.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "blob/errors.hpp"
+#include "blob/sources.hpp"
+
+namespace skiff::blob {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kTempPrefix = ".skiff-tmp-";
+constexpr const char* kMetaPrefix = "user.skiff.meta.";
+constexpr const char* kContentTypeAttr = "user.skiff.content-type";
+constexpr size_t kIoBuffer = 1 << 20;
+
+// Closes a descriptor on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int value) : fd(value) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+std::string uriFor(std::string_view name) { return "file:///" + std::string(name); }
+
+[[noreturn]] void throwErrno(int error, const std::string& action, std::string_view name) {
+  const ErrorKind kind = error == ENOENT                    ? ErrorKind::kNotFound
+                         : (error == EACCES || error == EPERM) ? ErrorKind::kAuth
+                                                               : ErrorKind::kOther;
+  throw BlobError(kind, fmt::format("cannot {}: {}", action, std::strerror(error)),
+                  uriFor(name));
+}
+
+// Blob names are paths below "/": no empty, "." or ".." segments.
+void checkName(std::string_view name) {
+  if (name.empty() || name.back() == '/') {
+    throw BlobError(ErrorKind::kInvalid, "not a blob name (it names a directory)", uriFor(name),
+                    "give the path of a file");
+  }
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t end = std::min(name.find('/', start), name.size());
+    const std::string_view segment = name.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      throw BlobError(ErrorKind::kInvalid, "a blob name has an empty, '.' or '..' segment",
+                      uriFor(name));
+    }
+    start = end + 1;
+  }
+}
+
+fs::path pathOf(std::string_view name) { return fs::path("/") / std::string(name); }
+
+std::string etagOf(const struct stat& st) {
+  const auto mtime = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                     static_cast<uint64_t>(st.st_mtim.tv_nsec);
+  return fmt::format("\"{:x}-{:x}-{:x}\"", st.st_ino, st.st_size, mtime);
+}
+
+std::string readAttribute(int fd, const char* attribute) {
+  char buffer[65536];
+  const ssize_t size = ::fgetxattr(fd, attribute, buffer, sizeof buffer);
+  return size > 0 ? std::string(buffer, static_cast<size_t>(size)) : std::string();
+}
+
+BlobProperties propertiesOf(int fd, const struct stat& st, std::string name, bool withMetadata) {
+  BlobProperties properties;
+  properties.name = std::move(name);
+  properties.size = static_cast<uint64_t>(st.st_size);
+  properties.etag = etagOf(st);
+  properties.lastModified = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+  properties.contentType = readAttribute(fd, kContentTypeAttr);
+  if (properties.contentType.empty()) properties.contentType = "application/octet-stream";
+  if (!withMetadata) return properties;
+  char names[65536];
+  const ssize_t length = ::flistxattr(fd, names, sizeof names);
+  for (ssize_t offset = 0; offset < length;) {
+    const std::string attribute(names + offset);
+    offset += static_cast<ssize_t>(attribute.size()) + 1;
+    if (attribute.rfind(kMetaPrefix, 0) == 0) {
+      properties.metadata[attribute.substr(std::strlen(kMetaPrefix))] =
+          readAttribute(fd, attribute.c_str());
+    }
+  }
+  return properties;
+}
+
+// Properties of a path, or nothing when it is missing or not a regular file.
+std::optional<BlobProperties> statBlob(std::string_view name, bool withMetadata) {
+  Fd fd(::open(pathOf(name).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throwErrno(errno, "read", name);
+  }
+  struct stat st {};
+  ::fstat(fd.fd, &st);
+  if (!S_ISREG(st.st_mode)) return std::nullopt;
+  return propertiesOf(fd.fd, st, std::string(name), withMetadata);
+}
+
+void checkConditions(const Conditions& conditions, const std::optional<BlobProperties>& current,
+                     std::string_view name) {
+  if (!conditions.ifMatch.empty() && (!current || current->etag != conditions.ifMatch)) {
+    throw changedBySomeoneElse(uriFor(name));
+  }
+  if (conditions.ifNoneMatch == "*" && current) {
+    throw BlobError(ErrorKind::kConditionFailed, "the blob already exists", uriFor(name),
+                    "someone else created it first; nothing was overwritten");
+  }
+  if (!conditions.ifNoneMatch.empty() && conditions.ifNoneMatch != "*" && current &&
+      current->etag == conditions.ifNoneMatch) {
+    throw BlobError(ErrorKind::kConditionFailed, "the blob is unchanged", uriFor(name));
+  }
+}
+
+// Holds an exclusive flock on a directory: the serialization point of
+// conditional writes to the files in it.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const fs::path& directory)
+      : fd_(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_.fd >= 0) ::flock(fd_.fd, LOCK_EX);
+  }
+
+ private:
+  Fd fd_;
+};
+
+std::string randomSuffix() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return fmt::format("{:016x}", generator());
+}
+
+void writeAll(int fd, const char* data, size_t size, std::string_view name) {
+  while (size > 0) {
+    const ssize_t written = ::write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      throwErrno(errno, "write", name);
+    }
+    data += written;
+    size -= static_cast<size_t>(written);
+  }
+}
+
+void setAttribute(int fd, const std::string& attribute, const std::string& value,
+                  std::string_view name) {
+  if (::fsetxattr(fd, attribute.c_str(), value.data(), value.size(), 0) != 0) {
+    throw BlobError(ErrorKind::kOther,
+                    fmt::format("cannot store metadata in extended attributes: {}",
+                                std::strerror(errno)),
+                    uriFor(name), "use a file system with user xattrs (ext4, xfs, btrfs)");
+  }
+}
+
+}  // namespace
+
+bool isTempFileName(std::string_view fileName) { return fileName.rfind(kTempPrefix, 0) == 0; }
+
+std::string FileStore::uriOf(std::string_view name) const { return uriFor(name); }
+
+std::optional<BlobProperties> FileStore::head(const std::string& name) {
+  checkName(name);
+  return statBlob(name, true);
+}
+
+BlobProperties FileStore::get(const std::string& name, const Sink& sink, const ByteRange& range,
+                              const Conditions& conditions, const ProgressCallback& progress) {
+  checkName(name);
+  Fd fd(::open(pathOf(name).c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      throw BlobError(ErrorKind::kNotFound, "no such blob", uriFor(name));
+    }
+    throwErrno(errno, "read", name);
+  }
+  struct stat st {};
+  ::fstat(fd.fd, &st);
+  if (!S_ISREG(st.st_mode)) {
+    throw BlobError(ErrorKind::kNotFound, "no such blob (it is a directory)", uriFor(name));
+  }
+  BlobProperties properties = propertiesOf(fd.fd, st, name, true);
+  checkConditions(conditions, properties, name);
+  if (range.offset > properties.size) {
+    throw BlobError(ErrorKind::kInvalid,
+                    fmt::format("range starts at {}, past the end of the blob ({} bytes)",
+                                range.offset, properties.size),
+                    uriFor(name));
+  }
+  uint64_t remaining = properties.size - range.offset;
+  if (range.length) remaining = std::min(remaining, *range.length);
+  std::vector<char> buffer(std::min<uint64_t>(kIoBuffer, std::max<uint64_t>(remaining, 1)));
+  uint64_t offset = range.offset;
+  uint64_t done = 0;
+  while (remaining > 0) {
+    const ssize_t got = ::pread(fd.fd, buffer.data(), std::min<uint64_t>(buffer.size(), remaining),
+                                static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throwErrno(errno, "read", name);
+    if (got == 0) {
+      throw BlobError(ErrorKind::kConditionFailed, "the blob was truncated while it was read",
+                      uriFor(name), "read it again");
+    }
+    sink(buffer.data(), static_cast<size_t>(got));
+    offset += static_cast<uint64_t>(got);
+    remaining -= static_cast<uint64_t>(got);
+    done += static_cast<uint64_t>(got);
+    if (progress) progress(done);
+  }
+  return properties;
+}
+
+BlobProperties FileStore::put(const std::string& name, Source& source, const PutOptions& options,
+                              const ProgressCallback& progress) {
+  checkName(name);
+  const fs::path target = pathOf(name);
+  const fs::path directory = target.parent_path();
+  std::error_code error;
+  fs::create_directories(directory, error);
+  if (error) {
+    throw BlobError(ErrorKind::kInvalid,
+                    fmt::format("cannot create the directory {}: {}", directory.string(),
+                                error.message()),
+                    uriFor(name), "a parent of the blob may be a file");
+  }
+  const fs::path temp = directory / (kTempPrefix + randomSuffix());
+  try {
+    {
+      Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      if (fd.fd < 0) throwErrno(errno, "create a file for", name);
+      std::vector<char> buffer(kIoBuffer);
+      uint64_t done = 0;
+      while (const size_t got = source.read(buffer.data(), buffer.size())) {
+        writeAll(fd.fd, buffer.data(), got, name);
+        done += got;
+        if (progress) progress(done);
+      }
+      setAttribute(fd.fd, kContentTypeAttr, options.contentType, name);
+      for (const auto& [key, value] : options.metadata) {
+        setAttribute(fd.fd, kMetaPrefix + key, value, name);
+      }
+    }
+    DirectoryLock lock(directory);
+    checkConditions(options.conditions, statBlob(name, false), name);
+    if (::rename(temp.c_str(), target.c_str()) != 0) throwErrno(errno, "replace", name);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
+  }
+  auto properties = statBlob(name, true);
+  if (!properties) throw BlobError(ErrorKind::kOther, "the blob vanished after writing", uriFor(name));
+  return *properties;
+}
+
+void FileStore::remove(const std::string& name, const Conditions& conditions) {
+  checkName(name);
+  const fs::path target = pathOf(name);
+  DirectoryLock lock(target.parent_path());
+  const auto current = statBlob(name, false);
+  if (!current) throw BlobError(ErrorKind::kNotFound, "no such blob", uriFor(name));
+  checkConditions(conditions, current, name);
+  if (::unlink(target.c_str()) != 0) throwErrno(errno, "delete", name);
+}
+
+BlobProperties FileStore::copy(const std::string& from, const std::string& to) {
+  checkName(from);
+  const auto source = head(from);
+  if (!source) throw BlobError(ErrorKind::kNotFound, "no such blob", uriFor(from));
+  FileSource data(pathOf(from));
+  PutOptions options;
+  options.metadata = source->metadata;
+  options.contentType = source->contentType;
+  return put(to, data, options, {});
+}
+
+ListPage FileStore::list(const ListOptions& options) {
+  if (!options.delimiter.empty() && options.delimiter != "/") {
+    throw BlobError(ErrorKind::kInvalid, "file:// stores list with the delimiter \"/\" only",
+                    uriFor(options.prefix));
+  }
+  // The directory that holds the prefix, and the start of names in it.
+  const auto slash = options.prefix.rfind('/');
+  const std::string directoryName =
+      slash == std::string::npos ? "" : options.prefix.substr(0, slash + 1);
+  const fs::path base = fs::path("/") / directoryName;
+
+  struct Entry {
+    std::string name;
+    bool isPrefix;
+  };
+  std::vector<Entry> entries;
+  std::error_code error;
+  if (options.delimiter.empty()) {
+    fs::recursive_directory_iterator it(base, fs::directory_options::skip_permission_denied, error);
+    for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+      if (!it->is_regular_file(error) || isTempFileName(it->path().filename().string())) continue;
+      std::string name = it->path().string().substr(1);
+      if (name.rfind(options.prefix, 0) == 0) entries.push_back({std::move(name), false});
+    }
+  } else {
+    for (fs::directory_iterator it(base, error); !error && it != fs::directory_iterator();
+         it.increment(error)) {
+      const std::string fileName = it->path().filename().string();
+      std::string name = directoryName + fileName;
+      if (isTempFileName(fileName) || name.rfind(options.prefix, 0) != 0) continue;
+      if (it->is_directory(error)) {
+        entries.push_back({name + "/", true});
+      } else if (it->is_regular_file(error)) {
+        entries.push_back({std::move(name), false});
+      }
+    }
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+
+  ListPage page;
+  const size_t limit = static_cast<size_t>(std::max(1, options.maxResults));
+  size_t taken = 0;
+  for (const auto& entry : entries) {
+    if (!options.marker.empty() && entry.name <= options.marker) continue;
+    if (taken == limit) {
+      page.nextMarker = page.blobs.empty() && page.prefixes.empty()
+                            ? std::string()
+                            : std::max(page.blobs.empty() ? "" : page.blobs.back().name,
+                                       page.prefixes.empty() ? "" : page.prefixes.back());
+      break;
+    }
+    if (entry.isPrefix) {
+      page.prefixes.push_back(entry.name);
+    } else if (auto properties = statBlob(entry.name, options.withMetadata)) {
+      page.blobs.push_back(std::move(*properties));
+    } else {
+      continue;  // removed while listing
+    }
+    ++taken;
+  }
+  return page;
+}
+
+}  // namespace skiff::blob
