@@ -37,14 +37,15 @@ struct Fd {
   Fd& operator=(const Fd&) = delete;
 };
 
-std::string uriFor(std::string_view name) { return "file:///" + std::string(name); }
+std::string uriFor(std::string_view name) {
+  return "file:///" + std::string(name);
+}
 
 [[noreturn]] void throwErrno(int error, const std::string& action, std::string_view name) {
-  const ErrorKind kind = error == ENOENT                    ? ErrorKind::kNotFound
+  const ErrorKind kind = error == ENOENT                       ? ErrorKind::kNotFound
                          : (error == EACCES || error == EPERM) ? ErrorKind::kAuth
                                                                : ErrorKind::kOther;
-  throw BlobError(kind, fmt::format("cannot {}: {}", action, std::strerror(error)),
-                  uriFor(name));
+  throw BlobError(kind, fmt::format("cannot {}: {}", action, std::strerror(error)), uriFor(name));
 }
 
 // Blob names are paths below "/": no empty, "." or ".." segments.
@@ -65,7 +66,9 @@ void checkName(std::string_view name) {
   }
 }
 
-fs::path pathOf(std::string_view name) { return fs::path("/") / std::string(name); }
+fs::path pathOf(std::string_view name) {
+  return fs::path("/") / std::string(name);
+}
 
 std::string etagOf(const struct stat& st) {
   const auto mtime = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
@@ -164,18 +167,22 @@ void writeAll(int fd, const char* data, size_t size, std::string_view name) {
 void setAttribute(int fd, const std::string& attribute, const std::string& value,
                   std::string_view name) {
   if (::fsetxattr(fd, attribute.c_str(), value.data(), value.size(), 0) != 0) {
-    throw BlobError(ErrorKind::kOther,
-                    fmt::format("cannot store metadata in extended attributes: {}",
-                                std::strerror(errno)),
-                    uriFor(name), "use a file system with user xattrs (ext4, xfs, btrfs)");
+    throw BlobError(
+        ErrorKind::kOther,
+        fmt::format("cannot store metadata in extended attributes: {}", std::strerror(errno)),
+        uriFor(name), "use a file system with user xattrs (ext4, xfs, btrfs)");
   }
 }
 
 }  // namespace
 
-bool isTempFileName(std::string_view fileName) { return fileName.rfind(kTempPrefix, 0) == 0; }
+bool isTempFileName(std::string_view fileName) {
+  return fileName.rfind(kTempPrefix, 0) == 0;
+}
 
-std::string FileStore::uriOf(std::string_view name) const { return uriFor(name); }
+std::string FileStore::uriOf(std::string_view name) const {
+  return uriFor(name);
+}
 
 std::optional<BlobProperties> FileStore::head(const std::string& name) {
   checkName(name);
@@ -236,10 +243,10 @@ BlobProperties FileStore::put(const std::string& name, Source& source, const Put
   std::error_code error;
   fs::create_directories(directory, error);
   if (error) {
-    throw BlobError(ErrorKind::kInvalid,
-                    fmt::format("cannot create the directory {}: {}", directory.string(),
-                                error.message()),
-                    uriFor(name), "a parent of the blob may be a file");
+    throw BlobError(
+        ErrorKind::kInvalid,
+        fmt::format("cannot create the directory {}: {}", directory.string(), error.message()),
+        uriFor(name), "a parent of the blob may be a file");
   }
   const fs::path temp = directory / (kTempPrefix + randomSuffix());
   try {
@@ -266,7 +273,8 @@ BlobProperties FileStore::put(const std::string& name, Source& source, const Put
     throw;
   }
   auto properties = statBlob(name, true);
-  if (!properties) throw BlobError(ErrorKind::kOther, "the blob vanished after writing", uriFor(name));
+  if (!properties)
+    throw BlobError(ErrorKind::kOther, "the blob vanished after writing", uriFor(name));
   return *properties;
 }
 

@@ -24,5 +24,6 @@ struct CommandContext {
 void addProjectDirArgument(CLI::App& command, std::string& projectDir);
 
 void addProjectCommands(CLI::App& app, CommandContext& context);
+void addBlobCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

@@ -15,7 +15,9 @@ struct CurlGlobal {
   ~CurlGlobal() { curl_global_cleanup(); }
 };
 
-void ensureCurlGlobal() { static CurlGlobal global; }
+void ensureCurlGlobal() {
+  static CurlGlobal global;
+}
 
 std::string lowercase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -53,8 +55,8 @@ size_t onHeaderLine(char* data, size_t size, size_t count, void* user) {
     exchange->response->headers.clear();
     const auto space = line.find(' ');
     if (space != std::string_view::npos) {
-      exchange->response->status = std::strtol(std::string(line.substr(space + 1, 3)).c_str(),
-                                               nullptr, 10);
+      exchange->response->status =
+          std::strtol(std::string(line.substr(space + 1, 3)).c_str(), nullptr, 10);
     }
     return size * count;
   }
@@ -105,7 +107,9 @@ struct Client::Handle {
   ~Handle() { curl_easy_cleanup(curl); }
 };
 
-Client::Client(ClientOptions options) : options_(std::move(options)) { ensureCurlGlobal(); }
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  ensureCurlGlobal();
+}
 
 Client::~Client() = default;
 
@@ -161,7 +165,8 @@ Response Client::send(const Request& request) {
   if (!options_.clientCert.empty()) {
     curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.clientCert.c_str());
   }
-  if (!options_.clientKey.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.clientKey.c_str());
+  if (!options_.clientKey.empty())
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.clientKey.c_str());
   if (options_.insecureSkipTlsVerify) {
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -205,7 +210,8 @@ std::string percentEncode(std::string_view text, bool keepSlash) {
   std::string out;
   out.reserve(text.size());
   for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keepSlash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keepSlash && c == '/')) {
       out += static_cast<char>(c);
     } else {
       out += fmt::format("%{:02X}", c);

@@ -6,7 +6,6 @@
 #include <openssl/sha.h>
 
 #include <cstring>
-
 #include <memory>
 #include <random>
 #include <string>
@@ -75,7 +74,8 @@ inline std::string sha256(std::string_view data) {
 
 inline std::string readBlob(BlobStore& store, const std::string& name, ByteRange range = {}) {
   std::string data;
-  store.get(name, [&](const char* bytes, size_t size) { data.append(bytes, size); }, range);
+  store.get(
+      name, [&](const char* bytes, size_t size) { data.append(bytes, size); }, range);
   return data;
 }
 

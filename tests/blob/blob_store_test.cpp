@@ -57,8 +57,8 @@ TEST_P(BlobStoreTest, StreamsOfUnknownLengthUploadInBlocks) {
   std::thread writer([&] {
     size_t offset = 0;
     while (offset < data.size()) {
-      const ssize_t written = ::write(pipeFds[1], data.data() + offset,
-                                      std::min<size_t>(65536, data.size() - offset));
+      const ssize_t written =
+          ::write(pipeFds[1], data.data() + offset, std::min<size_t>(65536, data.size() - offset));
       if (written <= 0) break;
       offset += static_cast<size_t>(written);
     }
@@ -66,8 +66,8 @@ TEST_P(BlobStoreTest, StreamsOfUnknownLengthUploadInBlocks) {
   });
   FdSource source(pipeFds[0]);
   uint64_t lastProgress = 0;
-  const auto written = store().put(name("stream.bin"), source, {},
-                                   [&](uint64_t done) { lastProgress = done; });
+  const auto written =
+      store().put(name("stream.bin"), source, {}, [&](uint64_t done) { lastProgress = done; });
   writer.join();
   ::close(pipeFds[0]);
   EXPECT_EQ(written.size, data.size());
@@ -77,8 +77,8 @@ TEST_P(BlobStoreTest, StreamsOfUnknownLengthUploadInBlocks) {
 
 TEST_P(BlobStoreTest, NamesWithSpacesUnicodeAndSpecialCharacters) {
   const std::vector<std::string> names = {
-      "with space.txt", "ünïcödé/ファイル.txt", "hash#tag", "question?mark", "per%cent%20",
-      "deep/a/b/c/d/e/f/g/h/i/j/leaf", "plus+and&amp=eq"};
+      "with space.txt", "ünïcödé/ファイル.txt",          "hash#tag",       "question?mark",
+      "per%cent%20",    "deep/a/b/c/d/e/f/g/h/i/j/leaf", "plus+and&amp=eq"};
   for (const auto& blob : names) {
     SCOPED_TRACE(blob);
     putString(blob, "content of " + blob);
@@ -252,7 +252,9 @@ TEST_P(BlobStoreTest, ThreeHundredMebibytesRoundTrip) {
   EXPECT_EQ(sha256(back), sha256(data));
 }
 
-std::string storeName(const ::testing::TestParamInfo<std::string>& param) { return param.param; }
+std::string storeName(const ::testing::TestParamInfo<std::string>& param) {
+  return param.param;
+}
 INSTANTIATE_TEST_SUITE_P(Stores, BlobStoreTest, ::testing::Values("file", "azure"), storeName);
 
 TEST(FileStore, ReplacesAtomicallyAndHidesTempFiles) {

@@ -10,7 +10,8 @@ namespace {
 
 TEST(ConnectionString, ReadsAccountKeyAndEndpoint) {
   const auto credentials = parseConnectionString(
-      "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn");
+      "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core."
+      "chinacloudapi.cn");
   EXPECT_EQ(credentials.account, "acct");
   EXPECT_EQ(credentials.key, "a2V5");
   EXPECT_EQ(credentials.blobEndpoint, "https://acct.blob.core.chinacloudapi.cn");
@@ -42,10 +43,11 @@ TEST(ConnectionString, WithoutSecretsIsAnError) {
 }
 
 TEST(Credentials, AccountAndKeyVariables) {
-  const auto credentials = credentialsFrom(
-      {{"AZURE_STORAGE_ACCOUNT", "acct"}, {"AZURE_STORAGE_KEY", "a2V5"},
-       {"AZURE_STORAGE_BLOB_ENDPOINT", "http://127.0.0.1:9999/acct/"}},
-      "acct", "env");
+  const auto credentials =
+      credentialsFrom({{"AZURE_STORAGE_ACCOUNT", "acct"},
+                       {"AZURE_STORAGE_KEY", "a2V5"},
+                       {"AZURE_STORAGE_BLOB_ENDPOINT", "http://127.0.0.1:9999/acct/"}},
+                      "acct", "env");
   EXPECT_EQ(credentials.key, "a2V5");
   EXPECT_EQ(credentials.blobEndpoint, "http://127.0.0.1:9999/acct");
 }
@@ -86,13 +88,15 @@ TEST(SharedKey, Base64RoundTrip) {
 
 TEST(SharedKey, SignsTheCanonicalString) {
   // Expected value computed independently:
-  //   printf 'GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:Sun, 29 Nov 2026 00:00:00 GMT\nx-ms-version:2021-12-02\n/acct/acct/c/b%%20c\ncomp:list\nrestype:container' |
-  //   openssl dgst -sha256 -mac HMAC -macopt key:key -binary | base64
+  //   printf 'GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:Sun, 29 Nov 2026 00:00:00
+  //   GMT\nx-ms-version:2021-12-02\n/acct/acct/c/b%%20c\ncomp:list\nrestype:container' | openssl
+  //   dgst -sha256 -mac HMAC -macopt key:key -binary | base64
   SignedRequest request;
   request.method = "GET";
   request.urlPath = "/acct/c/b%20c";
   request.query = {{"restype", "container"}, {"comp", "list"}};
-  request.headers = {{"x-ms-version", "2021-12-02"}, {"x-ms-date", "Sun, 29 Nov 2026 00:00:00 GMT"}};
+  request.headers = {{"x-ms-version", "2021-12-02"},
+                     {"x-ms-date", "Sun, 29 Nov 2026 00:00:00 GMT"}};
   const std::string header = sharedKeyAuthorization(request, "acct", "key");
   EXPECT_EQ(header.rfind("SharedKey acct:", 0), 0u);
   EXPECT_EQ(header, "SharedKey acct:OV1CVCsXmlQRlK8K5G7cvM/YGbdFbYj5oMTohhI9wy4=");

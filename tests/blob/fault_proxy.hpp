@@ -17,10 +17,10 @@ namespace skiff::blob::testing {
 class FaultProxy {
  public:
   enum class Fault {
-    kNone,                // forward to the service
-    kReset,               // close the connection without answering
-    kUnavailable,         // answer 503 Server Busy, with Retry-After when set
-    kCutResponse,         // forward, then send only half of the response
+    kNone,         // forward to the service
+    kReset,        // close the connection without answering
+    kUnavailable,  // answer 503 Server Busy, with Retry-After when set
+    kCutResponse,  // forward, then send only half of the response
   };
 
   explicit FaultProxy(int upstreamPort);

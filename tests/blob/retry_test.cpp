@@ -113,8 +113,9 @@ TEST_F(RetryTest, ClientErrorsAreNotRetried) {
 
 TEST_F(RetryTest, UnreachableServiceFailsWithinBoundedTime) {
   auto credentials = azuriteCredentials();
-  credentials.blobEndpoint = fmt::format("http://127.0.0.1:{}/{}", skiff::testing::freeLoopbackPort(),
-                                         skiff::testing::Azurite::kAccount);
+  credentials.blobEndpoint =
+      fmt::format("http://127.0.0.1:{}/{}", skiff::testing::freeLoopbackPort(),
+                  skiff::testing::Azurite::kAccount);
   azure::TransferOptions options;
   options.retry.maxAttempts = 3;
   options.retry.baseDelay = std::chrono::milliseconds(10);

@@ -30,8 +30,8 @@ TEST(BlobUri, FileAndPlainPaths) {
 }
 
 TEST(BlobUri, BadUrisSayWhatIsExpected) {
-  for (const char* text : {"az://UPPER/container", "az://acct01", "az://acct01/x", "s3://bucket/key",
-                           "file://relative", "az://acct01/bad--name/x"}) {
+  for (const char* text : {"az://UPPER/container", "az://acct01", "az://acct01/x",
+                           "s3://bucket/key", "file://relative", "az://acct01/bad--name/x"}) {
     SCOPED_TRACE(text);
     try {
       parseBlobUri(text);

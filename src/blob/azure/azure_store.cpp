@@ -1,12 +1,12 @@
 #include "blob/azure/azure_store.hpp"
 
 #include <fmt/format.h>
-#include <pugixml.hpp>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <ctime>
+#include <pugixml.hpp>
 #include <random>
 #include <thread>
 
@@ -49,7 +49,8 @@ bool isRetryable(long status) {
 
 void addConditions(Headers& headers, const Conditions& conditions) {
   if (!conditions.ifMatch.empty()) headers.emplace_back("If-Match", conditions.ifMatch);
-  if (!conditions.ifNoneMatch.empty()) headers.emplace_back("If-None-Match", conditions.ifNoneMatch);
+  if (!conditions.ifNoneMatch.empty())
+    headers.emplace_back("If-None-Match", conditions.ifNoneMatch);
 }
 
 void addBlobSettings(Headers& headers, const PutOptions& options) {
@@ -74,8 +75,8 @@ BlobProperties propertiesFromHeaders(const std::string& name, const http::Respon
 std::chrono::milliseconds backoff(const RetryPolicy& policy, int attempt,
                                   const std::string& retryAfter) {
   thread_local std::mt19937 generator{std::random_device{}()};
-  const double exponential =
-      static_cast<double>(policy.baseDelay.count()) * static_cast<double>(1u << std::min(attempt, 16));
+  const double exponential = static_cast<double>(policy.baseDelay.count()) *
+                             static_cast<double>(1u << std::min(attempt, 16));
   const double capped = std::min(exponential, static_cast<double>(policy.maxDelay.count()));
   // Full jitter in the upper half: spreads retries of many clients apart.
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
@@ -140,7 +141,8 @@ std::string AzureStore::urlPath(const std::string& name) const {
   const auto pathStart = credentials_.blobEndpoint.find('/', schemeEnd + 3);
   const std::string endpointPath =
       pathStart == std::string::npos ? "" : credentials_.blobEndpoint.substr(pathStart);
-  return endpointPath + "/" + container_ + (name.empty() ? "" : "/" + http::percentEncode(name, true));
+  return endpointPath + "/" + container_ +
+         (name.empty() ? "" : "/" + http::percentEncode(name, true));
 }
 
 http::Response AzureStore::execute(const Call& call) {
@@ -249,8 +251,8 @@ void AzureStore::ensureContainer() {
   call.accept = {201, 409};
   const http::Response response = execute(call);
   if (response.status == 409 && response.header("x-ms-error-code") != "ContainerAlreadyExists") {
-    throw BlobError(ErrorKind::kOther, "cannot create the container",
-                    uriOf(""), "it may be being deleted; try again in a minute",
+    throw BlobError(ErrorKind::kOther, "cannot create the container", uriOf(""),
+                    "it may be being deleted; try again in a minute",
                     static_cast<int>(response.status), response.header("x-ms-error-code"),
                     response.header("x-ms-request-id"));
   }
@@ -298,8 +300,8 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
   BlobProperties properties = propertiesFromHeaders(name, first);
   const std::string contentRange = first.header("content-range");  // bytes a-b/total
   const auto slash = contentRange.rfind('/');
-  properties.size = slash == std::string::npos ? first.body.size()
-                                               : toNumber(contentRange.substr(slash + 1));
+  properties.size =
+      slash == std::string::npos ? first.body.size() : toNumber(contentRange.substr(slash + 1));
   sink(first.body.data(), first.body.size());
   uint64_t done = first.body.size();
   if (progress) progress(done);
@@ -373,19 +375,19 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
       const std::string id = base64Encode(fmt::format("{}-{:08d}", uploadId, blockIds.size()));
       blockIds.push_back(id);
       total += block->size();
-      const bool accepted = executor.submit([this, &name, id, block, &progress, &progressMutex,
-                                             &done] {
-        Call call;
-        call.method = "PUT";
-        call.name = name;
-        call.query = {{"comp", "block"}, {"blockid", id}};
-        call.body = *block;
-        call.accept = {201};
-        execute(call);
-        std::lock_guard lock(progressMutex);
-        done += block->size();
-        if (progress) progress(done);
-      });
+      const bool accepted =
+          executor.submit([this, &name, id, block, &progress, &progressMutex, &done] {
+            Call call;
+            call.method = "PUT";
+            call.name = name;
+            call.query = {{"comp", "block"}, {"blockid", id}};
+            call.body = *block;
+            call.accept = {201};
+            execute(call);
+            std::lock_guard lock(progressMutex);
+            done += block->size();
+            if (progress) progress(done);
+          });
       if (!accepted) break;
       block = std::make_shared<std::string>(options_.blockSize, '\0');
       block->resize(readFully(source, block->data(), block->size()));

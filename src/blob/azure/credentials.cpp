@@ -82,7 +82,8 @@ Credentials parseConnectionString(std::string_view text) {
         fields.count("DefaultEndpointsProtocol") ? fields["DefaultEndpointsProtocol"] : "https";
     const std::string suffix =
         fields.count("EndpointSuffix") ? fields["EndpointSuffix"] : "core.windows.net";
-    credentials.blobEndpoint = fmt::format("{}://{}.blob.{}", protocol, credentials.account, suffix);
+    credentials.blobEndpoint =
+        fmt::format("{}://{}.blob.{}", protocol, credentials.account, suffix);
   }
   while (!credentials.blobEndpoint.empty() && credentials.blobEndpoint.back() == '/') {
     credentials.blobEndpoint.pop_back();

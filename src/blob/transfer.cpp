@@ -1,0 +1,186 @@
+#include "blob/transfer.hpp"
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "blob/errors.hpp"
+#include "blob/file_store.hpp"
+#include "blob/sources.hpp"
+#include "common/parallel.hpp"
+
+namespace skiff::blob {
+namespace {
+
+constexpr size_t kBridgeCapacity = 64u << 20;  // bytes buffered between download and upload
+
+// A Source fed by another thread's Sink: the download pushes, the upload pulls.
+class Bridge : public Source {
+ public:
+  explicit Bridge(uint64_t size) : size_(size) {}
+
+  void push(const char* data, size_t bytes) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(
+        lock, [&] { return aborted_ || buffered_ + bytes <= kBridgeCapacity || buffered_ == 0; });
+    if (aborted_) throw BlobError(ErrorKind::kOther, "the upload side stopped", "");
+    chunks_.emplace_back(data, bytes);
+    buffered_ += bytes;
+    changed_.notify_all();
+  }
+
+  void close(std::exception_ptr error) {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    error_ = error;
+    changed_.notify_all();
+  }
+
+  void abort() {
+    std::lock_guard lock(mutex_);
+    aborted_ = true;
+    changed_.notify_all();
+  }
+
+  size_t read(char* buffer, size_t capacity) override {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !chunks_.empty() || closed_; });
+    if (chunks_.empty()) {
+      if (error_) std::rethrow_exception(error_);
+      return 0;
+    }
+    std::string& front = chunks_.front();
+    const size_t bytes = std::min(capacity, front.size() - frontOffset_);
+    std::memcpy(buffer, front.data() + frontOffset_, bytes);
+    frontOffset_ += bytes;
+    buffered_ -= bytes;
+    if (frontOffset_ == front.size()) {
+      chunks_.pop_front();
+      frontOffset_ = 0;
+    }
+    changed_.notify_all();
+    return bytes;
+  }
+
+  std::optional<uint64_t> size() const override { return size_; }
+
+ private:
+  uint64_t size_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::string> chunks_;
+  size_t frontOffset_ = 0;
+  size_t buffered_ = 0;
+  bool closed_ = false;
+  bool aborted_ = false;
+  std::exception_ptr error_;
+};
+
+bool endsWithSlash(const std::string& path) {
+  return !path.empty() && path.back() == '/';
+}
+
+std::string asPrefix(const std::string& path) {
+  return path.empty() || endsWithSlash(path) ? path : path + "/";
+}
+
+}  // namespace
+
+std::string baseName(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+BlobProperties streamBlob(BlobStore& from, const std::string& fromName, BlobStore& to,
+                          const std::string& toName, const std::function<void(uint64_t)>& onBytes) {
+  const auto source = from.head(fromName);
+  if (!source) throw BlobError(ErrorKind::kNotFound, "no such blob", from.uriOf(fromName));
+  PutOptions options;
+  options.metadata = source->metadata;
+  options.contentType = source->contentType;
+  if (dynamic_cast<FileStore*>(&from)) {
+    // A local file is read directly (random access lets blocks go up in parallel).
+    FileSource file("/" + fromName);
+    return to.put(toName, file, options, [&, sent = uint64_t{0}](uint64_t done) mutable {
+      if (onBytes) onBytes(done - sent);
+      sent = done;
+    });
+  }
+  Bridge bridge(source->size);
+  std::thread download([&] {
+    try {
+      from.get(fromName, [&](const char* data, size_t bytes) {
+        bridge.push(data, bytes);
+        if (onBytes) onBytes(bytes);
+      });
+      bridge.close(nullptr);
+    } catch (...) {
+      bridge.close(std::current_exception());
+    }
+  });
+  try {
+    BlobProperties written = to.put(toName, bridge, options);
+    download.join();
+    return written;
+  } catch (...) {
+    bridge.abort();
+    download.join();
+    throw;
+  }
+}
+
+std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
+                                  const CopyOptions& options) {
+  // Which blobs, and the name each gets at the destination.
+  std::vector<CopiedBlob> plan;
+  if (options.recursive) {
+    const std::string prefix = asPrefix(from.path);
+    uint64_t total = 0;
+    for (const auto& blob : listAll(*from.store, prefix)) {
+      plan.push_back(
+          {blob.name, asPrefix(to.path) + blob.name.substr(prefix.size()), blob.size, {}});
+      total += blob.size;
+    }
+    if (plan.empty()) {
+      throw BlobError(ErrorKind::kNotFound, "nothing to copy: no blobs under this prefix",
+                      from.store->uriOf(prefix), "check the source URI");
+    }
+    if (options.onTotal) options.onTotal(total);
+  } else {
+    const auto blob = from.store->head(from.path);
+    if (!blob) {
+      throw BlobError(ErrorKind::kNotFound, "no such blob", from.store->uriOf(from.path),
+                      endsWithSlash(from.path) || from.path.empty()
+                          ? "use -r to copy everything under a prefix"
+                          : "check the name, or use -r to copy a directory");
+    }
+    const std::string target =
+        to.path.empty() || endsWithSlash(to.path) ? to.path + baseName(from.path) : to.path;
+    plan.push_back({from.path, target, blob->size, {}});
+    if (options.onTotal) options.onTotal(blob->size);
+  }
+  to.store->ensureContainer();
+
+  const bool sameStore = from.store == to.store;
+  BoundedExecutor executor(options.recursive ? options.parallelFiles : 1,
+                           static_cast<size_t>(options.parallelFiles) * 2);
+  for (auto& item : plan) {
+    executor.submit([&] {
+      BlobProperties written;
+      if (sameStore) {
+        written = to.store->copy(item.from, item.to);
+        if (options.onBytes) options.onBytes(written.size);
+      } else {
+        written = streamBlob(*from.store, item.from, *to.store, item.to, options.onBytes);
+      }
+      item.size = written.size;
+      item.etag = written.etag;
+    });
+  }
+  executor.finish();
+  return plan;
+}
+
+}  // namespace skiff::blob

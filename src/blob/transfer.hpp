@@ -1,0 +1,52 @@
+#pragma once
+
+// Copies between any two stores: one blob, or every blob under a prefix with
+// several files in flight. Used by `skiff blob cp`, and by anything else that
+// moves trees (release uploads, serve's cache).
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "blob/blob_store.hpp"
+
+namespace skiff::blob {
+
+struct Endpoint {
+  BlobStore* store = nullptr;
+  std::string path;     // blob name, or a prefix ending in '/' (or empty: the whole store)
+  std::string display;  // as the user wrote it, for messages
+};
+
+struct CopyOptions {
+  bool recursive = false;
+  int parallelFiles = 8;
+  // Called from worker threads with the bytes moved since the last call.
+  std::function<void(uint64_t)> onBytes;
+  // Called once the total size of a recursive copy is known.
+  std::function<void(uint64_t)> onTotal;
+};
+
+struct CopiedBlob {
+  std::string from;
+  std::string to;
+  uint64_t size = 0;
+  std::string etag;
+};
+
+// Copies `from` to `to`: a single blob (into `to` itself, or under it when `to`
+// ends in '/'), or with `recursive` every blob under `from` to the same
+// relative names under `to`. Creates the destination container. Within one
+// store it uses the store's server-side copy.
+std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
+                                  const CopyOptions& options);
+
+// Streams one blob of `from` into `to` through a bounded buffer, so that a
+// download and an upload run at the same time; returns the written blob.
+BlobProperties streamBlob(BlobStore& from, const std::string& fromName, BlobStore& to,
+                          const std::string& toName, const std::function<void(uint64_t)>& onBytes);
+
+// The blob names under a prefix (the whole name when `path` is a blob).
+std::string baseName(const std::string& path);
+
+}  // namespace skiff::blob
