@@ -4,10 +4,24 @@
 
 namespace skiff::blob {
 
-std::vector<BlobProperties> listAll(BlobStore& store, const std::string& prefix) {
+BlobProperties BlobStore::getUnordered(const std::string& name, const PositionalSink& sink,
+                                       const ProgressCallback& progress) {
+  uint64_t offset = 0;
+  return get(
+      name,
+      [&](const char* data, size_t size) {
+        sink(offset, data, size);
+        offset += size;
+      },
+      {}, {}, progress);
+}
+
+std::vector<BlobProperties> listAll(BlobStore& store, const std::string& prefix,
+                                    bool withMetadata) {
   std::vector<BlobProperties> all;
   ListOptions options;
   options.prefix = prefix;
+  options.withMetadata = withMetadata;
   do {
     ListPage page = store.list(options);
     std::move(page.blobs.begin(), page.blobs.end(), std::back_inserter(all));

@@ -73,6 +73,9 @@ class Source {
 // Push-style sink for downloads; receives the data in order.
 using Sink = std::function<void(const char* data, size_t size)>;
 
+// Receives parts of a blob at their offsets, possibly from several threads at once.
+using PositionalSink = std::function<void(uint64_t offset, const char* data, size_t size)>;
+
 // Progress of long transfers: bytes done so far (monotonic).
 using ProgressCallback = std::function<void(uint64_t bytesDone)>;
 
@@ -90,6 +93,10 @@ class BlobStore {
   virtual BlobProperties get(const std::string& name, const Sink& sink, const ByteRange& range = {},
                              const Conditions& conditions = {},
                              const ProgressCallback& progress = {}) = 0;
+  // Reads a whole blob whose parts may arrive out of order and in parallel,
+  // for writers with random access (a local file). The default reads in order.
+  virtual BlobProperties getUnordered(const std::string& name, const PositionalSink& sink,
+                                      const ProgressCallback& progress = {});
   // Writes the whole blob from `source`, replacing it atomically; returns the new properties.
   virtual BlobProperties put(const std::string& name, Source& source,
                              const PutOptions& options = {},
@@ -102,6 +109,7 @@ class BlobStore {
 };
 
 // Lists every blob under `prefix`, following pages.
-std::vector<BlobProperties> listAll(BlobStore& store, const std::string& prefix);
+std::vector<BlobProperties> listAll(BlobStore& store, const std::string& prefix,
+                                    bool withMetadata = false);
 
 }  // namespace skiff::blob

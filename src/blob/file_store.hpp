@@ -1,8 +1,23 @@
 #pragma once
 
+#include <filesystem>
+#include <memory>
+
 #include "blob/blob_store.hpp"
 
 namespace skiff::blob {
+
+// A blob being written in parts: a hidden temp file next to the target,
+// removed on destruction unless FileStore::commitFile moved it into place.
+struct PendingFile {
+  std::string name;
+  std::filesystem::path temp;
+  int fd = -1;
+
+  ~PendingFile();
+  // Thread-safe: parts may be written in parallel at any offset.
+  void writeAt(uint64_t offset, const char* data, size_t size);
+};
 
 // Blob semantics over the local file system (file://), the embedded default.
 // - Names are paths below "/" (without the leading slash).
@@ -24,6 +39,12 @@ class FileStore : public BlobStore {
   void remove(const std::string& name, const Conditions& conditions) override;
   BlobProperties copy(const std::string& from, const std::string& to) override;
   void ensureContainer() override {}
+
+  // Writing a blob from parts (parallel downloads write straight into it):
+  // begin, writeAt from any thread, then commit with put's semantics
+  // (conditions checked, metadata set, atomic rename).
+  std::unique_ptr<PendingFile> beginFile(const std::string& name);
+  BlobProperties commitFile(PendingFile& pending, const PutOptions& options);
 };
 
 // Whether a file name is one of FileStore's in-flight temp files (hidden from listings).

@@ -93,13 +93,12 @@ std::string baseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-BlobProperties streamBlob(BlobStore& from, const std::string& fromName, BlobStore& to,
+BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobStore& to,
                           const std::string& toName, const std::function<void(uint64_t)>& onBytes) {
-  const auto source = from.head(fromName);
-  if (!source) throw BlobError(ErrorKind::kNotFound, "no such blob", from.uriOf(fromName));
+  const std::string& fromName = source.name;
   PutOptions options;
-  options.metadata = source->metadata;
-  options.contentType = source->contentType;
+  options.metadata = source.metadata;
+  options.contentType = source.contentType;
   if (dynamic_cast<FileStore*>(&from)) {
     // A local file is read directly (random access lets blocks go up in parallel).
     FileSource file("/" + fromName);
@@ -108,7 +107,21 @@ BlobProperties streamBlob(BlobStore& from, const std::string& fromName, BlobStor
       sent = done;
     });
   }
-  Bridge bridge(source->size);
+  if (auto* fileStore = dynamic_cast<FileStore*>(&to)) {
+    // To a local file: parts land in place as they arrive, in parallel.
+    auto pending = fileStore->beginFile(toName);
+    from.getUnordered(
+        fromName,
+        [&](uint64_t offset, const char* data, size_t size) {
+          pending->writeAt(offset, data, size);
+        },
+        [&, sent = uint64_t{0}](uint64_t done) mutable {
+          if (onBytes) onBytes(done - sent);
+          sent = done;
+        });
+    return fileStore->commitFile(*pending, options);
+  }
+  Bridge bridge(source.size);
   std::thread download([&] {
     try {
       from.get(fromName, [&](const char* data, size_t bytes) {
@@ -134,14 +147,14 @@ BlobProperties streamBlob(BlobStore& from, const std::string& fromName, BlobStor
 std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
                                   const CopyOptions& options) {
   // Which blobs, and the name each gets at the destination.
-  std::vector<CopiedBlob> plan;
+  std::vector<std::pair<BlobProperties, std::string>> plan;  // source, destination name
   if (options.recursive) {
     const std::string prefix = asPrefix(from.path);
     uint64_t total = 0;
-    for (const auto& blob : listAll(*from.store, prefix)) {
-      plan.push_back(
-          {blob.name, asPrefix(to.path) + blob.name.substr(prefix.size()), blob.size, {}});
+    for (auto& blob : listAll(*from.store, prefix, true)) {
+      std::string target = asPrefix(to.path) + blob.name.substr(prefix.size());
       total += blob.size;
+      plan.emplace_back(std::move(blob), std::move(target));
     }
     if (plan.empty()) {
       throw BlobError(ErrorKind::kNotFound, "nothing to copy: no blobs under this prefix",
@@ -149,7 +162,7 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
     }
     if (options.onTotal) options.onTotal(total);
   } else {
-    const auto blob = from.store->head(from.path);
+    auto blob = from.store->head(from.path);
     if (!blob) {
       throw BlobError(ErrorKind::kNotFound, "no such blob", from.store->uriOf(from.path),
                       endsWithSlash(from.path) || from.path.empty()
@@ -158,29 +171,30 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
     }
     const std::string target =
         to.path.empty() || endsWithSlash(to.path) ? to.path + baseName(from.path) : to.path;
-    plan.push_back({from.path, target, blob->size, {}});
     if (options.onTotal) options.onTotal(blob->size);
+    plan.emplace_back(std::move(*blob), target);
   }
   to.store->ensureContainer();
 
   const bool sameStore = from.store == to.store;
   BoundedExecutor executor(options.recursive ? options.parallelFiles : 1,
                            static_cast<size_t>(options.parallelFiles) * 2);
-  for (auto& item : plan) {
-    executor.submit([&] {
+  std::vector<CopiedBlob> copied(plan.size());
+  for (size_t i = 0; i < plan.size(); ++i) {
+    executor.submit([&, i] {
+      const auto& [source, target] = plan[i];
       BlobProperties written;
       if (sameStore) {
-        written = to.store->copy(item.from, item.to);
+        written = to.store->copy(source.name, target);
         if (options.onBytes) options.onBytes(written.size);
       } else {
-        written = streamBlob(*from.store, item.from, *to.store, item.to, options.onBytes);
+        written = streamBlob(*from.store, source, *to.store, target, options.onBytes);
       }
-      item.size = written.size;
-      item.etag = written.etag;
+      copied[i] = CopiedBlob{source.name, target, written.size, written.etag};
     });
   }
   executor.finish();
-  return plan;
+  return copied;
 }
 
 }  // namespace skiff::blob

@@ -41,9 +41,10 @@ struct CopiedBlob {
 std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
                                   const CopyOptions& options);
 
-// Streams one blob of `from` into `to` through a bounded buffer, so that a
-// download and an upload run at the same time; returns the written blob.
-BlobProperties streamBlob(BlobStore& from, const std::string& fromName, BlobStore& to,
+// Streams one blob of `from` (described by `source`, from a listing or head)
+// into `to` through a bounded buffer, so that a download and an upload run at
+// the same time; returns the written blob.
+BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobStore& to,
                           const std::string& toName, const std::function<void(uint64_t)>& onBytes);
 
 // The blob names under a prefix (the whole name when `path` is a blob).

@@ -62,8 +62,14 @@ size_t onHeaderLine(char* data, size_t size, size_t count, void* user) {
   }
   const auto colon = line.find(':');
   if (colon != std::string_view::npos) {
-    exchange->response->headers[lowercase(std::string(line.substr(0, colon)))] =
-        trim(line.substr(colon + 1));
+    const std::string name = lowercase(std::string(line.substr(0, colon)));
+    std::string value = trim(line.substr(colon + 1));
+    // Collected bodies grow once, not by doubling.
+    if (name == "content-length" && !exchange->request->onBody) {
+      exchange->response->body.reserve(
+          std::min<size_t>(std::strtoull(value.c_str(), nullptr, 10), size_t{256} << 20));
+    }
+    exchange->response->headers[name] = std::move(value);
   }
   return size * count;
 }
@@ -147,6 +153,7 @@ Response Client::send(const Request& request) {
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errorBuffer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);  // fewer callbacks on bulk data
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(options_.connectTimeout.count() * 1000));

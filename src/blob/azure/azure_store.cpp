@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
 #include <pugixml.hpp>
 #include <random>
 #include <thread>
@@ -269,71 +270,109 @@ std::optional<BlobProperties> AzureStore::head(const std::string& name) {
   return propertiesFromHeaders(name, response);
 }
 
-BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const ByteRange& range,
-                               const Conditions& conditions, const ProgressCallback& progress) {
-  const uint64_t chunk = options_.blockSize;
-  const uint64_t firstLength = range.length ? std::min(*range.length, chunk) : chunk;
-  if (range.length && *range.length == 0) {
-    auto properties = head(name);
-    if (!properties) throw BlobError(ErrorKind::kNotFound, "no such blob", uriOf(name));
-    return *properties;
-  }
-  auto rangedGet = [&](uint64_t offset, uint64_t length, const Conditions& preconditions) {
-    Call call;
-    call.name = name;
-    call.headers = {{"x-ms-range", fmt::format("bytes={}-{}", offset, offset + length - 1)}};
-    addConditions(call.headers, preconditions);
-    call.accept = {200, 206, 416};
-    return execute(call);
-  };
-  http::Response first = rangedGet(range.offset, firstLength, conditions);
+http::Response AzureStore::rangedGet(const std::string& name, uint64_t offset, uint64_t length,
+                                     const Conditions& conditions) {
+  Call call;
+  call.name = name;
+  call.headers = {{"x-ms-range", fmt::format("bytes={}-{}", offset, offset + length - 1)}};
+  addConditions(call.headers, conditions);
+  call.accept = {200, 206, 416};
+  return execute(call);
+}
+
+AzureStore::FirstPart AzureStore::readFirstPart(const std::string& name, const ByteRange& range,
+                                                const Conditions& conditions) {
+  const uint64_t length =
+      range.length ? std::min(*range.length, options_.blockSize) : options_.blockSize;
+  http::Response first = rangedGet(name, range.offset, length, conditions);
   if (first.status == 416) {
     // Past the end: reading exactly at the end is an empty read, as in a file.
     auto properties = head(name);
     if (!properties) throw BlobError(ErrorKind::kNotFound, "no such blob", uriOf(name));
-    if (range.offset == properties->size) return *properties;
+    if (range.offset == properties->size) return FirstPart{*properties, {}};
     throw BlobError(ErrorKind::kInvalid,
                     fmt::format("range starts at {}, past the end of the blob ({} bytes)",
                                 range.offset, properties->size),
                     uriOf(name), {}, 416);
   }
-  BlobProperties properties = propertiesFromHeaders(name, first);
+  FirstPart part{propertiesFromHeaders(name, first), std::move(first.body)};
   const std::string contentRange = first.header("content-range");  // bytes a-b/total
   const auto slash = contentRange.rfind('/');
-  properties.size =
-      slash == std::string::npos ? first.body.size() : toNumber(contentRange.substr(slash + 1));
+  part.properties.size =
+      slash == std::string::npos ? part.body.size() : toNumber(contentRange.substr(slash + 1));
+  return part;
+}
+
+std::string AzureStore::readPinnedRange(const std::string& name, uint64_t offset, uint64_t length,
+                                        const std::string& etag) {
+  // Pinned to the ETag of the first part: a blob replaced mid-download fails
+  // instead of mixing two versions.
+  Conditions pinned;
+  pinned.ifMatch = etag;
+  http::Response part = rangedGet(name, offset, length, pinned);
+  if (part.body.size() != length) {
+    throw BlobError(
+        ErrorKind::kOther,
+        fmt::format("short read at offset {}: {} of {} bytes", offset, part.body.size(), length),
+        uriOf(name), "try again");
+  }
+  return std::move(part.body);
+}
+
+BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const ByteRange& range,
+                               const Conditions& conditions, const ProgressCallback& progress) {
+  if (range.length && *range.length == 0) {
+    auto properties = head(name);
+    if (!properties) throw BlobError(ErrorKind::kNotFound, "no such blob", uriOf(name));
+    return *properties;
+  }
+  auto first = readFirstPart(name, range, conditions);
+  BlobProperties& properties = first.properties;
   sink(first.body.data(), first.body.size());
   uint64_t done = first.body.size();
   if (progress) progress(done);
 
+  const uint64_t chunk = options_.blockSize;
   const uint64_t end =
       range.length ? std::min(properties.size, range.offset + *range.length) : properties.size;
   const uint64_t start = range.offset + first.body.size();
   if (start >= end) return properties;
-  // The rest in parallel ranges, all pinned to the ETag of the first response so
-  // a blob replaced mid-download fails instead of mixing two versions.
   const size_t count = static_cast<size_t>((end - start + chunk - 1) / chunk);
-  Conditions pinned;
-  pinned.ifMatch = properties.etag;
   orderedParallel<std::string>(
       count, options_.concurrency, static_cast<size_t>(options_.concurrency) * 2,
       [&](size_t index) {
         const uint64_t offset = start + index * chunk;
-        const uint64_t length = std::min(chunk, end - offset);
-        http::Response part = rangedGet(offset, length, pinned);
-        if (part.body.size() != length) {
-          throw BlobError(ErrorKind::kOther,
-                          fmt::format("short read at offset {}: {} of {} bytes", offset,
-                                      part.body.size(), length),
-                          uriOf(name), "try again");
-        }
-        return std::move(part.body);
+        return readPinnedRange(name, offset, std::min(chunk, end - offset), properties.etag);
       },
       [&](size_t, std::string&& data) {
         sink(data.data(), data.size());
         done += data.size();
         if (progress) progress(done);
       });
+  return properties;
+}
+
+BlobProperties AzureStore::getUnordered(const std::string& name, const PositionalSink& sink,
+                                        const ProgressCallback& progress) {
+  auto first = readFirstPart(name, {}, {});
+  const BlobProperties properties = first.properties;
+  sink(0, first.body.data(), first.body.size());
+  std::mutex progressMutex;
+  uint64_t done = first.body.size();
+  if (progress) progress(done);
+  const uint64_t chunk = options_.blockSize;
+  BoundedExecutor executor(options_.concurrency, static_cast<size_t>(options_.concurrency));
+  for (uint64_t offset = done; offset < properties.size; offset += chunk) {
+    executor.submit([&, offset] {
+      const std::string data =
+          readPinnedRange(name, offset, std::min(chunk, properties.size - offset), properties.etag);
+      sink(offset, data.data(), data.size());
+      std::lock_guard lock(progressMutex);
+      done += data.size();
+      if (progress) progress(done);
+    });
+  }
+  executor.finish();
   return properties;
 }
 

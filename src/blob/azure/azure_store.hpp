@@ -45,6 +45,8 @@ class AzureStore : public BlobStore {
   std::optional<BlobProperties> head(const std::string& name) override;
   BlobProperties get(const std::string& name, const Sink& sink, const ByteRange& range,
                      const Conditions& conditions, const ProgressCallback& progress) override;
+  BlobProperties getUnordered(const std::string& name, const PositionalSink& sink,
+                              const ProgressCallback& progress) override;
   BlobProperties put(const std::string& name, Source& source, const PutOptions& options,
                      const ProgressCallback& progress) override;
   void remove(const std::string& name, const Conditions& conditions) override;
@@ -54,7 +56,19 @@ class AzureStore : public BlobStore {
   struct Call;  // one REST call: see azure_store.cpp
 
  private:
+  struct FirstPart {
+    BlobProperties properties;  // of the whole blob
+    std::string body;
+  };
+
   http::Response execute(const Call& call);
+  http::Response rangedGet(const std::string& name, uint64_t offset, uint64_t length,
+                           const Conditions& conditions);
+  // The first block of a read: learns the size and ETag of the blob.
+  FirstPart readFirstPart(const std::string& name, const ByteRange& range,
+                          const Conditions& conditions);
+  std::string readPinnedRange(const std::string& name, uint64_t offset, uint64_t length,
+                              const std::string& etag);
   std::string urlPath(const std::string& name) const;
   BlobProperties putSingle(const std::string& name, std::string_view data,
                            const PutOptions& options);
