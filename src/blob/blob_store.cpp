@@ -4,6 +4,11 @@
 
 namespace skiff::blob {
 
+bool isDirectoryMarker(const Metadata& metadata) {
+  const auto it = metadata.find(kDirectoryMarkerKey);
+  return it != metadata.end() && (it->second == "true" || it->second == "True");
+}
+
 BlobProperties BlobStore::getUnordered(const std::string& name, const PositionalSink& sink,
                                        const ProgressCallback& progress) {
   uint64_t offset = 0;

@@ -18,6 +18,11 @@ namespace skiff::blob {
 
 using Metadata = std::map<std::string, std::string>;
 
+// An empty blob with this metadata set to "true" marks a directory, as
+// blobfuse writes it, so that empty directories exist in a flat namespace.
+inline constexpr const char* kDirectoryMarkerKey = "hdi_isfolder";
+bool isDirectoryMarker(const Metadata& metadata);
+
 struct BlobProperties {
   std::string name;  // full name inside the container
   uint64_t size = 0;

@@ -172,9 +172,27 @@ std::string FileStore::uriOf(std::string_view name) const {
   return uriFor(name);
 }
 
+namespace {
+
+// Directories play the part of blobfuse's directory marker blobs.
+std::optional<BlobProperties> directoryMarker(std::string_view name) {
+  struct stat st {};
+  if (::stat(pathOf(name).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  BlobProperties properties;
+  properties.name = std::string(name);
+  properties.etag = etagOf(st);
+  properties.lastModified = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+  properties.contentType = "application/octet-stream";
+  properties.metadata[kDirectoryMarkerKey] = "true";
+  return properties;
+}
+
+}  // namespace
+
 std::optional<BlobProperties> FileStore::head(const std::string& name) {
   checkName(name);
-  return statBlob(name, true);
+  if (auto blob = statBlob(name, true)) return blob;
+  return directoryMarker(name);
 }
 
 BlobProperties FileStore::get(const std::string& name, const Sink& sink, const ByteRange& range,
@@ -291,6 +309,14 @@ BlobProperties FileStore::commitFile(PendingFile& pending, const PutOptions& opt
 
 BlobProperties FileStore::put(const std::string& name, Source& source, const PutOptions& options,
                               const ProgressCallback& progress) {
+  if (isDirectoryMarker(options.metadata)) {
+    // A directory marker is the directory itself here (it must be empty anyway).
+    checkName(name);
+    std::error_code error;
+    fs::create_directories(pathOf(name), error);
+    if (error) throwErrno(error.value(), "create the directory", name);
+    return *directoryMarker(name);
+  }
   auto pending = beginFile(name);
   std::vector<char> buffer(kIoBuffer);
   uint64_t done = 0;
@@ -306,6 +332,10 @@ void FileStore::remove(const std::string& name, const Conditions& conditions) {
   checkName(name);
   const fs::path target = pathOf(name);
   DirectoryLock lock(target.parent_path());
+  if (directoryMarker(name)) {
+    if (::rmdir(target.c_str()) != 0) throwErrno(errno, "remove the directory", name);
+    return;
+  }
   const auto current = statBlob(name, false);
   if (!current) throw BlobError(ErrorKind::kNotFound, "no such blob", uriFor(name));
   checkConditions(conditions, current, name);

@@ -166,19 +166,31 @@ TEST_P(BlobStoreTest, ConditionalMultiBlockPutLeavesTheOldBlobWhole) {
 
 TEST_P(BlobStoreTest, MetadataAndContentTypeTravelWithTheBlob) {
   PutOptions options;
-  options.metadata = {{"hdi_isfolder", "true"}, {"owner", "skiff"}};
+  options.metadata = {{"purpose", "test"}, {"owner", "skiff"}};
   options.contentType = "text/plain";
-  putString("dir-marker", "", options);
-  const auto properties = store().head(name("dir-marker"));
+  putString("with-metadata", "", options);
+  const auto properties = store().head(name("with-metadata"));
   ASSERT_TRUE(properties);
   EXPECT_EQ(properties->metadata, options.metadata);
   EXPECT_EQ(properties->contentType, "text/plain");
   ListOptions list;
-  list.prefix = name("dir-marker");
+  list.prefix = name("with-metadata");
   list.withMetadata = true;
   const auto page = store().list(list);
   ASSERT_EQ(page.blobs.size(), 1u);
-  EXPECT_EQ(page.blobs[0].metadata.at("hdi_isfolder"), "true");
+  EXPECT_EQ(page.blobs[0].metadata.at("purpose"), "test");
+}
+
+TEST_P(BlobStoreTest, DirectoryMarkersReadBackAndRemove) {
+  PutOptions marker;
+  marker.metadata = {{kDirectoryMarkerKey, "true"}};
+  putString("empty-dir", "", marker);
+  const auto properties = store().head(name("empty-dir"));
+  ASSERT_TRUE(properties);
+  EXPECT_TRUE(isDirectoryMarker(properties->metadata));
+  EXPECT_EQ(properties->size, 0u);
+  store().remove(name("empty-dir"));
+  EXPECT_FALSE(store().head(name("empty-dir")));
 }
 
 TEST_P(BlobStoreTest, DelimiterListingGivesDirectories) {
