@@ -109,6 +109,11 @@ class BlobStore {
   virtual void remove(const std::string& name, const Conditions& conditions = {}) = 0;
   // Copies a blob within this store.
   virtual BlobProperties copy(const std::string& from, const std::string& to) = 0;
+  // Renames a blob, or a directory with everything in it, in one step when the
+  // store can (a file system); returns false when it cannot (blob services).
+  virtual bool renameInPlace(const std::string& /*from*/, const std::string& /*to*/) {
+    return false;
+  }
   // Creates the container (az) or root directory (file) when it is missing.
   virtual void ensureContainer() = 0;
 };

@@ -353,6 +353,16 @@ BlobProperties FileStore::copy(const std::string& from, const std::string& to) {
   return put(to, data, options, {});
 }
 
+bool FileStore::renameInPlace(const std::string& from, const std::string& to) {
+  checkName(from);
+  checkName(to);
+  const fs::path target = pathOf(to);
+  std::error_code error;
+  fs::create_directories(target.parent_path(), error);
+  if (::rename(pathOf(from).c_str(), target.c_str()) != 0) throwErrno(errno, "rename", from);
+  return true;
+}
+
 ListPage FileStore::list(const ListOptions& options) {
   if (!options.delimiter.empty() && options.delimiter != "/") {
     throw BlobError(ErrorKind::kInvalid, "file:// stores list with the delimiter \"/\" only",

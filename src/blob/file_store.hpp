@@ -39,6 +39,7 @@ class FileStore : public BlobStore {
   void remove(const std::string& name, const Conditions& conditions) override;
   BlobProperties copy(const std::string& from, const std::string& to) override;
   void ensureContainer() override {}
+  bool renameInPlace(const std::string& from, const std::string& to) override;
 
   // Writing a blob from parts (parallel downloads write straight into it):
   // begin, writeAt from any thread, then commit with put's semantics

@@ -1,0 +1,619 @@
+#include "mount/blob_fs.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "blob/errors.hpp"
+#include "blob/file_store.hpp"
+#include "blob/sources.hpp"
+#include "mount/stream_reader.hpp"
+
+namespace skiff::mount {
+namespace {
+
+using blob::BlobError;
+using blob::ErrorKind;
+
+constexpr auto kRetryInterval = std::chrono::seconds(15);
+
+Clock::duration seconds(double value) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(value));
+}
+
+std::string parentOf(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Attributes fileAttributes(const blob::BlobProperties& properties) {
+  Attributes attributes;
+  attributes.isDirectory = blob::isDirectoryMarker(properties.metadata);
+  attributes.size = attributes.isDirectory ? 0 : properties.size;
+  attributes.modified = properties.lastModified;
+  return attributes;
+}
+
+Attributes directoryAttributes() {
+  Attributes attributes;
+  attributes.isDirectory = true;
+  attributes.modified = std::chrono::system_clock::now();
+  return attributes;
+}
+
+// Runs one file system operation: exceptions become errno values, and a log line.
+template <typename Operation>
+int guarded(const char* what, const std::string& path, Operation&& operation) {
+  try {
+    return operation();
+  } catch (...) {
+    const int code = errnoFor(std::current_exception());
+    try {
+      std::rethrow_exception(std::current_exception());
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: {}", what, path, e.what());
+    }
+    return -code;
+  }
+}
+
+}  // namespace
+
+int errnoFor(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const BlobError& e) {
+    switch (e.kind()) {
+      case ErrorKind::kNotFound:
+        return ENOENT;
+      case ErrorKind::kAuth:
+        return EACCES;
+      case ErrorKind::kInvalid:
+        return EINVAL;
+      case ErrorKind::kConditionFailed:
+      case ErrorKind::kUnavailable:
+      case ErrorKind::kOther:
+        return EIO;
+    }
+  } catch (...) {
+  }
+  return EIO;
+}
+
+struct BlobFs::OpenFile {
+  std::string path;
+  std::string name;
+  bool writable = false;
+  std::shared_ptr<CachedFile> cached;      // whole-file cache, or
+  std::unique_ptr<StreamReader> streamed;  // ranged reads of a large file
+};
+
+BlobFs::BlobFs(std::unique_ptr<blob::BlobStore> store, std::string prefix, MountOptions options)
+    : store_(std::move(store)),
+      prefix_(std::move(prefix)),
+      options_(std::move(options)),
+      cache_(options_.cacheDir, options_.cacheSizeBytes) {
+  if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
+  std::filesystem::create_directories(std::filesystem::path(options_.cacheDir) / "pending");
+  retryThread_ = std::thread([this] {
+    std::unique_lock lock(retryMutex_);
+    while (!stopping_) {
+      lock.unlock();
+      retryPendingUploads();
+      lock.lock();
+      retryWake_.wait_for(lock, kRetryInterval, [&] { return stopping_; });
+    }
+  });
+}
+
+BlobFs::~BlobFs() {
+  {
+    std::lock_guard lock(retryMutex_);
+    stopping_ = true;
+  }
+  retryWake_.notify_all();
+  retryThread_.join();
+}
+
+std::string BlobFs::blobName(const std::string& path) const {
+  return prefix_ + (path.size() > 1 ? path.substr(1) : "");
+}
+
+void BlobFs::remember(const std::string& path, std::optional<Attributes> attributes) {
+  std::lock_guard lock(metadataMutex_);
+  CachedAttributes& entry = attributes_[path];
+  entry.exists = attributes.has_value();
+  if (attributes) entry.attributes = *attributes;
+  entry.expires = Clock::now() + seconds(options_.attrTimeout());
+}
+
+void BlobFs::invalidate(const std::string& path) {
+  std::lock_guard lock(metadataMutex_);
+  attributes_.erase(path);
+  listings_.erase(parentOf(path));
+  listings_.erase(path);
+}
+
+std::optional<Attributes> BlobFs::lookup(const std::string& path) {
+  if (path == "/") return directoryAttributes();
+  {
+    std::lock_guard lock(metadataMutex_);
+    const auto it = attributes_.find(path);
+    if (it != attributes_.end() && it->second.expires > Clock::now()) {
+      if (!it->second.exists) return std::nullopt;
+      return it->second.attributes;
+    }
+  }
+  const std::string name = blobName(path);
+  std::optional<Attributes> found;
+  if (const auto properties = store_->head(name)) {
+    found = fileAttributes(*properties);
+  } else {
+    // A virtual directory: some blob's name continues with "path/".
+    blob::ListOptions list;
+    list.prefix = name + "/";
+    list.maxResults = 1;
+    const auto page = store_->list(list);
+    if (!page.blobs.empty() || !page.prefixes.empty()) found = directoryAttributes();
+  }
+  remember(path, found);
+  return found;
+}
+
+int BlobFs::getattr(const std::string& path, Attributes& out) {
+  return guarded("getattr", path, [&] {
+    const auto attributes = lookup(path);
+    if (!attributes) return -ENOENT;
+    out = *attributes;
+    return 0;
+  });
+}
+
+int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {
+  return guarded("readdir", path, [&] {
+    {
+      std::lock_guard lock(metadataMutex_);
+      const auto it = listings_.find(path);
+      if (it != listings_.end() && it->second.expires > Clock::now()) {
+        out = it->second.entries;
+        return 0;
+      }
+    }
+    const std::string prefix = path == "/" ? prefix_ : blobName(path) + "/";
+    std::map<std::string, DirectoryEntry> entries;  // sorted, and one per name
+    blob::ListOptions list;
+    list.prefix = prefix;
+    list.delimiter = "/";
+    list.withMetadata = true;
+    do {
+      const blob::ListPage page = store_->list(list);
+      for (const auto& directory : page.prefixes) {
+        std::string child = directory.substr(prefix.size());
+        child.pop_back();  // the trailing '/'
+        if (!child.empty()) entries[child] = {child, directoryAttributes()};
+      }
+      for (const auto& properties : page.blobs) {
+        const std::string child = properties.name.substr(prefix.size());
+        if (child.empty()) continue;
+        entries[child] = {child, fileAttributes(properties)};
+      }
+      list.marker = page.nextMarker;
+    } while (!list.marker.empty());
+    if (entries.empty() && path != "/" && !lookup(path)) return -ENOENT;
+    out.clear();
+    const auto expires = Clock::now() + seconds(options_.attrTimeout());
+    std::lock_guard lock(metadataMutex_);
+    for (auto& [child, entry] : entries) {
+      // The listing also answers the getattr calls that `ls -l` and `find` make next.
+      const std::string childPath = (path == "/" ? "" : path) + "/" + child;
+      attributes_[childPath] = {true, entry.attributes, expires};
+      out.push_back(std::move(entry));
+    }
+    listings_[path] = {out, Clock::now() + seconds(options_.listTimeout())};
+    return 0;
+  });
+}
+
+int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded) {
+  downloaded = false;
+  const auto now = Clock::now();
+  if (file.dirty) return 0;  // local changes not yet uploaded are the newest content
+  if (truncate) {
+    if (!file.present || now - file.validatedAt >= seconds(options_.cacheTimeoutSeconds)) {
+      const auto properties = store_->head(file.name);
+      file.existsInStore = properties.has_value();
+      file.etag = properties ? properties->etag : "";
+    }
+    if (::ftruncate(file.fd, 0) != 0) return -errno;
+    file.present = true;
+    file.dirty = true;
+    file.validatedAt = now;
+    return 0;
+  }
+  if (file.present && now - file.validatedAt < seconds(options_.cacheTimeoutSeconds)) return 0;
+  const auto properties = store_->head(file.name);
+  if (!properties) return -ENOENT;
+  if (file.present && properties->etag == file.etag) {
+    file.validatedAt = now;  // unchanged: revalidated, not downloaded again
+    return 0;
+  }
+  if (::ftruncate(file.fd, 0) != 0) return -errno;
+  file.present = false;
+  const int fd = file.fd;
+  const auto written =
+      store_->getUnordered(file.name, [fd](uint64_t offset, const char* data, size_t size) {
+        while (size > 0) {
+          const ssize_t count = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+          if (count < 0 && errno == EINTR) continue;
+          if (count < 0) throw BlobError(ErrorKind::kOther, "cannot write the cache file", "");
+          data += count;
+          size -= static_cast<size_t>(count);
+          offset += static_cast<uint64_t>(count);
+        }
+      });
+  file.etag = written.etag;
+  file.present = true;
+  file.existsInStore = true;
+  file.validatedAt = now;
+  downloaded = true;
+  return 0;
+}
+
+std::shared_ptr<BlobFs::OpenFile> BlobFs::handleOf(uint64_t handle) {
+  std::lock_guard lock(handlesMutex_);
+  const auto it = handles_.find(handle);
+  return it == handles_.end() ? nullptr : it->second;
+}
+
+int BlobFs::open(const std::string& path, int flags, uint64_t& handle, bool& keepCache) {
+  return guarded("open", path, [&] {
+    const bool writable = (flags & O_ACCMODE) != O_RDONLY;
+    if (writable && options_.readOnly) return -EROFS;
+    const auto attributes = lookup(path);
+    if (!attributes) return -ENOENT;
+    if (attributes->isDirectory) return -EISDIR;
+    auto open = std::make_shared<OpenFile>();
+    open->path = path;
+    open->name = blobName(path);
+    open->writable = writable;
+    keepCache = false;
+    if (!writable && attributes->size > options_.streamThreshold()) {
+      const auto properties = store_->head(open->name);
+      if (!properties) return -ENOENT;
+      open->streamed =
+          std::make_unique<StreamReader>(*store_, open->name, properties->size, properties->etag);
+    } else {
+      open->cached = cache_.acquire(open->name);
+      std::lock_guard lock(open->cached->mutex);
+      bool downloaded = false;
+      const int result = fetchIntoCache(*open->cached, writable && (flags & O_TRUNC), downloaded);
+      if (result != 0) {
+        cache_.release(open->cached);
+        return result;
+      }
+      // The kernel may keep its pages only when the content is what it saw before.
+      keepCache = !downloaded && !open->cached->dirty;
+      if (downloaded) remember(path, fileAttributes(*store_->head(open->name)));
+    }
+    std::lock_guard lock(handlesMutex_);
+    handle = nextHandle_++;
+    handles_[handle] = std::move(open);
+    return 0;
+  });
+}
+
+int BlobFs::create(const std::string& path, int /*flags*/, uint64_t& handle) {
+  return guarded("create", path, [&] {
+    if (options_.readOnly) return -EROFS;
+    auto open = std::make_shared<OpenFile>();
+    open->path = path;
+    open->name = blobName(path);
+    open->writable = true;
+    open->cached = cache_.acquire(open->name);
+    {
+      std::lock_guard lock(open->cached->mutex);
+      bool downloaded = false;
+      const int result = fetchIntoCache(*open->cached, true, downloaded);
+      if (result != 0) {
+        cache_.release(open->cached);
+        return result;
+      }
+    }
+    Attributes attributes;
+    attributes.modified = std::chrono::system_clock::now();
+    invalidate(path);
+    remember(path, attributes);
+    std::lock_guard lock(handlesMutex_);
+    handle = nextHandle_++;
+    handles_[handle] = std::move(open);
+    return 0;
+  });
+}
+
+int BlobFs::read(uint64_t handle, char* buffer, size_t size, off_t offset) {
+  const auto open = handleOf(handle);
+  if (!open) return -EBADF;
+  return guarded("read", open->path, [&] {
+    if (open->streamed) {
+      return static_cast<int>(open->streamed->read(buffer, size, static_cast<uint64_t>(offset)));
+    }
+    const ssize_t got = ::pread(open->cached->fd, buffer, size, offset);
+    return got < 0 ? -errno : static_cast<int>(got);
+  });
+}
+
+int BlobFs::write(uint64_t handle, const char* buffer, size_t size, off_t offset) {
+  const auto open = handleOf(handle);
+  if (!open) return -EBADF;
+  if (!open->writable || !open->cached) return -EBADF;
+  std::lock_guard lock(open->cached->mutex);
+  const ssize_t written = ::pwrite(open->cached->fd, buffer, size, offset);
+  if (written < 0) return -errno;
+  open->cached->dirty = true;
+  {
+    std::lock_guard metadataLock(metadataMutex_);
+    auto& entry = attributes_[open->path];
+    entry.exists = true;
+    entry.attributes.size =
+        std::max<uint64_t>(entry.attributes.size, static_cast<uint64_t>(offset) + size);
+    entry.attributes.modified = std::chrono::system_clock::now();
+    entry.expires = Clock::now() + seconds(options_.attrTimeout());
+  }
+  return static_cast<int>(written);
+}
+
+int BlobFs::upload(CachedFile& file) {
+  blob::PutOptions options;
+  if (file.existsInStore) {
+    options.conditions.ifMatch = file.etag;
+  } else {
+    options.conditions.ifNoneMatch = "*";
+  }
+  try {
+    blob::FileSource source(file.local);
+    const auto written = store_->put(file.name, source, options);
+    file.etag = written.etag;
+    file.existsInStore = true;
+    file.dirty = false;
+    file.validatedAt = Clock::now();
+    std::filesystem::remove(std::filesystem::path(options_.cacheDir) / "pending" /
+                            file.local.filename());
+    return 0;
+  } catch (const BlobError& e) {
+    if (e.kind() == ErrorKind::kConditionFailed) {
+      // Someone else changed the blob: keep our version aside, never overwrite theirs.
+      const auto conflicts = std::filesystem::path(options_.cacheDir) / "conflicts";
+      std::filesystem::create_directories(conflicts);
+      const auto kept =
+          conflicts / fmt::format("{}.{}", file.local.filename().string(),
+                                  std::chrono::system_clock::now().time_since_epoch().count());
+      std::filesystem::copy_file(file.local, kept);
+      spdlog::error("{}: not uploaded: {}; your version is kept at {}", store_->uriOf(file.name),
+                    e.what(), kept.string());
+      file.dirty = false;
+      file.present = false;  // re-read the store's version next time
+      std::filesystem::remove(std::filesystem::path(options_.cacheDir) / "pending" /
+                              file.local.filename());
+      return -EIO;
+    }
+    spdlog::error("{}: upload failed, will retry: {}", store_->uriOf(file.name), e.what());
+    recordPending(file);
+    return -errnoFor(std::current_exception());
+  }
+}
+
+void BlobFs::recordPending(CachedFile& file) {
+  // A journal entry survives a killed process: the next mount retries it.
+  const auto journal = std::filesystem::path(options_.cacheDir) / "pending" / file.local.filename();
+  const auto keptCopy = journal.string() + ".data";
+  std::filesystem::copy_file(file.local, keptCopy,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(journal) << nlohmann::json{
+      {"name", file.name},
+      {"etag", file.etag},
+      {"existsInStore", file.existsInStore},
+      {"data", keptCopy}}.dump();
+}
+
+void BlobFs::retryPendingUploads() {
+  const auto pending = std::filesystem::path(options_.cacheDir) / "pending";
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(pending, error)) {
+    if (entry.path().extension() == ".data") continue;
+    try {
+      std::ifstream in(entry.path());
+      const auto journal = nlohmann::json::parse(in);
+      const std::string name = journal.at("name");
+      blob::PutOptions options;
+      if (journal.at("existsInStore").get<bool>()) {
+        options.conditions.ifMatch = journal.at("etag");
+      } else {
+        options.conditions.ifNoneMatch = "*";
+      }
+      blob::FileSource source(journal.at("data").get<std::string>());
+      store_->put(name, source, options);
+      spdlog::info("{}: pending upload done", store_->uriOf(name));
+      std::filesystem::remove(journal.at("data").get<std::string>());
+      std::filesystem::remove(entry.path());
+      // An open entry for it is clean now.
+      auto cached = cache_.acquire(name);
+      {
+        std::lock_guard lock(cached->mutex);
+        cached->dirty = false;
+        cached->present = false;
+      }
+      cache_.release(cached);
+      invalidate("/" + name.substr(prefix_.size()));
+    } catch (const BlobError& e) {
+      if (e.kind() == ErrorKind::kConditionFailed) {
+        spdlog::error("pending upload {} conflicts with a newer version: {}; kept at {}",
+                      entry.path().string(), e.what(), entry.path().string() + ".data");
+        std::filesystem::remove(entry.path());
+      } else {
+        spdlog::warn("pending upload {} still fails: {}", entry.path().string(), e.what());
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("pending upload {}: {}", entry.path().string(), e.what());
+    }
+  }
+}
+
+int BlobFs::flush(uint64_t handle) {
+  const auto open = handleOf(handle);
+  if (!open) return -EBADF;
+  if (!open->cached) return 0;
+  return guarded("flush", open->path, [&] {
+    std::lock_guard lock(open->cached->mutex);
+    if (!open->cached->dirty) return 0;
+    const int result = upload(*open->cached);
+    invalidate(open->path);
+    return result;
+  });
+}
+
+int BlobFs::release(uint64_t handle) {
+  std::shared_ptr<OpenFile> open;
+  {
+    std::lock_guard lock(handlesMutex_);
+    const auto it = handles_.find(handle);
+    if (it == handles_.end()) return -EBADF;
+    open = std::move(it->second);
+    handles_.erase(it);
+  }
+  if (open->cached) cache_.release(open->cached);
+  return 0;
+}
+
+int BlobFs::truncate(const std::string& path, off_t size, const uint64_t* handle) {
+  return guarded("truncate", path, [&] {
+    if (options_.readOnly) return -EROFS;
+    if (handle) {
+      const auto open = handleOf(*handle);
+      if (!open || !open->cached) return -EBADF;
+      std::lock_guard lock(open->cached->mutex);
+      if (::ftruncate(open->cached->fd, size) != 0) return -errno;
+      open->cached->dirty = true;
+      invalidate(path);
+      return 0;
+    }
+    // truncate(2) on a path: fetch, cut, upload at once.
+    uint64_t temporary = 0;
+    bool keepCache = false;
+    int result = open(path, O_RDWR, temporary, keepCache);
+    if (result != 0) return result;
+    result = truncate(path, size, &temporary);
+    if (result == 0) result = flush(temporary);
+    release(temporary);
+    return result;
+  });
+}
+
+int BlobFs::unlink(const std::string& path) {
+  return guarded("unlink", path, [&] {
+    if (options_.readOnly) return -EROFS;
+    const std::string name = blobName(path);
+    store_->remove(name);
+    cache_.forget(name);
+    invalidate(path);
+    remember(path, std::nullopt);
+    return 0;
+  });
+}
+
+bool BlobFs::directoryIsEmpty(const std::string& name) {
+  blob::ListOptions list;
+  list.prefix = name + "/";
+  list.maxResults = 1;
+  const auto page = store_->list(list);
+  return page.blobs.empty() && page.prefixes.empty();
+}
+
+int BlobFs::mkdir(const std::string& path) {
+  return guarded("mkdir", path, [&] {
+    if (options_.readOnly) return -EROFS;
+    if (lookup(path)) return -EEXIST;
+    blob::PutOptions marker;
+    marker.metadata[blob::kDirectoryMarkerKey] = "true";
+    blob::MemorySource empty("");
+    store_->put(blobName(path), empty, marker);
+    invalidate(path);
+    remember(path, directoryAttributes());
+    return 0;
+  });
+}
+
+int BlobFs::rmdir(const std::string& path) {
+  return guarded("rmdir", path, [&] {
+    if (options_.readOnly) return -EROFS;
+    const auto attributes = lookup(path);
+    if (!attributes) return -ENOENT;
+    if (!attributes->isDirectory) return -ENOTDIR;
+    const std::string name = blobName(path);
+    if (!directoryIsEmpty(name)) return -ENOTEMPTY;
+    try {
+      store_->remove(name);  // the marker, when there is one
+    } catch (const BlobError& e) {
+      if (e.kind() != ErrorKind::kNotFound) throw;
+    }
+    invalidate(path);
+    remember(path, std::nullopt);
+    return 0;
+  });
+}
+
+int BlobFs::rename(const std::string& from, const std::string& to, bool noReplace) {
+  return guarded("rename", from, [&] {
+    if (options_.readOnly) return -EROFS;
+    const auto source = lookup(from);
+    if (!source) return -ENOENT;
+    const auto target = lookup(to);
+    if (target && noReplace) return -EEXIST;
+    const std::string fromName = blobName(from);
+    const std::string toName = blobName(to);
+    if (source->isDirectory && target && !target->isDirectory) return -ENOTDIR;
+    if (!source->isDirectory && target && target->isDirectory) return -EISDIR;
+    if (source->isDirectory && target && !directoryIsEmpty(toName)) return -ENOTEMPTY;
+    if (store_->renameInPlace(fromName, toName)) {
+      cache_.rename(fromName, toName);
+    } else if (!source->isDirectory) {
+      store_->copy(fromName, toName);
+      store_->remove(fromName);
+      cache_.rename(fromName, toName);
+    } else {
+      // Blob storage has no directories to rename: move every blob under it.
+      for (const auto& properties : blob::listAll(*store_, fromName + "/")) {
+        const std::string moved = toName + properties.name.substr(fromName.size());
+        store_->copy(properties.name, moved);
+        store_->remove(properties.name);
+        cache_.rename(properties.name, moved);
+      }
+      if (const auto marker = store_->head(fromName)) {
+        blob::PutOptions options;
+        options.metadata = marker->metadata;
+        blob::MemorySource empty("");
+        store_->put(toName, empty, options);
+        store_->remove(fromName);
+      }
+    }
+    {
+      std::lock_guard lock(metadataMutex_);
+      // Everything cached below the old path is stale now.
+      const auto below = [&](const std::string& path) {
+        return path == from || path.rfind(from + "/", 0) == 0;
+      };
+      std::erase_if(attributes_, [&](const auto& item) { return below(item.first); });
+      std::erase_if(listings_, [&](const auto& item) { return below(item.first); });
+    }
+    invalidate(from);
+    invalidate(to);
+    return 0;
+  });
+}
+
+}  // namespace skiff::mount

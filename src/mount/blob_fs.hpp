@@ -1,0 +1,108 @@
+#pragma once
+
+// The file system a mount shows, over a BlobStore, independent of FUSE (the
+// adapter in fuse_adapter.cpp only translates calls). Paths are absolute
+// ("/dir/file"); every operation returns 0 or a negative errno.
+//
+// Directories are virtual (from '/' in names) plus blobfuse-compatible marker
+// blobs (empty, metadata hdi_isfolder=true) for empty ones.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "blob/blob_store.hpp"
+#include "mount/file_cache.hpp"
+#include "mount/options.hpp"
+
+namespace skiff::mount {
+
+struct Attributes {
+  bool isDirectory = false;
+  uint64_t size = 0;
+  std::chrono::system_clock::time_point modified;
+};
+
+struct DirectoryEntry {
+  std::string name;
+  Attributes attributes;
+};
+
+class StreamReader;
+
+class BlobFs {
+ public:
+  BlobFs(std::unique_ptr<blob::BlobStore> store, std::string prefix, MountOptions options);
+  ~BlobFs();
+
+  int getattr(const std::string& path, Attributes& out);
+  int readdir(const std::string& path, std::vector<DirectoryEntry>& out);
+  // `keepCache`: whether the kernel may keep its page cache of the file.
+  int open(const std::string& path, int flags, uint64_t& handle, bool& keepCache);
+  int create(const std::string& path, int flags, uint64_t& handle);
+  int read(uint64_t handle, char* buffer, size_t size, off_t offset);
+  int write(uint64_t handle, const char* buffer, size_t size, off_t offset);
+  int flush(uint64_t handle);  // uploads local changes (close, fsync)
+  int release(uint64_t handle);
+  int truncate(const std::string& path, off_t size, const uint64_t* handle);
+  int unlink(const std::string& path);
+  int mkdir(const std::string& path);
+  int rmdir(const std::string& path);
+  int rename(const std::string& from, const std::string& to, bool noReplace);
+
+  // Uploads that failed earlier (also from a previous run); called periodically.
+  void retryPendingUploads();
+
+ private:
+  struct OpenFile;
+  struct CachedAttributes {
+    bool exists = false;
+    Attributes attributes;
+    Clock::time_point expires;
+  };
+  struct CachedListing {
+    std::vector<DirectoryEntry> entries;
+    Clock::time_point expires;
+  };
+
+  std::string blobName(const std::string& path) const;
+  std::optional<Attributes> lookup(const std::string& path);
+  void remember(const std::string& path, std::optional<Attributes> attributes);
+  void invalidate(const std::string& path);  // the path and its parent's listing
+  int fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded);
+  int upload(CachedFile& file);
+  void recordPending(CachedFile& file);
+  std::shared_ptr<OpenFile> handleOf(uint64_t handle);
+  bool directoryIsEmpty(const std::string& name);
+
+  std::unique_ptr<blob::BlobStore> store_;
+  std::string prefix_;  // ends in '/' or is empty
+  MountOptions options_;
+  FileCache cache_;
+
+  std::mutex metadataMutex_;
+  std::unordered_map<std::string, CachedAttributes> attributes_;
+  std::unordered_map<std::string, CachedListing> listings_;
+
+  std::mutex handlesMutex_;
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
+  uint64_t nextHandle_ = 1;
+
+  std::mutex retryMutex_;
+  std::condition_variable retryWake_;
+  bool stopping_ = false;
+  std::thread retryThread_;
+};
+
+// errno for an exception from the blob layer (and anything else: EIO).
+int errnoFor(const std::exception_ptr& error);
+
+}  // namespace skiff::mount

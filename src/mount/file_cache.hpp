@@ -1,0 +1,57 @@
+#pragma once
+
+// The local whole-file cache of a mount: one local file per cached blob,
+// served without asking the store until the cache timeout passes, evicted
+// least-recently-used to stay under a size limit, never while open or dirty.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace skiff::mount {
+
+using Clock = std::chrono::steady_clock;
+
+struct CachedFile {
+  std::mutex mutex;  // held while the local copy is fetched, changed or uploaded
+  std::string name;  // blob name
+  std::filesystem::path local;
+  int fd = -1;                 // open read-write while the entry lives
+  std::string etag;            // of the blob version the local copy started from
+  bool present = false;        // the local copy is complete
+  bool dirty = false;          // local changes not yet in the store
+  bool existsInStore = false;  // else the next upload must create it (If-None-Match: *)
+  Clock::time_point validatedAt{};
+  Clock::time_point lastUse{};
+  int openCount = 0;  // guarded by the cache's mutex
+};
+
+class FileCache {
+ public:
+  FileCache(std::filesystem::path directory, uint64_t maxBytes);
+  ~FileCache();
+
+  // The entry for a blob, created when missing, counted as open until release().
+  std::shared_ptr<CachedFile> acquire(const std::string& name);
+  void release(const std::shared_ptr<CachedFile>& file);
+  // Drops a blob's entry and local copy (unless it is open: then only the link).
+  void forget(const std::string& name);
+  void rename(const std::string& from, const std::string& to);
+  // Evicts least-recently-used entries until the cache fits its limit.
+  void evict();
+  uint64_t usedBytes();
+  const std::filesystem::path& directory() const { return directory_; }
+
+ private:
+  std::filesystem::path directory_;
+  uint64_t maxBytes_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<CachedFile>> entries_;
+  std::atomic<uint64_t> nextId_{0};
+};
+
+}  // namespace skiff::mount
