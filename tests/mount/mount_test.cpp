@@ -1,0 +1,326 @@
+// Real FUSE mounts through the skiff binary, over file:// and a live Azurite:
+// POSIX behaviour with shell tools and C++ file I/O, freshness, interop,
+// read-only mounts and conflicting writes.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "../blob/blob_fixture.hpp"
+#include "blob/errors.hpp"
+#include "blob/sources.hpp"
+#include "blob/uri.hpp"
+#include "common/parallel.hpp"
+
+namespace skiff::blob::testing {
+namespace {
+
+using skiff::testing::Azurite;
+using skiff::testing::TempDir;
+
+constexpr long kFuseSuperMagic = 0x65735546;
+
+bool isFuseMount(const std::filesystem::path& path) {
+  struct statfs st {};
+  return ::statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;
+}
+
+std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+CommandResult sh(const std::string& command) {
+  return runCommand({"sh", "-c", command});
+}
+
+// One mount of a store, started with `skiff mount --foreground` and stopped
+// with `skiff unmount`.
+class Mount {
+ public:
+  Mount(const std::string& uri, const std::vector<std::string>& extra = {})
+      : point_(work_ / "mnt") {
+    std::filesystem::create_directories(point_);
+    std::vector<std::string> argv = {skiff::testing::skiffBinary(),
+                                     "mount",
+                                     uri,
+                                     point_.string(),
+                                     "--foreground",
+                                     "--cache-dir",
+                                     (work_ / "cache").string(),
+                                     "--log-level",
+                                     "debug"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    SpawnOptions options;
+    options.extraEnv = {{"AZURE_STORAGE_CONNECTION_STRING", Azurite::shared().connectionString()}};
+    options.stdoutFile = work_ / "mount.out";
+    options.stderrFile = options.stdoutFile;
+    process_ = std::make_unique<Subprocess>(argv, options);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!isFuseMount(point_)) {
+      if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("the mount did not come up: " + readFile(work_ / "mount.out"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  ~Mount() { unmount(); }
+
+  void unmount() {
+    if (!process_) return;
+    const auto result = skiff::testing::runSkiff({"unmount", point_.string()});
+    EXPECT_EQ(result.exitCode, 0) << result.err;
+    const auto code = process_->wait(std::chrono::seconds(20));
+    EXPECT_TRUE(code.has_value()) << "skiff mount did not exit after unmount";
+    EXPECT_EQ(code.value_or(-1), 0) << readFile(work_ / "mount.out");
+    process_.reset();
+  }
+
+  const std::filesystem::path& path() const { return point_; }
+  std::filesystem::path operator/(const std::string& name) const { return point_ / name; }
+  std::string log() const { return readFile(work_ / "cache" / "mount.log"); }
+  std::filesystem::path cacheDir() const { return work_ / "cache"; }
+
+ private:
+  TempDir work_{"skiff-mount"};
+  std::filesystem::path point_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// A store to mount: a fresh directory (file://) or a fresh Azurite container.
+class MountTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "file") {
+      uri_ = "file://" + dir_.path().string();
+    } else {
+      uri_ = "az://" + std::string(Azurite::kAccount) + "/" + uniqueContainer("mount");
+    }
+    location_ = parseBlobUri(uri_);
+    store_ = GetParam() == "file"
+                 ? openStore(location_)
+                 : std::make_unique<azure::AzureStore>(Azurite::kAccount, location_.container,
+                                                       azuriteCredentials());
+    store_->ensureContainer();
+  }
+
+  std::string name(const std::string& relative) const {
+    return location_.path.empty() ? relative : location_.path + "/" + relative;
+  }
+  void putBlob(const std::string& relative, const std::string& data) {
+    MemorySource source(data);
+    store_->put(name(relative), source);
+  }
+  std::string blob(const std::string& relative) { return readBlob(*store_, name(relative)); }
+
+  TempDir dir_{"skiff-mount-store"};
+  std::string uri_;
+  BlobUri location_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+TEST_P(MountTest, CopyInAndOutKeepsEveryByte) {
+  Mount mount(uri_);
+  TempDir local;
+  for (const size_t size : {size_t{0}, size_t{1}, (size_t{4} << 20) + 1, size_t{300} << 20}) {
+    SCOPED_TRACE(size);
+    const std::string data = randomBytes(size, size + 1);
+    const auto source = local.write("in.bin", data);
+    const std::string file = "sizes/" + std::to_string(size) + ".bin";
+    ASSERT_EQ(sh("mkdir -p " + (mount / "sizes").string() + " && cp " + source.string() + " " +
+                 (mount / file).string())
+                  .exitCode,
+              0);
+    EXPECT_EQ(sha256(blob(file)), sha256(data)) << "the store has what was written";
+    ASSERT_EQ(sh("cp " + (mount / file).string() + " " + (local / "out.bin").string()).exitCode, 0);
+    EXPECT_EQ(sha256(readFile(local / "out.bin")), sha256(data));
+    EXPECT_EQ(std::filesystem::file_size(mount / file), size);
+  }
+}
+
+TEST_P(MountTest, SeeksPartialReadsAndAppends) {
+  const std::string data = randomBytes(3 << 20, 5);
+  putBlob("seek.bin", data);
+  Mount mount(uri_);
+  std::ifstream in(mount / "seek.bin", std::ios::binary);
+  for (const size_t offset : {size_t{0}, size_t{1} << 20, data.size() - 10, size_t{12345}}) {
+    in.seekg(static_cast<std::streamoff>(offset));
+    std::string part(10, '\0');
+    in.read(part.data(), 10);
+    EXPECT_EQ(part, data.substr(offset, 10)) << offset;
+  }
+  ASSERT_EQ(sh("printf one > " + (mount / "log.txt").string()).exitCode, 0);
+  ASSERT_EQ(sh("printf two >> " + (mount / "log.txt").string()).exitCode, 0);
+  {
+    std::ofstream out(mount / "log.txt", std::ios::app);
+    out << "three";
+  }
+  EXPECT_EQ(readFile(mount / "log.txt"), "onetwothree");
+  EXPECT_EQ(blob("log.txt"), "onetwothree");
+  ASSERT_EQ(sh("truncate -s 3 " + (mount / "log.txt").string()).exitCode, 0);
+  EXPECT_EQ(blob("log.txt"), "one");
+}
+
+TEST_P(MountTest, DirectoriesRenamesAndRemovals) {
+  Mount mount(uri_);
+  const std::string root = mount.path().string();
+  ASSERT_EQ(
+      sh("mkdir -p " + root + "/a/b/c/d/e/f/g/h && echo x > " + root + "/a/b/c/file.txt").exitCode,
+      0);
+  EXPECT_EQ(sh("find " + root + " | sort").out,
+            root + "\n" + root + "/a\n" + root + "/a/b\n" + root + "/a/b/c\n" + root +
+                "/a/b/c/d\n" + root + "/a/b/c/d/e\n" + root + "/a/b/c/d/e/f\n" + root +
+                "/a/b/c/d/e/f/g\n" + root + "/a/b/c/d/e/f/g/h\n" + root + "/a/b/c/file.txt\n");
+  ASSERT_EQ(sh("mv " + root + "/a/b/c/file.txt " + root + "/a/moved.txt").exitCode, 0);
+  EXPECT_EQ(blob("a/moved.txt"), "x\n");
+  EXPECT_FALSE(store_->head(name("a/b/c/file.txt")));
+  ASSERT_EQ(sh("mv " + root + "/a " + root + "/renamed").exitCode, 0);
+  EXPECT_EQ(readFile(mount / "renamed/moved.txt"), "x\n");
+  EXPECT_TRUE(std::filesystem::is_directory(mount / "renamed/b/c/d/e/f/g/h"));
+  EXPECT_FALSE(std::filesystem::exists(mount / "a"));
+  EXPECT_NE(sh("rmdir " + root + "/renamed").exitCode, 0) << "not empty";
+  ASSERT_EQ(sh("rm -r " + root + "/renamed").exitCode, 0);
+  EXPECT_EQ(sh("ls -A " + root).out, "");
+  EXPECT_TRUE(listAll(*store_, location_.path).empty() || GetParam() == "file");
+}
+
+TEST_P(MountTest, ListsFiveThousandEntries) {
+  {
+    BoundedExecutor executor(16, 64);
+    for (int i = 0; i < 5000; ++i) {
+      executor.submit([&, i] { putBlob(fmt::format("many/{:05d}.txt", i), "x"); });
+    }
+    executor.finish();
+  }
+  Mount mount(uri_);
+  EXPECT_EQ(sh("ls " + (mount / "many").string() + " | wc -l").out, "5000\n");
+  EXPECT_EQ(sh("find " + mount.path().string() + " -type f | wc -l").out, "5000\n");
+  const auto du = sh("du -s --apparent-size --block-size=1 " + (mount / "many").string());
+  EXPECT_EQ(du.out.substr(0, du.out.find('\t')), "5000") << du.out;
+}
+
+TEST_P(MountTest, ChangesBehindTheMountShowAfterTheCacheTimeout) {
+  putBlob("fresh.txt", "old");
+  Mount mount(uri_, {"--cache-timeout", "2s"});
+  EXPECT_EQ(readFile(mount / "fresh.txt"), "old");
+  putBlob("fresh.txt", "new content");
+  EXPECT_EQ(readFile(mount / "fresh.txt"), "old") << "served from the cache within the timeout";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(readFile(mount / "fresh.txt"), "new content") << "seen after the timeout";
+}
+
+TEST_P(MountTest, TimeoutZeroSeesChangesAtOnce) {
+  putBlob("now.txt", "old");
+  Mount mount(uri_, {"--cache-timeout", "0"});
+  EXPECT_EQ(readFile(mount / "now.txt"), "old");
+  putBlob("now.txt", "new content");
+  EXPECT_EQ(readFile(mount / "now.txt"), "new content");
+}
+
+TEST_P(MountTest, ReadOnlyMountsRejectWrites) {
+  putBlob("ro.txt", "keep");
+  Mount mount(uri_, {"--read-only"});
+  EXPECT_EQ(readFile(mount / "ro.txt"), "keep");
+  const int fd = ::open((mount / "ro.txt").c_str(), O_WRONLY);
+  EXPECT_EQ(fd, -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(::mkdir((mount / "newdir").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(::unlink((mount / "ro.txt").c_str()), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(blob("ro.txt"), "keep");
+}
+
+TEST_P(MountTest, EmptyDirectoriesSurviveARemount) {
+  {
+    Mount mount(uri_);
+    ASSERT_EQ(::mkdir((mount / "empty").c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((mount / "empty/nested").c_str(), 0755), 0);
+  }
+  Mount again(uri_);
+  EXPECT_TRUE(std::filesystem::is_directory(again / "empty/nested"));
+  const auto marker = store_->head(name("empty/nested"));
+  ASSERT_TRUE(marker) << "a marker blob, as blobfuse writes it";
+  EXPECT_TRUE(isDirectoryMarker(marker->metadata));
+}
+
+TEST_P(MountTest, AConflictingWriteIsReportedNotLost) {
+  putBlob("shared.txt", "original");
+  Mount mount(uri_);
+  const int fd = ::open((mount / "shared.txt").c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "mine", 4), 4);
+  putBlob("shared.txt", "theirs");  // someone else writes meanwhile
+  EXPECT_EQ(::close(fd), -1) << "close reports the conflict";
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(blob("shared.txt"), "theirs") << "their version is not overwritten";
+  EXPECT_NE(mount.log().find("changed by someone else"), std::string::npos) << mount.log();
+  // Ours is kept aside, not lost.
+  bool kept = false;
+  for (const auto& entry : std::filesystem::directory_iterator(mount.cacheDir() / "conflicts")) {
+    kept = kept || readFile(entry.path()) == "mine";
+  }
+  EXPECT_TRUE(kept);
+}
+
+TEST_P(MountTest, LargeFilesStreamWithBoundedCache) {
+  const std::string data = randomBytes(40 << 20, 40);
+  putBlob("large.bin", data);
+  // A 16 MiB cache streams anything over 8 MiB through ranged reads.
+  Mount mount(uri_, {"--cache-size", "16Mi"});
+  EXPECT_EQ(sha256(readFile(mount / "large.bin")), sha256(data));
+  std::ifstream in(mount / "large.bin", std::ios::binary);
+  in.seekg(30 << 20);
+  std::string part(100, '\0');
+  in.read(part.data(), 100);
+  EXPECT_EQ(part, data.substr(30 << 20, 100));
+}
+
+std::string storeName(const ::testing::TestParamInfo<std::string>& param) {
+  return param.param;
+}
+INSTANTIATE_TEST_SUITE_P(Stores, MountTest, ::testing::Values("file", "azure"), storeName);
+
+TEST(MountInterop, TreeWrittenThroughTheMountReadsTheSameWithSkiffBlobAndRclone) {
+  const std::string container = uniqueContainer("interop");
+  const std::string uri = "az://" + std::string(Azurite::kAccount) + "/" + container;
+  azure::AzureStore store(Azurite::kAccount, container, azuriteCredentials());
+  store.ensureContainer();
+  {
+    Mount mount(uri);
+    ASSERT_EQ(
+        sh("mkdir -p " + (mount / "t/sub").string() + " && printf alpha > " +
+           (mount / "t/a.txt").string() + " && printf beta > " + (mount / "t/sub/b.txt").string())
+            .exitCode,
+        0);
+  }
+  const std::map<std::string, std::string> env = {
+      {"AZURE_STORAGE_CONNECTION_STRING", Azurite::shared().connectionString()}};
+  const auto skiffList = skiff::testing::runSkiff({"blob", "ls", "-r", uri + "/t"}, env);
+  EXPECT_EQ(skiffList.out, "a.txt\nsub\nsub/b.txt\n") << skiffList.err;
+  EXPECT_EQ(skiff::testing::runSkiff({"blob", "cat", uri + "/t/sub/b.txt"}, env).out, "beta");
+
+  SpawnOptions rclone;
+  rclone.extraEnv = {{"RCLONE_CONFIG_AZ_TYPE", "azureblob"},
+                     {"RCLONE_CONFIG_AZ_ACCOUNT", Azurite::kAccount},
+                     {"RCLONE_CONFIG_AZ_KEY", Azurite::kKey},
+                     {"RCLONE_CONFIG_AZ_ENDPOINT", Azurite::shared().blobEndpoint()},
+                     {"RCLONE_CONFIG_AZ_USE_EMULATOR", "true"},
+                     {"AWS_CA_BUNDLE", ""}};
+  const auto files =
+      runCommand({"rclone", "lsf", "-R", "--files-only", "az:" + container + "/t"}, rclone);
+  EXPECT_EQ(files.exitCode, 0) << files.err;
+  EXPECT_EQ(files.out, "a.txt\nsub/b.txt\n") << files.err;
+  EXPECT_EQ(runCommand({"rclone", "cat", "az:" + container + "/t/a.txt"}, rclone).out, "alpha");
+}
+
+}  // namespace
+}  // namespace skiff::blob::testing
