@@ -1,6 +1,7 @@
 #include "common/subprocess.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -79,6 +80,9 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
         redirect(options.stderrFile, 2, O_WRONLY | O_CREAT | O_TRUNC);
       }
     }
+    // Descriptors the parent opened without O_CLOEXEC (a file on a mount, a
+    // socket) must not leak into the child and keep things busy.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     ::execvpe(args[0], args.data(), envp.data());
     const int code = errno;
     [[maybe_unused]] auto written = ::write(errorPipe[1], &code, sizeof code);

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <thread>
 
 #include "blob/azure/azure_store.hpp"
 #include "blob/errors.hpp"
@@ -301,8 +302,15 @@ int runMount(MountOptions options) {
 
 void unmount(const std::string& mountPoint) {
   const std::string path = std::filesystem::absolute(mountPoint).lexically_normal().string();
-  if (::umount2(path.c_str(), 0) == 0) return;
-  const int error = errno;
+  // Requests still in flight (kernel read-ahead) keep the mount busy for a moment.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int error = 0;
+  while (::umount2(path.c_str(), 0) != 0) {
+    error = errno;
+    if (error != EBUSY || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (error == 0) return;
   if (error == EPERM) {
     // Not root: fusermount3 may unmount the user's own FUSE mounts.
     const auto result = runCommand({"fusermount3", "-u", path});

@@ -1,6 +1,8 @@
 #include "common/subprocess.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -48,6 +50,22 @@ TEST(Subprocess, StopKillsAProcessThatIgnoresTerm) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the trap be set
   const int code = process.stop(std::chrono::milliseconds(200));
   EXPECT_EQ(code, 128 + 9);  // SIGKILL
+}
+
+}  // namespace
+}  // namespace skiff
+
+namespace skiff {
+namespace {
+
+TEST(Subprocess, ChildrenDoNotInheritStrayDescriptors) {
+  const int fd = ::open("/dev/null", O_RDONLY);  // deliberately without O_CLOEXEC
+  ASSERT_GE(fd, 3);
+  const auto result = runCommand({"sh", "-c",
+                                  "if [ -e /proc/self/fd/" + std::to_string(fd) +
+                                      " ]; then echo leaked; else echo clean; fi"});
+  ::close(fd);
+  EXPECT_EQ(result.out, "clean\n");
 }
 
 }  // namespace

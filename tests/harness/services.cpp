@@ -81,17 +81,25 @@ std::string httpGet(int port, const std::string& path) {
 
 LiveService::LiveService(std::string name, std::vector<std::string> argv, int port,
                          std::unique_ptr<TempDir> dir)
-    : dir_(std::move(dir)), port_(port) {
+    : name_(std::move(name)), argv_(std::move(argv)), dir_(std::move(dir)), port_(port) {
+  start();
+}
+
+void LiveService::stop() {
+  process_.reset();
+}
+
+void LiveService::start() {
   SpawnOptions options;
   options.stdoutFile = dir_->path() / "service.log";
   options.stderrFile = options.stdoutFile;
   options.dieWithParent = true;
-  process_ = std::make_unique<Subprocess>(argv, options);
+  process_ = std::make_unique<Subprocess>(argv_, options);
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   while (!portAcceptsConnections(port_)) {
     if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
       throw std::runtime_error(
-          fmt::format("{} did not start on 127.0.0.1:{}; its log:\n{}", name, port_, log()));
+          fmt::format("{} did not start on 127.0.0.1:{}; its log:\n{}", name_, port_, log()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -120,6 +128,10 @@ Azurite::Azurite() {
 Azurite& Azurite::shared() {
   static Azurite instance;
   return instance;
+}
+
+std::unique_ptr<Azurite> Azurite::startPrivate() {
+  return std::unique_ptr<Azurite>(new Azurite());
 }
 
 std::string Azurite::blobEndpoint() const {

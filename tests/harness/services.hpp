@@ -28,8 +28,13 @@ class LiveService {
   int port() const { return port_; }
   const TempDir& dir() const { return *dir_; }
   std::string log() const;  // what the service printed so far
+  // For fault tests: stop the service, and start it again on the same port and data.
+  void stop();
+  void start();
 
  private:
+  std::string name_;
+  std::vector<std::string> argv_;
   std::unique_ptr<TempDir> dir_;
   int port_;
   std::unique_ptr<Subprocess> process_;
@@ -43,6 +48,10 @@ class Azurite {
       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
   static Azurite& shared();
+  // An instance of the test's own, for tests that stop and restart it.
+  static std::unique_ptr<Azurite> startPrivate();
+  void stop() { service_->stop(); }
+  void restart() { service_->start(); }
   int port() const { return service_->port(); }
   std::string blobEndpoint() const;      // http://127.0.0.1:PORT/devstoreaccount1
   std::string connectionString() const;  // for AZURE_STORAGE_CONNECTION_STRING

@@ -45,7 +45,8 @@ CommandResult sh(const std::string& command) {
 // with `skiff unmount`.
 class Mount {
  public:
-  Mount(const std::string& uri, const std::vector<std::string>& extra = {})
+  Mount(const std::string& uri, const std::vector<std::string>& extra = {},
+        const std::string& connectionString = Azurite::shared().connectionString())
       : point_(work_ / "mnt") {
     std::filesystem::create_directories(point_);
     std::vector<std::string> argv = {skiff::testing::skiffBinary(),
@@ -59,7 +60,7 @@ class Mount {
                                      "debug"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     SpawnOptions options;
-    options.extraEnv = {{"AZURE_STORAGE_CONNECTION_STRING", Azurite::shared().connectionString()}};
+    options.extraEnv = {{"AZURE_STORAGE_CONNECTION_STRING", connectionString}};
     options.stdoutFile = work_ / "mount.out";
     options.stderrFile = options.stdoutFile;
     process_ = std::make_unique<Subprocess>(argv, options);
@@ -320,6 +321,47 @@ TEST(MountInterop, TreeWrittenThroughTheMountReadsTheSameWithSkiffBlobAndRclone)
   EXPECT_EQ(files.exitCode, 0) << files.err;
   EXPECT_EQ(files.out, "a.txt\nsub/b.txt\n") << files.err;
   EXPECT_EQ(runCommand({"rclone", "cat", "az:" + container + "/t/a.txt"}, rclone).out, "alpha");
+}
+
+}  // namespace
+}  // namespace skiff::blob::testing
+
+namespace skiff::blob::testing {
+namespace {
+
+TEST(MountFaults, AStoppedStoreGivesEioWithinBoundedTimeAndTheMountRecovers) {
+  auto azurite = Azurite::startPrivate();
+  const std::string container = uniqueContainer("faults");
+  auto credentials = azuriteCredentials();
+  credentials.blobEndpoint = azurite->blobEndpoint();
+  azure::AzureStore azureStore(Azurite::kAccount, container, credentials);
+  BlobStore& store = azureStore;
+  store.ensureContainer();
+  const std::string data = randomBytes(48 << 20, 48);
+  MemorySource source(data);
+  store.put("big.bin", source);
+
+  // A 16 MiB cache streams the 48 MiB file: reads go to the store as they come.
+  Mount mount("az://" + std::string(Azurite::kAccount) + "/" + container, {"--cache-size", "16Mi"},
+              azurite->connectionString());
+  const int fd = ::open((mount / "big.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string buffer(1 << 20, '\0');
+  ASSERT_EQ(::pread(fd, buffer.data(), buffer.size(), 0), static_cast<ssize_t>(buffer.size()));
+  EXPECT_EQ(buffer, data.substr(0, buffer.size()));
+
+  azurite->stop();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(::pread(fd, buffer.data(), buffer.size(), 40 << 20), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
+      << "EIO within a bounded time, not a hang";
+
+  azurite->restart();
+  ASSERT_EQ(::pread(fd, buffer.data(), buffer.size(), 40 << 20),
+            static_cast<ssize_t>(buffer.size()));
+  EXPECT_EQ(buffer, data.substr(40 << 20, buffer.size())) << "works again once the store is back";
+  ::close(fd);
 }
 
 }  // namespace
