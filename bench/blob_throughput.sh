@@ -10,31 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 big_mib=${1:-1024}
 small_files=${2:-2000}
-command -v rclone >/dev/null || { echo "rclone is missing: apt-get install rclone" >&2; exit 1; }
-[ -x build/skiff ] || { echo "build/skiff is missing: run scripts/setup" >&2; exit 1; }
-
-work=$(mktemp -d /tmp/skiff-bench-XXXXXX)
-azurite_pid=
-cleanup() {
-  [ -n "$azurite_pid" ] && kill "$azurite_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$port" --location "$work/azurite" \
-  --skipApiVersionCheck --loose --disableTelemetry >"$work/azurite.log" 2>&1 &
-azurite_pid=$!
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
-
-account=devstoreaccount1
-key=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
-endpoint="http://127.0.0.1:$port/$account"
-export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=$account;AccountKey=$key;BlobEndpoint=$endpoint;"
-# rclone reads its remote from the environment; AWS_CA_BUNDLE breaks it here.
-unset AWS_CA_BUNDLE
-export RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_ACCOUNT=$account RCLONE_CONFIG_AZ_KEY=$key
-export RCLONE_CONFIG_AZ_ENDPOINT=$endpoint RCLONE_CONFIG_AZ_USE_EMULATOR=true
+source bench/lib.sh
+require rclone bc
+start_azurite
 # --ignore-times: every trial transfers everything, as skiff blob cp does.
 rclone_flags=(--azureblob-chunk-size 8M --azureblob-upload-cutoff 8M --ignore-times -q)
 
@@ -45,11 +23,6 @@ for i in $(seq -w 1 "$small_files"); do head -c 65536 /dev/urandom >"$work/small
 small_mib=$((small_files * 64 / 1024))
 
 trials=${SKIFF_BENCH_TRIALS:-3}
-now() { date +%s.%N; }
-# seconds CMD...: runs CMD and prints the wall time it took.
-seconds() { local start; start=$(now); "$@" >/dev/null; echo "$(now) - $start" | bc -l; }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-mbps() { echo "scale=1; $1 * 1.048576 / $2" | bc -l; }
 
 # run_case NAME MIB CLEAN_DIR SKIFF_CMD... -- RCLONE_CMD...: alternates the two
 # tools $trials times (CLEAN_DIR emptied before each) and compares median times.
@@ -65,7 +38,7 @@ run_case() {
   local sm rm_
   sm=$(median "${s[@]}"); rm_=$(median "${r[@]}")
   printf '%-30s skiff %7s MB/s   rclone %7s MB/s   ratio %5sx\n' "$name" "$(mbps "$mib" "$sm")" \
-    "$(mbps "$mib" "$rm_")" "$(echo "scale=2; $rm_ / $sm" | bc -l)"
+    "$(mbps "$mib" "$rm_")" "$(ratio "$rm_" "$sm")"
 }
 
 echo "median of $trials trials each; MB/s = 10^6 bytes/s; ratio = skiff speed / rclone speed"
