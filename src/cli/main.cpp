@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   CommandContext context;
   addProjectCommands(app, context);
   addBlobCommands(app, context);
+  addBuildCommands(app, context);
 
   std::vector<std::string> args = rewriteHelp(argc, argv);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {
