@@ -53,7 +53,8 @@ void runBuild(const BuildCommandOptions& options, CommandContext& context) {
   build.insecureRegistry = options.insecureRegistry;
   build.force = options.force;
   // Build output goes to stderr, so stdout carries only the result (--json for CI).
-  if (!options.quiet) build.output = [](std::string_view line) { std::cerr << line << "\n"; };
+  build.output = [](std::string_view line) { std::cerr << line << "\n"; };
+  build.quiet = options.quiet;
   build.warn = [](std::string_view line) { std::cerr << "skiff: warning: " << line << "\n"; };
   const image::BuildRecord record =
       image::buildImage(options.projectDir, *parsed.spec->image, build);

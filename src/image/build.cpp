@@ -20,7 +20,7 @@ namespace skiff::image {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* kStateDir = ".skiff";
 
@@ -60,6 +60,10 @@ std::string rfc3339(std::chrono::system_clock::time_point time) {
 
 void emit(const LineSink& sink, const std::string& line) {
   if (sink) sink(line);
+}
+
+void note(const BuildOptions& options, const std::string& line) {
+  if (!options.quiet) emit(options.output, line);
 }
 
 // Everything a build needs, resolved and checked before anything runs.
@@ -215,7 +219,7 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
 
   if (auto previous =
           reusable(projectDir, plan, options, registry ? &*registry : nullptr, *builder)) {
-    emit(options.output,
+    note(options,
          fmt::format("==> unchanged since the build of {} ({}); reusing {}", previous->time,
                      plan.contextHash.substr(0, 19), previous->reference()));
     record.digest = previous->digest;
@@ -227,15 +231,14 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
       for (const auto& reference : plan.references) builder->tag(record.imageId, reference);
     }
   } else {
-    BuildLog log(options.output);
+    BuildLog log(options.output, options.quiet);
     BuildRequest request{plan.contextDir, plan.dockerfile, {},    image.target,
                          image.buildArgs, plan.references, access};
     if (!plan.ignore.text().empty()) {
       request.ignoreFile = stateDir(projectDir) / "dockerignore";
       writeFileAtomically(request.ignoreFile, plan.ignore.text());
     }
-    emit(options.output,
-         fmt::format("==> building {} with {}", plan.repository.text, builder->name()));
+    note(options, fmt::format("==> building {} with {}", plan.repository.text, builder->name()));
     record.imageId = builder->build(request, log);
     if (registry) {
       log.phase("push " + plan.references.front());

@@ -22,7 +22,8 @@ struct BuildOptions {
   std::string builder = "auto";
   bool insecureRegistry = false;
   bool force = false;  // build even when the recorded build is current
-  LineSink output;     // build output and notes, line by line; empty for quiet
+  LineSink output;     // build output and notes, line by line
+  bool quiet = false;  // only a failing step's last lines go to `output`
   LineSink warn;       // warnings (tag policy fallbacks, ...)
 };
 

@@ -9,6 +9,8 @@ namespace {
 
 // buildah and podman: "[1/2] STEP 3/4: RUN x" (the stage prefix in multi-stage
 // builds); docker's classic builder: "Step 3/4 : RUN x".
+// buildah's commit of the image after the last step: a phase of its own.
+const std::regex kCommit(R"(^COMMIT( .*)?$)");
 const std::regex kStep(R"(^(?:\[\d+/\d+\] )?(?:STEP|Step) (\d+(?:/\d+)?) ?: (.*)$)");
 
 std::string collapse(std::string_view text) {
@@ -36,11 +38,11 @@ std::string upperFirstWord(std::string text) {
 
 }  // namespace
 
-BuildLog::BuildLog(LineSink out) : out_(std::move(out)) {}
+BuildLog::BuildLog(LineSink out, bool quiet) : out_(std::move(out)), quiet_(quiet) {}
 
 void BuildLog::header(const std::string& text) {
   tail_.clear();
-  if (out_) out_(text);
+  if (out_ && !quiet_) out_(text);
 }
 
 void BuildLog::line(std::string_view text) {
@@ -51,9 +53,19 @@ void BuildLog::line(std::string_view text) {
     header(fmt::format("==> step {}: {}", step_, instruction_));
     return;
   }
+  if (std::regex_match(text.begin(), text.end(), kCommit)) {
+    phase("commit" + std::string(text.substr(6)));
+    return;
+  }
   tail_.emplace_back(text);
   if (tail_.size() > kTailLines) tail_.pop_front();
-  if (out_) out_(fmt::format("    {}", text));
+  if (out_ && !quiet_) out_(fmt::format("    {}", text));
+}
+
+void BuildLog::showFailure() const {
+  if (!out_ || !quiet_) return;
+  out_(step_.empty() ? "==> builder output" : fmt::format("==> step {}: {}", step_, instruction_));
+  for (const auto& line : tail_) out_(fmt::format("    {}", line));
 }
 
 void BuildLog::phase(const std::string& title) {

@@ -19,8 +19,9 @@ class BuildLog {
  public:
   static constexpr size_t kTailLines = 20;
 
-  // `out` receives formatted lines; empty to keep quiet (the tail is still kept).
-  explicit BuildLog(LineSink out);
+  // `out` receives formatted lines; with `quiet` it gets only the failing
+  // step's last lines, from showFailure().
+  BuildLog(LineSink out, bool quiet);
 
   void line(std::string_view text);
   // Starts a phase that is not a Dockerfile step (commit, push).
@@ -31,11 +32,14 @@ class BuildLog {
   const std::deque<std::string>& tail() const { return tail_; }
   // The last line that reads like an error message, or the last line.
   std::string lastError() const;
+  // When quiet, prints the current step and its last lines (they were not streamed).
+  void showFailure() const;
 
  private:
   void header(const std::string& text);
 
   LineSink out_;
+  bool quiet_;
   std::string step_;
   std::string instruction_;
   std::deque<std::string> tail_;

@@ -34,6 +34,7 @@ std::string readTrimmed(const fs::path& file) {
 }
 
 [[noreturn]] void buildFailed(const BuildRequest& request, const BuildLog& log, int exitCode) {
+  log.showFailure();
   std::string where = request.dockerfile.string();
   std::ifstream in(request.dockerfile);
   std::stringstream text;
@@ -54,6 +55,7 @@ std::string readTrimmed(const fs::path& file) {
 
 [[noreturn]] void pushFailed(const std::string& tool, const std::string& reference,
                              const BuildLog& log) {
+  log.showFailure();
   const std::string error = log.lastError();
   std::string hint = "check that the registry is up and the credentials can push there";
   if (error.find("unauthorized") != std::string::npos ||
