@@ -31,6 +31,12 @@ constexpr const char* kBusybox = "/bin/busybox";  // Debian's busybox-static
 // is there for the next; buildah's --root and --runroot live under it.
 const TempDir& stateDir() {
   static TempDir dir("skiff-build-state");
+  static bool once = [] {
+    // An empty docker config: buildah insists that DOCKER_CONFIG/config.json exists.
+    dir.write("home/.docker/config.json", R"({"auths": {}})");
+    return true;
+  }();
+  (void)once;
   return dir;
 }
 
@@ -298,6 +304,16 @@ TEST(Build, MissingBuilderIsAClearError) {
                  {{"PATH", emptyPath.path().string()}});
   EXPECT_EQ(result.exitCode, 1);
   EXPECT_NE(result.err.find("builder buildah is not installed"), std::string::npos) << result.err;
+
+  // Docker's CLI without a reachable daemon (as on the test machines) is named as such.
+  if (runCommand({"sh", "-c", "command -v docker && ! docker version >/dev/null 2>&1"}).exitCode ==
+      0) {
+    result = build(project, {"--insecure-registry", "--builder", "docker"});
+    EXPECT_EQ(result.exitCode, 1);
+    EXPECT_NE(result.err.find("docker is installed but its daemon does not answer"),
+              std::string::npos)
+        << result.err;
+  }
 
   result = build(project, {"--builder", "kaniko"});
   EXPECT_EQ(result.exitCode, 2) << "a wrong command line";
