@@ -78,7 +78,7 @@ struct Plan {
 };
 
 Plan makePlan(const fs::path& projectDir, const spec::Image& image, const BuildOptions& options,
-              std::chrono::system_clock::time_point now) {
+              const Environment& env, std::chrono::system_clock::time_point now) {
   Plan plan{
       parseRepository(image.repository, "skiff.yaml: image.repository"), {}, {}, {}, {}, {}, {}};
   plan.contextDir = fs::weakly_canonical(projectDir / image.context);
@@ -95,8 +95,7 @@ Plan makePlan(const fs::path& projectDir, const spec::Image& image, const BuildO
   plan.contextHash = hashBuildInputs(
       {plan.contextDir, plan.dockerfile, image.buildArgs, image.target, plan.ignore});
 
-  TagInputs inputs{image.tags, options.extraTags, probeGit(projectDir), tagEnvironment(),
-                   now,        plan.contextHash};
+  TagInputs inputs{image.tags, options.extraTags, probeGit(projectDir), env, now, plan.contextHash};
   Tags tags = resolveTags(inputs);
   for (const auto& warning : tags.warnings) emit(options.warn, warning);
   plan.tags = tags.tags;
@@ -190,8 +189,8 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
                        const BuildOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   const auto now = std::chrono::system_clock::now();
-  const Plan plan = makePlan(projectDir, image, options, now);
-  const auto env = processEnvironment();
+  const Environment env = processEnvironment();
+  const Plan plan = makePlan(projectDir, image, options, env, now);
   std::unique_ptr<Builder> builder =
       selectBuilder(options.builder, BuilderSettings::fromEnvironment(env));
 

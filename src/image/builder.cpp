@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
 #include "common/text.hpp"
+#include "image/environment.hpp"
 #include "image/scratch_dir.hpp"
 
 namespace skiff::image {
@@ -18,10 +19,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string envOr(const std::map<std::string, std::string>& env, const std::string& name,
-                  const std::string& fallback) {
-  const auto found = env.find(name);
-  return found == env.end() || found->second.empty() ? fallback : found->second;
+// The flags the build commands of buildah, podman and docker share.
+void appendBuildFlags(std::vector<std::string>& argv, const BuildRequest& request,
+                      const fs::path& iidFile) {
+  argv.insert(argv.end(), {"--file", request.dockerfile.string(), "--iidfile", iidFile.string()});
+  for (const auto& reference : request.references) argv.insert(argv.end(), {"--tag", reference});
+  for (const auto& [name, value] : request.buildArgs) {
+    argv.insert(argv.end(), {"--build-arg", name + "=" + value});
+  }
+  if (!request.target.empty()) argv.insert(argv.end(), {"--target", request.target});
 }
 
 std::string readTrimmed(const fs::path& file) {
@@ -79,13 +85,8 @@ class ContainersBuilder : public Builder {
   std::string build(const BuildRequest& request, BuildLog& log) override {
     ScratchDir scratch;
     std::vector<std::string> argv =
-        command({program_ == "buildah" ? "bud" : "build", "--isolation", settings_.isolation,
-                 "--file", request.dockerfile.string(), "--iidfile", (scratch / "iid").string()});
-    for (const auto& reference : request.references) append(argv, {"--tag", reference});
-    for (const auto& [name, value] : request.buildArgs) {
-      append(argv, {"--build-arg", name + "=" + value});
-    }
-    if (!request.target.empty()) append(argv, {"--target", request.target});
+        command({program_ == "buildah" ? "bud" : "build", "--isolation", settings_.isolation});
+    appendBuildFlags(argv, request, scratch / "iid");
     if (!request.ignoreFile.empty()) append(argv, {"--ignorefile", request.ignoreFile.string()});
     appendRegistry(argv, request.registry);
     argv.push_back(request.contextDir.string());
@@ -158,16 +159,8 @@ class DockerBuilder : public Builder {
 
   std::string build(const BuildRequest& request, BuildLog& log) override {
     ScratchDir scratch;
-    std::vector<std::string> argv = {"docker",    "build",
-                                     "--file",    request.dockerfile.string(),
-                                     "--iidfile", (scratch / "iid").string()};
-    for (const auto& reference : request.references) {
-      argv.insert(argv.end(), {"--tag", reference});
-    }
-    for (const auto& [name, value] : request.buildArgs) {
-      argv.insert(argv.end(), {"--build-arg", name + "=" + value});
-    }
-    if (!request.target.empty()) argv.insert(argv.end(), {"--target", request.target});
+    std::vector<std::string> argv = {"docker", "build"};
+    appendBuildFlags(argv, request, scratch / "iid");
     argv.push_back(request.contextDir.string());
     const int code = run(argv, request.registry, log);
     if (code != 0) buildFailed(request, log, code);
@@ -227,7 +220,7 @@ void checkDockerDaemon() {
 
 }  // namespace
 
-BuilderSettings BuilderSettings::fromEnvironment(const std::map<std::string, std::string>& env) {
+BuilderSettings BuilderSettings::fromEnvironment(const Environment& env) {
   const std::string home = envOr(env, "HOME", "/root");
   const fs::path state =
       envOr(env, "SKIFF_STATE_DIR", envOr(env, "XDG_DATA_HOME", home + "/.local/share") + "/skiff");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "image/build_log.hpp"
+#include "image/environment.hpp"
 
 namespace skiff::image {
 
@@ -27,7 +28,7 @@ struct BuilderSettings {
   // SKIFF_STATE_DIR (default ~/.local/share/skiff) holds containers/storage and
   // containers/run; SKIFF_BUILD_STORAGE_ROOT, SKIFF_BUILD_STORAGE_DRIVER and
   // SKIFF_BUILD_ISOLATION override the parts.
-  static BuilderSettings fromEnvironment(const std::map<std::string, std::string>& env);
+  static BuilderSettings fromEnvironment(const Environment& env);
 };
 
 // Registry access for a builder: credentials skiff wrote to a private file.

@@ -12,19 +12,11 @@
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
 
-extern char** environ;
-
 namespace skiff::image {
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-std::string envOr(const std::map<std::string, std::string>& env, const std::string& name,
-                  const std::string& fallback = {}) {
-  const auto found = env.find(name);
-  return found == env.end() || found->second.empty() ? fallback : found->second;
-}
 
 json readJsonFile(const fs::path& file, const std::string& what) {
   std::ifstream in(file);
@@ -117,18 +109,8 @@ std::optional<RegistryCredentials> fromFile(const fs::path& file, const std::str
 
 }  // namespace
 
-std::map<std::string, std::string> processEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; *entry; ++entry) {
-    const std::string item(*entry);
-    const auto eq = item.find('=');
-    if (eq != std::string::npos) env[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return env;
-}
-
 std::optional<RegistryCredentials> findCredentials(const std::string& host,
-                                                   const std::map<std::string, std::string>& env) {
+                                                   const Environment& env) {
   const std::string user = envOr(env, "SKIFF_REGISTRY_USERNAME");
   const std::string password = envOr(env, "SKIFF_REGISTRY_PASSWORD");
   if (!user.empty() || !password.empty()) {

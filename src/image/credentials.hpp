@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "image/environment.hpp"
+
 namespace skiff::image {
 
 struct RegistryCredentials {
@@ -22,11 +24,7 @@ struct RegistryCredentials {
 };
 
 // The credentials for registry `host` (host[:port]); `env` is the environment to read.
-std::optional<RegistryCredentials> findCredentials(const std::string& host,
-                                                   const std::map<std::string, std::string>& env);
-
-// This process's environment as a map, for findCredentials.
-std::map<std::string, std::string> processEnvironment();
+std::optional<RegistryCredentials> findCredentials(const std::string& host, const Environment& env);
 
 // Writes a docker/containers auth file readable only by its owner, holding
 // one entry for `host`, so a builder tool uses exactly these credentials.

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "common/error.hpp"
 #include "common/subprocess.hpp"
@@ -58,16 +57,6 @@ GitState probeGit(const std::filesystem::path& dir) {
   const auto branch = git(dir, {"rev-parse", "--abbrev-ref", "HEAD"});
   if (branch && *branch != "HEAD") state.branch = *branch;
   return state;
-}
-
-std::map<std::string, std::string> tagEnvironment() {
-  std::map<std::string, std::string> env;
-  for (const auto* names : {&kBuildNumberVariables, &kBranchVariables}) {
-    for (const auto& name : *names) {
-      if (const char* value = std::getenv(name.c_str())) env[name] = value;
-    }
-  }
-  return env;
 }
 
 std::string datetimeTag(std::chrono::system_clock::time_point time) {

@@ -39,9 +39,6 @@ struct Tags {
 // Resolves the policy; throws skiff::Error for an invalid --tag or when no tag is left.
 Tags resolveTags(const TagInputs& inputs);
 
-// The variables resolveTags reads, taken from this process's environment.
-std::map<std::string, std::string> tagEnvironment();
-
 // "20261129-154500" (UTC).
 std::string datetimeTag(std::chrono::system_clock::time_point time);
 
