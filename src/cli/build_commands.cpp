@@ -75,7 +75,7 @@ void addBuildCommands(CLI::App& app, CommandContext& context) {
   build->add_flag("--push,!--no-push", options->push,
                   "Push to the registry in image.repository (default), or only build locally");
   build->add_option("--tag", options->tags, "An extra tag, on top of the image.tags policy")
-      ->take_all();
+      ->allow_extra_args(false);
   build->add_option("--builder", options->builder, "Which tool builds")
       ->check(CLI::IsMember(image::kBuilderNames))
       ->capture_default_str();

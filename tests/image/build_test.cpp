@@ -290,6 +290,16 @@ TEST(Build, BadDockerfileIsAClearError) {
   EXPECT_NE(result.err.find("image.dockerfile"), std::string::npos) << result.err;
 }
 
+TEST(Build, InvalidTagIsAClearError) {
+  Project project(Registry::shared().host() + "/" + uniqueName("badtag"), kScratchDockerfile);
+  // --tag takes one value, so the directory after it stays the directory.
+  auto result = runSkiff(
+      {"build", "--tag", "bad/tag", project.path().string(), "--insecure-registry"}, buildEnv());
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_NE(result.err.find("--tag bad/tag: \"bad/tag\" is not a valid tag"), std::string::npos)
+      << result.err;
+}
+
 TEST(Build, MissingBuilderIsAClearError) {
   Project project(Registry::shared().host() + "/" + uniqueName("nobuilder"), kScratchDockerfile);
   TempDir emptyPath;
