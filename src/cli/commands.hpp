@@ -26,5 +26,6 @@ void addProjectDirArgument(CLI::App& command, std::string& projectDir);
 void addProjectCommands(CLI::App& app, CommandContext& context);
 void addBlobCommands(CLI::App& app, CommandContext& context);
 void addMountCommands(CLI::App& app, CommandContext& context);
+void addBuildCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

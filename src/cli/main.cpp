@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   addProjectCommands(app, context);
   addBlobCommands(app, context);
   addMountCommands(app, context);
+  addBuildCommands(app, context);
 
   std::vector<std::string> args = rewriteHelp(argc, argv);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {

@@ -72,6 +72,10 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SpawnOptions&
     if (options.dieWithParent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (!options.workingDir.empty() && ::chdir(options.workingDir.c_str()) != 0) _exit(127);
     redirect(options.stdinFile.empty() ? "/dev/null" : options.stdinFile, 0, O_RDONLY);
+    if (options.outputFd >= 0) {
+      ::dup2(options.outputFd, 1);
+      ::dup2(options.outputFd, 2);
+    }
     if (!options.stdoutFile.empty()) redirect(options.stdoutFile, 1, O_WRONLY | O_CREAT | O_TRUNC);
     if (!options.stderrFile.empty()) {
       if (options.stderrFile == options.stdoutFile) {
@@ -164,6 +168,40 @@ CommandResult runCommand(const std::vector<std::string>& argv, const SpawnOption
   result.err = slurp(tmp / "err");
   std::filesystem::remove_all(tmp);
   return result;
+}
+
+int runStreaming(const std::vector<std::string>& argv, const SpawnOptions& options,
+                 const std::function<void(std::string_view line)>& onLine) {
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0) throw Error("cannot create a pipe", argv.at(0));
+  SpawnOptions streamed = options;
+  streamed.outputFd = pipeFds[1];
+  std::optional<Subprocess> process;
+  try {
+    process.emplace(argv, streamed);
+  } catch (...) {
+    ::close(pipeFds[0]);
+    ::close(pipeFds[1]);
+    throw;
+  }
+  // Only the child may hold the write end, so the read below ends when it exits.
+  ::close(pipeFds[1]);
+  std::string pending;
+  char buffer[8192];
+  while (true) {
+    const ssize_t got = ::read(pipeFds[0], buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    pending.append(buffer, static_cast<size_t>(got));
+    size_t start = 0;
+    for (size_t end; (end = pending.find('\n', start)) != std::string::npos; start = end + 1) {
+      onLine(std::string_view(pending).substr(start, end - start));
+    }
+    pending.erase(0, start);
+  }
+  ::close(pipeFds[0]);
+  if (!pending.empty()) onLine(pending);
+  return process->wait().value_or(-1);
 }
 
 }  // namespace skiff

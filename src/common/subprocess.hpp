@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace skiff {
@@ -19,9 +21,10 @@ struct SpawnOptions {
   std::filesystem::path stdoutFile;             // empty: inherit
   std::filesystem::path stderrFile;             // empty: inherit; same path: merged
   std::filesystem::path stdinFile;              // empty: /dev/null
-  std::filesystem::path workingDir;             // empty: the parent's
-  bool newProcessGroup = true;                  // so a stop reaches its children too
-  bool dieWithParent = false;                   // SIGTERM when the parent exits (test services)
+  int outputFd = -1;  // >= 0: both stdout and stderr go here (a pipe to read output live)
+  std::filesystem::path workingDir;  // empty: the parent's
+  bool newProcessGroup = true;       // so a stop reaches its children too
+  bool dieWithParent = false;        // SIGTERM when the parent exits (test services)
 };
 
 class Subprocess {
@@ -54,5 +57,10 @@ struct CommandResult {
 // Runs a command to completion and captures its output; `input` goes to its stdin.
 CommandResult runCommand(const std::vector<std::string>& argv, const SpawnOptions& options = {},
                          const std::string& input = {});
+
+// Runs a command to completion, handing each line of its merged stdout and
+// stderr to `onLine` as it comes (for build logs); returns the exit code.
+int runStreaming(const std::vector<std::string>& argv, const SpawnOptions& options,
+                 const std::function<void(std::string_view line)>& onLine);
 
 }  // namespace skiff

@@ -26,6 +26,14 @@ TEST(RunCommand, FeedsStdinAndEnvironment) {
   EXPECT_EQ(result.out, "in\n42\n");
 }
 
+TEST(RunStreaming, HandsOverMergedLinesAsTheyCome) {
+  std::vector<std::string> lines;
+  const int code = runStreaming({"sh", "-c", "echo one; echo two >&2; printf 'no newline'; exit 4"},
+                                {}, [&](std::string_view line) { lines.emplace_back(line); });
+  EXPECT_EQ(code, 4);
+  EXPECT_EQ(lines, (std::vector<std::string>{"one", "two", "no newline"}));
+}
+
 TEST(Subprocess, MissingProgramIsAClearError) {
   try {
     Subprocess process({"skiff-no-such-program"});

@@ -1,0 +1,261 @@
+#include "image/build.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "image/builder.hpp"
+#include "image/context_hash.hpp"
+#include "image/credentials.hpp"
+#include "image/reference.hpp"
+#include "image/registry.hpp"
+#include "image/scratch_dir.hpp"
+#include "image/tags.hpp"
+
+namespace skiff::image {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+constexpr const char* kStateDir = ".skiff";
+
+std::string readFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Writes via a temporary file and a rename, so a reader never sees half a file.
+void writeFileAtomically(const fs::path& file, const std::string& content) {
+  const fs::path temporary = file.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out.flush()) throw Error("cannot write", temporary.string(), "is the disk full?");
+  }
+  std::error_code error;
+  fs::rename(temporary, file, error);
+  if (error) throw Error("cannot write: " + error.message(), file.string());
+}
+
+// DIR/.skiff, ignoring itself in git so a build never makes the tree dirty.
+fs::path stateDir(const fs::path& projectDir) {
+  const fs::path dir = projectDir / kStateDir;
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) throw Error("cannot create skiff's state directory: " + error.message(), dir.string());
+  if (!fs::exists(dir / ".gitignore")) writeFileAtomically(dir / ".gitignore", "*\n");
+  return dir;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point time) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", std::chrono::floor<std::chrono::seconds>(time));
+}
+
+void emit(const LineSink& sink, const std::string& line) {
+  if (sink) sink(line);
+}
+
+void note(const BuildOptions& options, const std::string& line) {
+  if (!options.quiet) emit(options.output, line);
+}
+
+// Everything a build needs, resolved and checked before anything runs.
+struct Plan {
+  Repository repository;
+  fs::path contextDir;
+  fs::path dockerfile;
+  DockerIgnore ignore;
+  std::string contextHash;
+  std::vector<std::string> tags;
+  std::vector<std::string> references;  // repository:tag for each tag
+};
+
+Plan makePlan(const fs::path& projectDir, const spec::Image& image, const BuildOptions& options,
+              const Environment& env, std::chrono::system_clock::time_point now) {
+  Plan plan{
+      parseRepository(image.repository, "skiff.yaml: image.repository"), {}, {}, {}, {}, {}, {}};
+  plan.contextDir = fs::weakly_canonical(projectDir / image.context);
+  plan.dockerfile = fs::weakly_canonical(projectDir / image.dockerfile);
+  if (!fs::is_regular_file(plan.dockerfile)) {
+    throw Error("the Dockerfile does not exist", plan.dockerfile.string(),
+                "create it, or set image.dockerfile in skiff.yaml (relative to the project)");
+  }
+  plan.ignore = DockerIgnore::load(plan.contextDir);
+  // skiff's own state (this build's record) never enters the image or the hash.
+  const fs::path state = fs::weakly_canonical(projectDir / kStateDir);
+  const fs::path relative = state.lexically_relative(plan.contextDir);
+  if (!relative.empty() && *relative.begin() != "..") plan.ignore.add("/" + relative.string());
+  plan.contextHash = hashBuildInputs(
+      {plan.contextDir, plan.dockerfile, image.buildArgs, image.target, plan.ignore});
+
+  TagInputs inputs{image.tags, options.extraTags, probeGit(projectDir), env, now, plan.contextHash};
+  Tags tags = resolveTags(inputs);
+  for (const auto& warning : tags.warnings) emit(options.warn, warning);
+  plan.tags = tags.tags;
+  for (const auto& tag : plan.tags) plan.references.push_back(plan.repository.withTag(tag));
+  return plan;
+}
+
+// Points every tag at `digest` in the registry and checks that each does.
+void tagAll(RegistryClient& registry, const Plan& plan, const std::string& digest) {
+  for (const auto& tag : plan.tags) {
+    if (registry.manifestDigest(tag) != digest) registry.addTag(digest, tag);
+    const auto now = registry.manifestDigest(tag);
+    if (now != digest) {
+      throw Error(fmt::format("tag {} points to {}, not to the pushed {}", tag,
+                              now.value_or("nothing"), digest),
+                  plan.repository.withTag(tag), "is another build pushing the same tag?");
+    }
+  }
+}
+
+// The recorded build, when it is current: same inputs, same repository, and
+// its image still there (in the registry when pushing, else locally).
+std::optional<BuildRecord> reusable(const fs::path& projectDir, const Plan& plan,
+                                    const BuildOptions& options, RegistryClient* registry,
+                                    Builder& builder) {
+  if (options.force) return std::nullopt;
+  const fs::path file = recordPath(projectDir);
+  if (!fs::exists(file)) return std::nullopt;
+  auto previous = BuildRecord::fromJson(readFile(file));
+  if (!previous || previous->contextHash != plan.contextHash ||
+      previous->repository != plan.repository.text || previous->builder != builder.name()) {
+    return std::nullopt;
+  }
+  if (options.push) {
+    if (!previous->pushed || previous->digest.empty() ||
+        registry->manifestDigest(previous->digest) != previous->digest) {
+      return std::nullopt;
+    }
+  } else if (previous->imageId.empty() || !builder.exists(previous->imageId)) {
+    return std::nullopt;
+  }
+  return previous;
+}
+
+}  // namespace
+
+std::string BuildRecord::reference() const {
+  if (!digest.empty()) return repository + "@" + digest;
+  return tags.empty() ? repository : repository + ":" + tags.front();
+}
+
+std::string BuildRecord::toJson() const {
+  const json record = {{"repository", repository},
+                       {"tags", tags},
+                       {"digest", digest},
+                       {"reference", reference()},
+                       {"imageId", imageId},
+                       {"builder", builder},
+                       {"time", time},
+                       {"contextHash", contextHash},
+                       {"pushed", pushed},
+                       {"skipped", skipped},
+                       {"seconds", seconds}};
+  return record.dump(2);
+}
+
+std::optional<BuildRecord> BuildRecord::fromJson(const std::string& text) {
+  const json record = json::parse(text, nullptr, false);
+  if (!record.is_object()) return std::nullopt;
+  try {
+    BuildRecord out;
+    out.repository = record.value("repository", "");
+    out.tags = record.value("tags", std::vector<std::string>{});
+    out.digest = record.value("digest", "");
+    out.imageId = record.value("imageId", "");
+    out.builder = record.value("builder", "");
+    out.time = record.value("time", "");
+    out.contextHash = record.value("contextHash", "");
+    out.pushed = record.value("pushed", false);
+    return out;
+  } catch (const json::exception&) {
+    return std::nullopt;  // a record from elsewhere: treated as no record
+  }
+}
+
+fs::path recordPath(const fs::path& projectDir) {
+  return projectDir / kStateDir / "build.json";
+}
+
+BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
+                       const BuildOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto now = std::chrono::system_clock::now();
+  const Environment env = processEnvironment();
+  const Plan plan = makePlan(projectDir, image, options, env, now);
+  std::unique_ptr<Builder> builder =
+      selectBuilder(options.builder, BuilderSettings::fromEnvironment(env));
+
+  // Registry problems (unreachable, bad credentials) show before a long build, not after.
+  ScratchDir scratch;
+  RegistryAccess access{{}, options.insecureRegistry};
+  std::optional<RegistryClient> registry;
+  if (options.push) {
+    auto credentials = findCredentials(plan.repository.host, env);
+    registry.emplace(plan.repository, RegistryOptions{options.insecureRegistry, credentials});
+    registry->checkAccess();
+    if (credentials) {
+      access.authFile = scratch / "config.json";
+      writeAuthFile(access.authFile, plan.repository.host, *credentials);
+    }
+  }
+
+  BuildRecord record;
+  record.repository = plan.repository.text;
+  record.tags = plan.tags;
+  record.builder = builder->name();
+  record.time = rfc3339(now);
+  record.contextHash = plan.contextHash;
+  record.pushed = options.push;
+
+  if (auto previous =
+          reusable(projectDir, plan, options, registry ? &*registry : nullptr, *builder)) {
+    note(options,
+         fmt::format("==> unchanged since the build of {} ({}); reusing {}", previous->time,
+                     plan.contextHash.substr(0, 19), previous->reference()));
+    record.digest = previous->digest;
+    record.imageId = previous->imageId;
+    record.skipped = true;
+    if (registry) {
+      tagAll(*registry, plan, record.digest);
+    } else {
+      for (const auto& reference : plan.references) builder->tag(record.imageId, reference);
+    }
+  } else {
+    BuildLog log(options.output, options.quiet);
+    BuildRequest request{plan.contextDir, plan.dockerfile, {},    image.target,
+                         image.buildArgs, plan.references, access};
+    if (!plan.ignore.text().empty()) {
+      request.ignoreFile = stateDir(projectDir) / "dockerignore";
+      writeFileAtomically(request.ignoreFile, plan.ignore.text());
+    }
+    note(options, fmt::format("==> building {} with {}", plan.repository.text, builder->name()));
+    record.imageId = builder->build(request, log);
+    if (registry) {
+      log.phase("push " + plan.references.front());
+      const auto pushed = builder->push(plan.references.front(), access, log);
+      const auto inRegistry = registry->manifestDigest(plan.tags.front());
+      if (!inRegistry || (pushed && *pushed != *inRegistry)) {
+        throw Error(fmt::format("after the push the registry has {} for the tag, not {}",
+                                inRegistry.value_or("nothing"), pushed.value_or("?")),
+                    plan.references.front(), "is another build pushing the same tag?");
+      }
+      record.digest = *inRegistry;
+      tagAll(*registry, plan, record.digest);
+    }
+  }
+  record.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  writeFileAtomically(stateDir(projectDir) / "build.json", record.toJson() + "\n");
+  return record;
+}
+
+}  // namespace skiff::image
