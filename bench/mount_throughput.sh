@@ -27,14 +27,14 @@ skiff_pid=
 mount_skiff() {
   mkdir -p "$work/skiff"
   build/skiff mount "az://$account/bench" "$work/skiff" --foreground --cache-dir "$work/skiff-cache" \
-    --cache-size 4Gi &
+    --cache-size 4Gi >"$work/skiff-mount.log" 2>&1 &
   skiff_pid=$!
   until mountpoint -q "$work/skiff"; do sleep 0.05; done
 }
 mount_rclone() {
   mkdir -p "$work/rclone"
   rclone mount az:bench "$work/rclone" --vfs-cache-mode full --cache-dir "$work/rclone-cache" \
-    --vfs-write-back 0s -q &
+    --vfs-write-back 0s -q >"$work/rclone-mount.log" 2>&1 &
   until mountpoint -q "$work/rclone"; do sleep 0.05; done
 }
 unmount_all() {

@@ -221,6 +221,12 @@ int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {
 }
 
 int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded) {
+  blob::BlobProperties fetched;
+  return fetchIntoCache(file, truncate, downloaded, fetched);
+}
+
+int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
+                           blob::BlobProperties& fetched) {
   downloaded = false;
   const auto now = Clock::now();
   if (file.dirty) return 0;  // local changes not yet uploaded are the newest content
@@ -237,11 +243,14 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded) {
     return 0;
   }
   if (file.present && now - file.validatedAt < seconds(options_.cacheTimeoutSeconds)) return 0;
-  const auto properties = store_->head(file.name);
-  if (!properties) return -ENOENT;
-  if (file.present && properties->etag == file.etag) {
-    file.validatedAt = now;  // unchanged: revalidated, not downloaded again
-    return 0;
+  if (file.present) {
+    // Revalidate by ETag: an unchanged blob is not downloaded again.
+    const auto properties = store_->head(file.name);
+    if (!properties) return -ENOENT;
+    if (properties->etag == file.etag) {
+      file.validatedAt = now;
+      return 0;
+    }
   }
   if (::ftruncate(file.fd, 0) != 0) return -errno;
   file.present = false;
@@ -262,6 +271,7 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded) {
   file.existsInStore = true;
   file.validatedAt = now;
   downloaded = true;
+  fetched = written;
   return 0;
 }
 
@@ -299,7 +309,7 @@ int BlobFs::open(const std::string& path, int flags, uint64_t& handle, bool& kee
       }
       // The kernel may keep its pages only when the content is what it saw before.
       keepCache = !downloaded && !open->cached->dirty;
-      if (downloaded) remember(path, fileAttributes(*store_->head(open->name)));
+      if (downloaded) remember(path, fileAttributes(fetched));
     }
     std::lock_guard lock(handlesMutex_);
     handle = nextHandle_++;

@@ -77,7 +77,11 @@ class BlobFs {
   std::optional<Attributes> lookup(const std::string& path);
   void remember(const std::string& path, std::optional<Attributes> attributes);
   void invalidate(const std::string& path);  // the path and its parent's listing
+  // Makes the cached copy current: kept while fresh, revalidated by ETag, or
+  // downloaded (a missing blob is -ENOENT). `fetched` describes a download.
   int fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded);
+  int fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
+                     blob::BlobProperties& fetched);
   int upload(CachedFile& file);
   void recordPending(CachedFile& file);
   std::shared_ptr<OpenFile> handleOf(uint64_t handle);
