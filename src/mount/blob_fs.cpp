@@ -302,7 +302,9 @@ int BlobFs::open(const std::string& path, int flags, uint64_t& handle, bool& kee
       open->cached = cache_.acquire(open->name);
       std::lock_guard lock(open->cached->mutex);
       bool downloaded = false;
-      const int result = fetchIntoCache(*open->cached, writable && (flags & O_TRUNC), downloaded);
+      blob::BlobProperties fetched;
+      const int result =
+          fetchIntoCache(*open->cached, writable && (flags & O_TRUNC), downloaded, fetched);
       if (result != 0) {
         cache_.release(open->cached);
         return result;
