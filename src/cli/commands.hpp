@@ -20,6 +20,11 @@ struct CommandContext {
   int exitCode = kExitOk;
 };
 
+// Applies `key = value` lines of `file` as the long options of `command`
+// (`cache-timeout = 30s`, `read-only = true`); the command line wins over
+// the file. Unknown keys and bad values are errors naming file:line.
+void applyConfigFile(CLI::App& command, const std::string& file);
+
 // Adds the optional [DIR] argument that every project command takes.
 void addProjectDirArgument(CLI::App& command, std::string& projectDir);
 

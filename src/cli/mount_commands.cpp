@@ -31,6 +31,7 @@ struct MountArguments {
   std::string cacheSize = "10Gi";
   std::string attrTimeout;
   std::string listTimeout;
+  std::string configFile;
 };
 
 }  // namespace
@@ -70,11 +71,13 @@ void addMountCommands(CLI::App& app, CommandContext& context) {
   mountCommand->add_option("--log-level", options.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
-  mountCommand->set_config("--config", "", "Read these options from a file (key = value lines)");
+  mountCommand->add_option("--config", arguments->configFile,
+                           "Read these options from a file of `key = value` lines");
   mountCommand->footer(
       "Credentials for az:// come from the environment, as for `skiff blob`.\n"
       "Unmount with `skiff unmount MOUNTPOINT`.");
-  mountCommand->callback([arguments, &context] {
+  mountCommand->callback([arguments, mountCommand, &context] {
+    if (!arguments->configFile.empty()) applyConfigFile(*mountCommand, arguments->configFile);
     auto& chosen = arguments->options;
     chosen.cacheTimeoutSeconds = *parseDurationSeconds(arguments->cacheTimeout);
     chosen.cacheSizeBytes = *parseByteSize(arguments->cacheSize);

@@ -366,3 +366,27 @@ TEST(MountFaults, AStoppedStoreGivesEioWithinBoundedTimeAndTheMountRecovers) {
 
 }  // namespace
 }  // namespace skiff::blob::testing
+
+namespace skiff::blob::testing {
+namespace {
+
+TEST(MountConfig, OptionsComeFromAFileAndTheCommandLineWins) {
+  TempDir store;
+  TempDir config;
+  const auto file =
+      config.write("mount.conf", "# a mount's options\nread-only = true\nlog-level = debug\n");
+  Mount mount("file://" + store.path().string(), {"--config", file.string()});
+  EXPECT_EQ(::mkdir((mount / "x").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS) << "read-only came from the file";
+  const auto bad = config.write("bad.conf", "cache-timout = 3\n");
+  const auto result = skiff::testing::runSkiff({"mount", "file://" + store.path().string(),
+                                                config.path().string(), "--config", bad.string()});
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_NE(result.err.find(bad.string() + ":1: unknown option \"cache-timout\" (did you mean "
+                                           "\"cache-timeout\"?)"),
+            std::string::npos)
+      << result.err;
+}
+
+}  // namespace
+}  // namespace skiff::blob::testing
