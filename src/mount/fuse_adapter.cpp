@@ -265,6 +265,11 @@ int runMount(MountOptions options) {
   std::vector<char*> argv;
   for (auto& argument : arguments) argv.push_back(argument.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  // fuse_new may copy the arguments into memory of its own: free it on every way out.
+  struct ArgsGuard {
+    fuse_args* args;
+    ~ArgsGuard() { fuse_opt_free_args(args); }
+  } argsGuard{&args};
 
   MountContext mount{options, nullptr};
   const fuse_operations ops = operations();
