@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -39,36 +40,37 @@ std::string summary(const spec::Spec& spec) {
                      spec.notebook ? ", a notebook" : "");
 }
 
+// A command that loads DIR/skiff.yaml, reports its errors (exit 1), and
+// otherwise hands the valid spec to `then`.
+void addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
+                    const char* description, std::function<void(const spec::Spec&)> then) {
+  auto projectDir = std::make_shared<std::string>(".");
+  CLI::App* command = app.add_subcommand(name, description);
+  addProjectDirArgument(*command, *projectDir);
+  command->callback([&context, projectDir, then = std::move(then)] {
+    const auto spec = loadAndReport(*projectDir);
+    if (!spec) {
+      context.exitCode = kExitFailure;
+      return;
+    }
+    std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
+    then(*spec);
+  });
+}
+
 }  // namespace
 
 void addProjectCommands(CLI::App& app, CommandContext& context) {
-  auto validateDir = std::make_shared<std::string>(".");
-  CLI::App* validate = app.add_subcommand(
-      "validate", "Check skiff.yaml and report every error with its file:line:column");
-  addProjectDirArgument(*validate, *validateDir);
-  validate->callback([&context, validateDir] {
-    const auto spec = loadAndReport(*validateDir);
-    if (!spec) {
-      context.exitCode = kExitFailure;
-      return;
-    }
-    std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
-  });
-
-  auto runDir = std::make_shared<std::string>(".");
-  CLI::App* run = app.add_subcommand(
-      "run", "Validate, build, release and wait: the whole workflow on the chosen target");
-  addProjectDirArgument(*run, *runDir);
-  run->callback([&context, runDir] {
-    const auto spec = loadAndReport(*runDir);
-    if (!spec) {
-      context.exitCode = kExitFailure;
-      return;
-    }
-    std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
-    std::cout << "The local target that builds, releases and serves this project is coming in a "
-                 "later change; today `skiff run` stops after validation.\n";
-  });
+  addSpecCommand(app, context, "validate",
+                 "Check skiff.yaml and report every error with its file:line:column",
+                 [](const spec::Spec&) {});
+  addSpecCommand(app, context, "run",
+                 "Validate, build, release and wait: the whole workflow on the chosen target",
+                 [](const spec::Spec&) {
+                   std::cout << "The local target that builds, releases and serves this project "
+                                "is coming in a later change; today `skiff run` stops after "
+                                "validation.\n";
+                 });
 }
 
 }  // namespace skiff::cli
