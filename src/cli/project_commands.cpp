@@ -18,8 +18,10 @@ void addProjectDirArgument(CLI::App& command, std::string& projectDir) {
 
 namespace {
 
-std::string plural(size_t count, const char* noun) {
-  return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
+// "1 job", "2 jobs"; `many` for nouns that do not just take an "s".
+std::string plural(size_t count, const char* one, const char* many = nullptr) {
+  if (count == 1) return fmt::format("1 {}", one);
+  return many ? fmt::format("{} {}", count, many) : fmt::format("{} {}s", count, one);
 }
 
 // Loads and validates DIR/skiff.yaml; prints every diagnostic to stderr.
@@ -36,7 +38,7 @@ std::optional<spec::Spec> loadAndReport(const std::string& projectDir) {
 std::string summary(const spec::Spec& spec) {
   return fmt::format("project {}: {}, {}, {}{}", spec.name, plural(spec.jobs.size(), "job"),
                      plural(spec.services.size(), "service"),
-                     plural(spec.storage.size(), "storage entry"),
+                     plural(spec.storage.size(), "storage entry", "storage entries"),
                      spec.notebook ? ", a notebook" : "");
 }
 
