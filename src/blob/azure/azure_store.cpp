@@ -360,6 +360,7 @@ BlobProperties AzureStore::getUnordered(const std::string& name, const Positiona
   std::mutex progressMutex;
   uint64_t done = first.body.size();
   if (progress) progress(done);
+  if (done >= properties.size) return properties;  // small blobs: no worker threads at all
   const uint64_t chunk = options_.blockSize;
   BoundedExecutor executor(options_.concurrency, static_cast<size_t>(options_.concurrency));
   for (uint64_t offset = done; offset < properties.size; offset += chunk) {
