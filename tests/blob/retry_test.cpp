@@ -59,6 +59,28 @@ TEST_F(RetryTest, DroppedConnectionsAnd503sAreRiddenOut) {
   EXPECT_EQ(sha256(readBlob(*store, "flaky.bin")), sha256(data));
 }
 
+TEST_F(RetryTest, StreamedRangesStartOverAfterACutResponse) {
+  auto store = proxied();
+  const std::string data = randomBytes((3 << 20) + 7, 13);
+  MemorySource source(data);
+  direct_->put("streamed.bin", source);
+  std::string back(data.size(), '\0');
+  uint64_t progress = 0;
+  // First part fine; the streamed rest is cut mid-body, then refused, then served.
+  proxy_->script({Fault::kNone, Fault::kCutResponse, Fault::kUnavailable});
+  const auto properties = store->getUnordered(
+      "streamed.bin",
+      [&](uint64_t offset, const char* bytes, size_t size) {
+        ASSERT_LE(offset + size, back.size());
+        std::memcpy(back.data() + offset, bytes, size);
+      },
+      [&](uint64_t done) { progress = done; });
+  EXPECT_EQ(proxy_->faultsInjected(), 2);
+  EXPECT_EQ(properties.size, data.size());
+  EXPECT_EQ(progress, data.size()) << "each byte counted once";
+  EXPECT_EQ(sha256(back), sha256(data));
+}
+
 TEST_F(RetryTest, RetryAfterIsHonoured) {
   auto store = proxied();
   proxy_->setRetryAfterSeconds(1);

@@ -99,6 +99,10 @@ struct AzureStore::Call {
   std::string_view body;
   bool headOnly = false;
   std::vector<long> accept = {200};  // statuses handed back instead of thrown
+  // Streams a successful response body instead of collecting it; onAttempt
+  // runs before every try, so a retried stream can start over.
+  std::function<void(const char*, size_t)> onBody;
+  std::function<void()> onAttempt;
 };
 
 TransferOptions transferOptionsFromEnvironment() {
@@ -167,6 +171,8 @@ http::Response AzureStore::execute(const Call& call) {
     request.url = url;
     request.body = call.body;
     request.headOnly = call.headOnly;
+    request.onBody = call.onBody;
+    if (call.onAttempt) call.onAttempt();
     request.headers = call.headers;
     request.headers.emplace_back("x-ms-date", httpDate(std::chrono::system_clock::now()));
     request.headers.emplace_back("x-ms-version", kApiVersion);
@@ -352,25 +358,60 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
   return properties;
 }
 
+void AzureStore::streamPinnedRange(const std::string& name, uint64_t offset, uint64_t length,
+                                   const std::string& etag, const PositionalSink& sink,
+                                   const std::function<void(uint64_t)>& onBytes) {
+  uint64_t received = 0;
+  uint64_t reported = 0;  // progress counts each byte once, across retries
+  Call call;
+  call.name = name;
+  call.headers = {{"x-ms-range", fmt::format("bytes={}-{}", offset, offset + length - 1)},
+                  {"If-Match", etag}};
+  call.accept = {200, 206};
+  // A retry fetches the range again from its start: the sink writes at fixed
+  // offsets, so bytes delivered twice land on themselves.
+  call.onAttempt = [&] { received = 0; };
+  call.onBody = [&](const char* data, size_t size) {
+    sink(offset + received, data, size);
+    received += size;
+    if (received > reported) {
+      if (onBytes) onBytes(received - reported);
+      reported = received;
+    }
+  };
+  execute(call);
+  if (received != length) {
+    throw BlobError(
+        ErrorKind::kOther,
+        fmt::format("short read at offset {}: {} of {} bytes", offset, received, length),
+        uriOf(name), "try again");
+  }
+}
+
 BlobProperties AzureStore::getUnordered(const std::string& name, const PositionalSink& sink,
                                         const ProgressCallback& progress) {
   auto first = readFirstPart(name, {}, {});
   const BlobProperties properties = first.properties;
   sink(0, first.body.data(), first.body.size());
-  std::mutex progressMutex;
   uint64_t done = first.body.size();
   if (progress) progress(done);
   if (done >= properties.size) return properties;  // small blobs: no worker threads at all
-  const uint64_t chunk = options_.blockSize;
+  // The rest streams straight into the sink, so ranges can be long (few
+  // requests, which services and emulators serve best) at no memory cost.
+  const auto workers = static_cast<uint64_t>(options_.concurrency);
+  const uint64_t range = std::clamp((properties.size - done + workers - 1) / workers,
+                                    options_.blockSize, uint64_t{256} << 20);
+  std::mutex progressMutex;
+  const auto counted = [&](uint64_t bytes) {
+    std::lock_guard lock(progressMutex);
+    done += bytes;
+    if (progress) progress(done);
+  };
   BoundedExecutor executor(options_.concurrency, static_cast<size_t>(options_.concurrency));
-  for (uint64_t offset = done; offset < properties.size; offset += chunk) {
+  for (uint64_t offset = done; offset < properties.size; offset += range) {
     executor.submit([&, offset] {
-      const std::string data =
-          readPinnedRange(name, offset, std::min(chunk, properties.size - offset), properties.etag);
-      sink(offset, data.data(), data.size());
-      std::lock_guard lock(progressMutex);
-      done += data.size();
-      if (progress) progress(done);
+      streamPinnedRange(name, offset, std::min(range, properties.size - offset), properties.etag,
+                        sink, counted);
     });
   }
   executor.finish();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -69,6 +70,9 @@ class AzureStore : public BlobStore {
                           const Conditions& conditions);
   std::string readPinnedRange(const std::string& name, uint64_t offset, uint64_t length,
                               const std::string& etag);
+  void streamPinnedRange(const std::string& name, uint64_t offset, uint64_t length,
+                         const std::string& etag, const PositionalSink& sink,
+                         const std::function<void(uint64_t)>& onBytes);
   std::string urlPath(const std::string& name) const;
   BlobProperties putSingle(const std::string& name, std::string_view data,
                            const PutOptions& options);
