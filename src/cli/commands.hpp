@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "spec/spec.hpp"
+
 namespace skiff::cli {
 
 // Exit codes shared by all commands.
@@ -28,9 +30,21 @@ void applyConfigFile(CLI::App& command, const std::string& file);
 // Adds the optional [DIR] argument that every project command takes.
 void addProjectDirArgument(CLI::App& command, std::string& projectDir);
 
+// What a project command does with a valid spec and its project directory.
+using SpecAction = std::function<void(const spec::Spec&, const std::string& projectDir)>;
+
+// Adds a command that loads DIR/skiff.yaml, reports its errors (exit 1), and
+// otherwise hands the valid spec to `then`; `announce` prints a one-line
+// summary first; `addLeadingArguments` adds positionals that come before
+// [DIR] (`skiff logs NAME [DIR]`). Returns the command so callers can add options.
+CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
+                         const char* description, SpecAction then, bool announce = true,
+                         const std::function<void(CLI::App&)>& addLeadingArguments = {});
+
 void addProjectCommands(CLI::App& app, CommandContext& context);
 void addBlobCommands(CLI::App& app, CommandContext& context);
 void addMountCommands(CLI::App& app, CommandContext& context);
 void addBuildCommands(CLI::App& app, CommandContext& context);
+void addDeployCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   addBlobCommands(app, context);
   addMountCommands(app, context);
   addBuildCommands(app, context);
+  addDeployCommands(app, context);
 
   std::vector<std::string> args = rewriteHelp(argc, argv);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {

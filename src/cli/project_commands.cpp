@@ -42,33 +42,34 @@ std::string summary(const spec::Spec& spec) {
                      spec.notebook ? ", a notebook" : "");
 }
 
-// A command that loads DIR/skiff.yaml, reports its errors (exit 1), and
-// otherwise hands the valid spec to `then`.
-void addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
-                    const char* description, std::function<void(const spec::Spec&)> then) {
+}  // namespace
+
+CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
+                         const char* description, SpecAction then, bool announce,
+                         const std::function<void(CLI::App&)>& addLeadingArguments) {
   auto projectDir = std::make_shared<std::string>(".");
   CLI::App* command = app.add_subcommand(name, description);
+  if (addLeadingArguments) addLeadingArguments(*command);
   addProjectDirArgument(*command, *projectDir);
-  command->callback([&context, projectDir, then = std::move(then)] {
+  command->callback([&context, projectDir, then = std::move(then), announce] {
     const auto spec = loadAndReport(*projectDir);
     if (!spec) {
       context.exitCode = kExitFailure;
       return;
     }
-    std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
-    then(*spec);
+    if (announce) std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
+    then(*spec, *projectDir);
   });
+  return command;
 }
-
-}  // namespace
 
 void addProjectCommands(CLI::App& app, CommandContext& context) {
   addSpecCommand(app, context, "validate",
                  "Check skiff.yaml and report every error with its file:line:column",
-                 [](const spec::Spec&) {});
+                 [](const spec::Spec&, const std::string&) {});
   addSpecCommand(app, context, "run",
                  "Validate, build, release and wait: the whole workflow on the chosen target",
-                 [](const spec::Spec&) {
+                 [](const spec::Spec&, const std::string&) {
                    std::cout << "The local target that builds, releases and serves this project "
                                 "is coming in a later change; today `skiff run` stops after "
                                 "validation.\n";

@@ -1,0 +1,99 @@
+// Commands that act on a deployment target: release, status, logs, down.
+// Each picks its target with --target (local, the default, or k8s) and hands
+// the spec to deploy::Target.
+
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "deploy/target.hpp"
+
+namespace skiff::cli {
+
+namespace {
+
+// --target and --namespace, which every deploy command takes.
+struct TargetChoice {
+  std::string target = "local";
+  std::string namespaceName;
+};
+
+void addTargetOptions(CLI::App& command, TargetChoice& choice) {
+  command.add_option("--target", choice.target, "Where: local (this machine) or k8s (a cluster)")
+      ->check(CLI::IsMember({"local", "k8s"}))
+      ->capture_default_str();
+  command.add_option("-n,--namespace", choice.namespaceName,
+                     "k8s: the namespace (default: the kubeconfig context's)");
+}
+
+// Adds a deploy command whose options live in an `Options` (a TargetOptions)
+// and whose work is `run(target, spec, options)`.
+template <typename Options, typename Run>
+CLI::App* addDeployCommand(CLI::App& app, CommandContext& context, const char* name,
+                           const char* description, std::shared_ptr<Options> options, Run run,
+                           bool announce, const std::function<void(CLI::App&)>& leading = {}) {
+  auto choice = std::make_shared<TargetChoice>();
+  CLI::App* command = addSpecCommand(
+      app, context, name, description,
+      [&context, choice, options, run](const spec::Spec& spec, const std::string& dir) {
+        Options chosen = *options;
+        chosen.projectDir = dir;
+        chosen.namespaceName = choice->namespaceName;
+        context.exitCode = run(*deploy::makeTarget(choice->target), spec, chosen);
+      },
+      announce, leading);
+  addTargetOptions(*command, *choice);
+  return command;
+}
+
+}  // namespace
+
+void addDeployCommands(CLI::App& app, CommandContext& context) {
+  auto release = std::make_shared<deploy::ReleaseOptions>();
+  CLI::App* releaseCommand = addDeployCommand(
+      app, context, "release", "Apply the project (skiff.yaml + secrets) to a target", release,
+      [](deploy::Target& target, const spec::Spec& spec, const deploy::ReleaseOptions& options) {
+        return target.release(spec, options);
+      },
+      true);
+  releaseCommand->add_option("--secrets-file", release->secretsFile,
+                             "YAML file with secret values: SECRET: {KEY: value}");
+  releaseCommand->add_flag("--wait", release->wait,
+                           "Wait for jobs to finish and services to be ready");
+  releaseCommand->add_flag("--prune", release->prune, "Delete what left the spec");
+  releaseCommand->add_flag("--force-conflicts", release->forceConflicts,
+                           "k8s: take over fields another manager owns");
+  releaseCommand->add_option("--timeout", release->timeoutSeconds, "Seconds --wait waits")
+      ->capture_default_str();
+
+  auto status = std::make_shared<deploy::StatusOptions>();
+  addDeployCommand(
+      app, context, "status", "Show what runs: jobs, replicas, services, exit codes", status,
+      [](deploy::Target& target, const spec::Spec& spec, const deploy::StatusOptions& options) {
+        return target.status(spec, options);
+      },
+      false)
+      ->add_flag("--json", status->json, "Print JSON for scripts");
+
+  auto logs = std::make_shared<deploy::LogsOptions>();
+  CLI::App* logsCommand = addDeployCommand(
+      app, context, "logs", "Print (or follow) the logs of a job, service or the notebook", logs,
+      [](deploy::Target& target, const spec::Spec& spec, const deploy::LogsOptions& options) {
+        return target.logs(spec, options);
+      },
+      false,
+      [logs](CLI::App& command) {
+        command.add_option("NAME", logs->name, "The job, service or notebook (default: all)");
+      });
+  logsCommand->add_option("--replica", logs->replica, "One replica, e.g. worker-1");
+  logsCommand->add_flag("-f,--follow", logs->follow, "Keep printing new lines");
+
+  addDeployCommand(
+      app, context, "down", "Stop everything the release started and clean up its mounts",
+      std::make_shared<deploy::DownOptions>(),
+      [](deploy::Target& target, const spec::Spec& spec, const deploy::DownOptions& options) {
+        return target.down(spec, options);
+      },
+      false);
+}
+
+}  // namespace skiff::cli

@@ -1,0 +1,133 @@
+#include "deploy/secrets.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "common/error.hpp"
+
+namespace skiff::deploy {
+
+namespace {
+
+// KEY=VALUE lines; blank lines and #comments are skipped. Errors name the
+// file and line, never the value.
+std::map<std::string, std::string> readEnvFile(const std::filesystem::path& file,
+                                               const std::string& secretName) {
+  std::ifstream in(file);
+  if (!in) {
+    throw Error(fmt::format("cannot read the file of secret \"{}\"", secretName), file.string(),
+                "create it with KEY=VALUE lines, or fix secrets." + secretName + ".fromFile");
+  }
+  std::map<std::string, std::string> values;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const auto equals = line.find('=');
+    if (equals == std::string::npos || equals == first) {
+      throw Error("a line is not KEY=VALUE", fmt::format("{}:{}", file.string(), number),
+                  "write each secret value as KEY=VALUE");
+    }
+    std::string key = line.substr(first, equals - first);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    values[key] = line.substr(equals + 1);
+  }
+  return values;
+}
+
+SecretValues readSecretsFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error("cannot read the secrets file", path, "check the --secrets-file path");
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp's message quotes no values, only where the syntax broke.
+    throw Error(fmt::format("the secrets file is not valid YAML (line {}, column {})",
+                            e.mark.line + 1, e.mark.column + 1),
+                path, "write it as SECRET: {KEY: value}");
+  }
+  SecretValues values;
+  if (!root || root.IsNull()) return values;
+  if (!root.IsMap())
+    throw Error("the secrets file must be a mapping", path, "SECRET: {KEY: value}");
+  for (const auto& secret : root) {
+    const auto name = secret.first.as<std::string>();
+    if (!secret.second.IsMap()) {
+      throw Error(fmt::format("secret \"{}\" must map keys to values", name), path,
+                  "SECRET: {KEY: value}");
+    }
+    for (const auto& entry : secret.second) {
+      if (!entry.second.IsScalar()) {
+        throw Error(fmt::format("secret \"{}\" key \"{}\" is not a string", name,
+                                entry.first.as<std::string>()),
+                    path, "quote the value");
+      }
+      values[name][entry.first.as<std::string>()] = entry.second.as<std::string>();
+    }
+  }
+  return values;
+}
+
+}  // namespace
+
+SecretValues resolveSecrets(const spec::Spec& spec, const std::filesystem::path& projectDir,
+                            const std::string& secretsFile) {
+  const SecretValues fromSecretsFile =
+      secretsFile.empty() ? SecretValues{} : readSecretsFile(secretsFile);
+  for (const auto& [name, unused] : fromSecretsFile) {
+    if (!spec.secrets.count(name)) {
+      throw Error(
+          fmt::format("the secrets file has secret \"{}\", which skiff.yaml does not declare",
+                      name),
+          secretsFile, "declare it under secrets: in skiff.yaml, or remove it");
+    }
+  }
+  SecretValues values;
+  for (const auto& [name, secret] : spec.secrets) {
+    if (secret.existing) continue;
+    auto& keys = values[name];
+    const auto given = fromSecretsFile.find(name);
+    if (!secret.fromFile.empty()) {
+      const auto path = std::filesystem::path(secret.fromFile).is_absolute()
+                            ? std::filesystem::path(secret.fromFile)
+                            : projectDir / secret.fromFile;
+      keys = readEnvFile(path, name);
+    }
+    for (const auto& variable : secret.fromEnv) {
+      if (given != fromSecretsFile.end() && given->second.count(variable)) continue;
+      const char* value = std::getenv(variable.c_str());
+      if (!value) {
+        throw Error(
+            fmt::format("secret \"{}\" needs the environment variable {}, which is not set", name,
+                        variable),
+            "skiff.yaml: secrets." + name + ".fromEnv",
+            fmt::format("export {} before releasing, or give it in --secrets-file", variable));
+      }
+      keys[variable] = value;
+    }
+    if (given != fromSecretsFile.end()) {
+      for (const auto& [key, value] : given->second) keys[key] = value;
+    }
+  }
+  return values;
+}
+
+std::string redact(std::string text, const SecretValues& secrets) {
+  for (const auto& [name, keys] : secrets) {
+    for (const auto& [key, value] : keys) {
+      if (value.empty()) continue;
+      for (auto at = text.find(value); at != std::string::npos; at = text.find(value, at)) {
+        text.replace(at, value.size(), "<redacted>");
+        at += 10;
+      }
+    }
+  }
+  return text;
+}
+
+}  // namespace skiff::deploy
