@@ -311,6 +311,27 @@ TEST(LocalTarget, AfterASupervisorCrashTheNextCommandCleansUp) {
   EXPECT_EQ(project.status()["idle"]["status"], "Lost");
 }
 
+TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
+  const int port = freePort();
+  Project project("name: p\nnotebook: {port: " + std::to_string(port) + "}\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "90"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  const std::string endpoint = project.status()["notebook"]["endpoint"];
+  const auto token = endpoint.substr(endpoint.find("token=") + 6);
+  ASSERT_GE(token.size(), 16u) << endpoint;
+  const auto contents = runCommand(
+      {"curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/api/contents?token=" + token});
+  EXPECT_NE(contents.out.find("skiff.yaml"), std::string::npos)
+      << "the project is the notebook dir";
+  const auto refused = runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                   "http://127.0.0.1:" + std::to_string(port) + "/api/contents"});
+  EXPECT_EQ(refused.out, "403") << "no token, no access";
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto cmdline = readAll(entry.path() / "cmdline");
+    EXPECT_EQ(cmdline.find(token), std::string::npos) << "the token is on a command line (ps)";
+  }
+}
+
 TEST(LocalTarget, LogsOfAnUnknownNameSuggestTheClosestOne) {
   Project project("name: p\njobs:\n  train: {command: ['true']}\n");
   ASSERT_EQ(project.skiff({"release", "--wait"}).exitCode, 0);
