@@ -225,13 +225,17 @@ TEST(LocalTarget, ACrashLoopingServiceIsRestartedWithBackoff) {
       std::to_string(freePort()) +
       "\n"
       "    command: [sh, -c, 'echo starting; sleep 0.1; exit 1']\n");
-  ASSERT_EQ(project.skiff({"release"}).exitCode, 0);
-  std::this_thread::sleep_for(std::chrono::seconds(5));
+  const auto start = std::chrono::steady_clock::now();
+  const auto release = project.skiff({"release", "--wait"});
+  EXPECT_EQ(release.exitCode, 1) << "waiting gives up on a crash loop";
+  EXPECT_NE(release.out.find("last lines of flaky/main"), std::string::npos) << release.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   const auto runs = project.status();
   const int restarts = runs["flaky"]["replicas"][0]["restarts"];
-  // Backoff 1s, 2s, 4s: about 3 restarts in 5 s, far fewer than without backoff.
-  EXPECT_GE(restarts, 2);
-  EXPECT_LE(restarts, 4);
+  // Backoff 1s, 2s, 4s, 8s: 3 restarts take about 3.3 s, then 4 s to the next one.
+  EXPECT_GE(restarts, 3);
+  EXPECT_LE(restarts, 5);
   EXPECT_EQ(runs["flaky"]["status"], "Restarting");
   EXPECT_NE(runs["flaky"]["message"].get<std::string>().find("exited with code 1"),
             std::string::npos);
