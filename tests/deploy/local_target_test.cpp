@@ -3,9 +3,7 @@
 // and real processes.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -20,18 +18,6 @@ namespace skiff::testing {
 namespace {
 
 using nlohmann::json;
-
-int freePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 std::string readAll(const std::filesystem::path& file) {
   std::ifstream in(file);
@@ -222,7 +208,7 @@ TEST(LocalTarget, ACrashLoopingServiceIsRestartedWithBackoff) {
       "services:\n"
       "  flaky:\n"
       "    port: " +
-      std::to_string(freePort()) +
+      std::to_string(freeLoopbackPort()) +
       "\n"
       "    command: [sh, -c, 'echo starting; sleep 0.1; exit 1']\n");
   const auto start = std::chrono::steady_clock::now();
@@ -245,7 +231,7 @@ TEST(LocalTarget, AServiceBecomesReadyAndDownLeavesNothingBehind) {
   TempDir store("skiff-store");
   std::filesystem::create_directories(store / "site");
   store.write("site/index.html", "hello from blob\n");
-  const int port = freePort();
+  const int port = freeLoopbackPort();
   Project project(
       "name: p\n"
       "storage:\n"
@@ -292,7 +278,7 @@ TEST(LocalTarget, AfterASupervisorCrashTheNextCommandCleansUp) {
       "services:\n"
       "  idle:\n"
       "    port: " +
-      std::to_string(freePort()) +
+      std::to_string(freeLoopbackPort()) +
       "\n"
       "    mounts: [data]\n"
       "    command: [sleep, '600']\n");
@@ -316,7 +302,7 @@ TEST(LocalTarget, AfterASupervisorCrashTheNextCommandCleansUp) {
 }
 
 TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
-  const int port = freePort();
+  const int port = freeLoopbackPort();
   Project project("name: p\nnotebook: {port: " + std::to_string(port) + "}\n");
   const auto release = project.skiff({"release", "--wait", "--timeout", "90"});
   ASSERT_EQ(release.exitCode, 0) << release.out << release.err;

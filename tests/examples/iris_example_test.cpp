@@ -4,8 +4,6 @@
 // server must move from version 1 to version 2 without one failed request.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,18 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int freePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 void replaceAll(std::string& text, const std::string& from, const std::string& to) {
   for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
@@ -43,7 +29,7 @@ void replaceAll(std::string& text, const std::string& from, const std::string& t
 struct IrisCopy {
   TempDir root{"skiff-iris"};
   fs::path project = root / "iris";
-  int serverPort = freePort();
+  int serverPort = freeLoopbackPort();
 
   IrisCopy() {
     fs::copy(fs::path(SKIFF_SOURCE_DIR) / "examples/iris", project, fs::copy_options::recursive);
@@ -51,7 +37,8 @@ struct IrisCopy {
     std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     replaceAll(yaml, "/var/lib/skiff/iris", (root / "store").string());
     replaceAll(yaml, "port: 8000", "port: " + std::to_string(serverPort));
-    replaceAll(yaml, "notebook:\n", "notebook:\n  port: " + std::to_string(freePort()) + "\n");
+    replaceAll(yaml, "notebook:\n",
+               "notebook:\n  port: " + std::to_string(freeLoopbackPort()) + "\n");
     std::ofstream(project / "skiff.yaml") << yaml;
   }
   ~IrisCopy() { runSkiff({"down", project.string()}); }
