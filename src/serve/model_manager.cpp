@@ -123,6 +123,20 @@ void ModelManager::syncModel(const std::string& name, const ListedModel& listed)
     }
     loadVersion(name, version, blob, config);
   }
+  // Fallback: while fewer versions serve than the policy wants (the selected
+  // ones failed), load the next lower versions of the repository.
+  for (auto it = listed.versions.rbegin(); it != listed.versions.rend(); ++it) {
+    {
+      std::lock_guard lock(mutex_);
+      const auto& versions = models_[name].versions;
+      const auto serving = std::count_if(versions.begin(), versions.end(), [](const auto& entry) {
+        return entry.second.state == VersionState::kAvailable;
+      });
+      if (static_cast<size_t>(serving) >= config.policy.wanted(selected.size())) break;
+      if (versions.count(it->first)) continue;
+    }
+    loadVersion(name, it->first, it->second, config);
+  }
   // Switch: serve the selected versions that loaded; while fewer than wanted
   // did, the highest of those serving before stay.
   std::vector<int64_t> drop;
@@ -137,9 +151,11 @@ void ModelManager::syncModel(const std::string& name, const ListedModel& listed)
       if (keep.size() >= config.policy.wanted(selected.size())) break;
       if (it->second.state == VersionState::kAvailable) keep.insert(it->first);
     }
+    // Failed versions stay tracked (with their reason) while they are listed,
+    // so an unchanged broken file is not downloaded again on every poll.
     for (const auto& [version, tracked] : versions) {
-      const bool isSelected = std::count(selected.begin(), selected.end(), version) > 0;
-      if (tracked.state == VersionState::kAvailable ? !keep.count(version) : !isSelected) {
+      if (tracked.state == VersionState::kAvailable ? !keep.count(version)
+                                                    : !listed.versions.count(version)) {
         drop.push_back(version);
       }
     }
