@@ -1,9 +1,16 @@
 // skiff serve: the model server over a model repository in blob storage.
 
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "cli/commands.hpp"
+#include "common/error.hpp"
 #include "common/text.hpp"
+#include "serve/engine_bench.hpp"
 #include "serve/server.hpp"
 
 namespace skiff::cli {
@@ -66,6 +73,32 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
     arguments->options.pollSeconds = *parseDurationSeconds(arguments->poll);
     arguments->options.maxBodyBytes = *parseByteSize(arguments->maxBodySize);
     context.exitCode = serve::runServe(arguments->options);
+  });
+
+  // Hidden: the engine's in-process latency, the limit bench/serve_latency.sh
+  // compares the server with.
+  struct BenchArguments {
+    std::string model;
+    std::string request;
+    int iterations = 2000;
+  };
+  auto bench = std::make_shared<BenchArguments>();
+  CLI::App* benchCommand =
+      app.add_subcommand("bench-engine", "Time the serve engine alone on one request");
+  benchCommand->group("");
+  benchCommand->add_option("MODEL", bench->model, "model.onnx")->required();
+  benchCommand->add_option("REQUEST", bench->request, "A KServe v2 JSON infer request file")
+      ->required();
+  benchCommand->add_option("--iterations", bench->iterations)->check(CLI::Range(1, 10000000));
+  benchCommand->callback([bench] {
+    std::ifstream in(bench->request);
+    if (!in) throw Error("cannot read the request file", bench->request);
+    std::stringstream body;
+    body << in.rdbuf();
+    const serve::EngineBenchResult result =
+        serve::benchEngine(bench->model, body.str(), bench->iterations);
+    std::cout << fmt::format("p50_us={:.2f} p99_us={:.2f} iterations={}\n", result.p50Microseconds,
+                             result.p99Microseconds, result.iterations);
   });
 }
 
