@@ -39,12 +39,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   const Router& router;
   HttpServerOptions options;
-  asio::io_context io;
-  tcp::acceptor acceptor;
   std::atomic<bool> stopping{false};
   std::atomic<bool> drainStarted{false};
+  // Before `io`: connections left in its queue unregister while it is destroyed.
   std::mutex mutex;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+  asio::io_context io;
+  tcp::acceptor acceptor;
   std::vector<std::thread> threads;
   std::optional<asio::steady_timer> drainTimer;
 };

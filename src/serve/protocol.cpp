@@ -17,7 +17,35 @@ constexpr int kMaxRank = 32;  // bounds the recursion over nested lists
   throw RequestError(400, message);
 }
 
+// The deepest nesting of lists and objects in JSON text, found before parsing:
+// copies and walks of a parsed document recurse, so depth must be bounded first.
+int nestingDepth(std::string_view text) {
+  int depth = 0;
+  int deepest = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (inString) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        inString = false;
+      }
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 Json parseJson(std::string_view text) {
+  if (nestingDepth(text) > kMaxRank + 4) {
+    bad(fmt::format("the request nests lists deeper than {} levels", kMaxRank + 4));
+  }
   Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) bad("the request body is not valid JSON");
   if (!json.is_object()) bad("the request body must be a JSON object");
