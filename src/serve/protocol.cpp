@@ -1,6 +1,7 @@
 #include "serve/protocol.hpp"
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <cstring>
@@ -9,7 +10,11 @@
 namespace skiff::serve {
 namespace {
 
-using Json = nlohmann::json;
+// Requests are parsed with simdjson (the hot path: tensors are long lists of
+// numbers); nlohmann-json only escapes names in answers.
+using Element = simdjson::dom::element;
+using Object = simdjson::dom::object;
+using Array = simdjson::dom::array;
 
 constexpr int kMaxRank = 32;  // bounds the recursion over nested lists
 
@@ -42,14 +47,32 @@ int nestingDepth(std::string_view text) {
   return deepest;
 }
 
-Json parseJson(std::string_view text) {
+// Parses a request body into an object; the parser is per thread and reused.
+Object parseObject(std::string_view text) {
   if (nestingDepth(text) > kMaxRank + 4) {
     bad(fmt::format("the request nests lists deeper than {} levels", kMaxRank + 4));
   }
-  Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) bad("the request body is not valid JSON");
-  if (!json.is_object()) bad("the request body must be a JSON object");
-  return json;
+  thread_local simdjson::dom::parser parser;
+  Element document;
+  if (parser.parse(text.data(), text.size()).get(document))
+    bad("the request body is not valid JSON");
+  Object object;
+  if (document.get_object().get(object)) bad("the request body must be a JSON object");
+  return object;
+}
+
+// The field `name` of an object, or nothing.
+std::optional<Element> field(const Object& object, std::string_view name) {
+  Element value;
+  if (object.at_key(name).get(value)) return std::nullopt;
+  return value;
+}
+
+std::optional<std::string> stringField(const Object& object, std::string_view name) {
+  std::string_view text;
+  const auto value = field(object, name);
+  if (!value || value->get_string().get(text)) return std::nullopt;
+  return std::string(text);
 }
 
 const TensorSpec* findSpec(const std::vector<TensorSpec>& specs, const std::string& name) {
@@ -60,56 +83,91 @@ const TensorSpec* findSpec(const std::vector<TensorSpec>& specs, const std::stri
 }
 
 // Appends the numbers of a (possibly nested) list to `out`.
-void flatten(const Json& value, const std::string& tensor, std::vector<float>& out, int depth) {
+void flatten(const Element& value, const std::string& tensor, std::vector<float>& out, int depth) {
   if (depth > kMaxRank) bad(fmt::format("input '{}': data nests deeper than {}", tensor, kMaxRank));
   if (value.is_array()) {
-    for (const Json& item : value) flatten(item, tensor, out, depth + 1);
-  } else if (value.is_number()) {
-    out.push_back(value.get<float>());
-  } else {
-    bad(fmt::format("input '{}': data must hold numbers, found {}", tensor, value.type_name()));
+    for (const Element item : Array(value)) flatten(item, tensor, out, depth + 1);
+    return;
   }
+  double number = 0;
+  if (value.get_double().get(number)) {
+    bad(fmt::format("input '{}': data must hold numbers, found {}", tensor,
+                    value.is_string()   ? "a string"
+                    : value.is_object() ? "an object"
+                                        : "a literal"));
+  }
+  out.push_back(static_cast<float>(number));
 }
 
-// The shape of a nested list; ragged lists are refused.
-void inferShape(const Json& value, const std::string& tensor, Shape& shape, size_t depth) {
+// The shape of a nested list, following first elements.
+void inferShape(const Element& value, const std::string& tensor, Shape& shape, size_t depth) {
   if (depth > kMaxRank) bad(fmt::format("input '{}': data nests deeper than {}", tensor, kMaxRank));
   if (!value.is_array()) return;
-  shape.push_back(static_cast<int64_t>(value.size()));
-  if (!value.empty()) inferShape(value.front(), tensor, shape, depth + 1);
+  const Array array(value);
+  shape.push_back(static_cast<int64_t>(array.size()));
+  if (array.size() > 0) inferShape(array.at(0).value_unsafe(), tensor, shape, depth + 1);
 }
 
-Tensor nestedTensor(const Json& value, const std::string& name) {
-  Tensor tensor{name, {}, {}};
-  inferShape(value, name, tensor.shape, 0);
-  flatten(value, name, tensor.data, 0);
+// A tensor from rows of equal shape (TF Serving "instances", or the rows of a list).
+Tensor tensorFromRows(const std::vector<Element>& rows, const std::string& name) {
+  Tensor tensor{name, {static_cast<int64_t>(rows.size())}, {}};
+  Shape rowShape;
+  if (!rows.empty()) inferShape(rows.front(), name, rowShape, 0);
+  tensor.shape.insert(tensor.shape.end(), rowShape.begin(), rowShape.end());
   const int64_t count = elementCount(tensor.shape);
-  if (count < 0 || static_cast<size_t>(count) != tensor.data.size()) {
+  if (count < 0)
+    bad(fmt::format("input '{}': shape {} is too large", name, formatShape(tensor.shape)));
+  for (const Element& row : rows) {
+    Shape shape;
+    inferShape(row, name, shape, 0);
+    if (shape != rowShape) {
+      bad(fmt::format("input '{}': ragged nested lists (every row must have the same shape)",
+                      name));
+    }
+    flatten(row, name, tensor.data, 0);
+  }
+  if (static_cast<size_t>(count) != tensor.data.size()) {
     bad(fmt::format("input '{}': ragged nested lists (every row must have the same shape)", name));
   }
   return tensor;
 }
 
-Shape readShape(const Json& value, const std::string& name) {
-  if (!value.is_array()) bad(fmt::format("input '{}': shape must be a list of sizes", name));
-  if (value.size() > kMaxRank)
+Tensor nestedTensor(const Element& value, const std::string& name) {
+  if (!value.is_array()) bad(fmt::format("input '{}' must be a list", name));
+  std::vector<Element> rows;
+  for (const Element row : Array(value)) rows.push_back(row);
+  return tensorFromRows(rows, name);
+}
+
+Shape readShape(const Element& value, const std::string& name) {
+  Array dimensions;
+  if (value.get_array().get(dimensions)) {
+    bad(fmt::format("input '{}': shape must be a list of sizes", name));
+  }
+  if (dimensions.size() > kMaxRank) {
     bad(fmt::format("input '{}': more than {} dimensions", name, kMaxRank));
+  }
   Shape shape;
-  for (const Json& dimension : value) {
-    if (!dimension.is_number_integer() || dimension.get<int64_t>() < 0) {
+  for (const Element dimension : dimensions) {
+    int64_t size = 0;
+    if (dimension.get_int64().get(size) || size < 0) {
       bad(fmt::format("input '{}': shape must hold sizes >= 0", name));
     }
-    shape.push_back(dimension.get<int64_t>());
+    shape.push_back(size);
   }
-  if (elementCount(shape) < 0)
+  if (elementCount(shape) < 0) {
     bad(fmt::format("input '{}': shape {} is too large", name, formatShape(shape)));
+  }
   return shape;
 }
 
-bool flagSet(const Json& parameters, const char* name) {
-  if (!parameters.is_object()) return false;
-  auto flag = parameters.find(name);
-  return flag != parameters.end() && flag->is_boolean() && flag->get<bool>();
+// Whether `object.parameters.name` is true.
+bool flagSet(const Object& object, std::string_view name) {
+  Object parameters;
+  const auto value = field(object, "parameters");
+  if (!value || value->get_object().get(parameters)) return false;
+  bool flag = false;
+  return !parameters.at_key(name).get_bool().get(flag) && flag;
 }
 
 // Writes a float as JSON: shortest round-trip form; null for NaN and infinities.
@@ -152,7 +210,8 @@ void appendRow(std::string& out, const Tensor& tensor, int64_t row) {
 }  // namespace
 
 std::string jsonString(std::string_view text) {
-  return Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return nlohmann::json(std::string(text))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 KServeRequest parseKServeInfer(std::string_view body, std::optional<size_t> headerLength,
@@ -162,63 +221,70 @@ KServeRequest parseKServeInfer(std::string_view body, std::optional<size_t> head
                     *headerLength, body.size()));
   }
   std::string_view binary = headerLength ? body.substr(*headerLength) : std::string_view();
-  const Json json = parseJson(headerLength ? body.substr(0, *headerLength) : body);
+  const Object json = parseObject(headerLength ? body.substr(0, *headerLength) : body);
   KServeRequest request;
-  if (auto id = json.find("id"); id != json.end() && id->is_string()) request.id = *id;
-  request.allOutputsBinary = flagSet(json.value("parameters", Json()), "binary_data_output");
-  auto inputs = json.find("inputs");
-  if (inputs == json.end() || !inputs->is_array()) bad("the request needs an \"inputs\" list");
-  for (const Json& input : *inputs) {
-    if (!input.is_object()) bad("each input must be an object with name, shape, datatype, data");
-    auto name = input.find("name");
-    if (name == input.end() || !name->is_string()) bad("an input has no \"name\"");
-    Tensor tensor{name->get<std::string>(), {}, {}};
-    auto shape = input.find("shape");
-    if (shape == input.end()) bad(fmt::format("input '{}' has no \"shape\"", tensor.name));
-    tensor.shape = readShape(*shape, tensor.name);
-    auto datatype = input.find("datatype");
-    if (datatype == input.end() || !datatype->is_string()) {
-      bad(fmt::format("input '{}' has no \"datatype\"", tensor.name));
+  request.id = stringField(json, "id").value_or("");
+  request.allOutputsBinary = flagSet(json, "binary_data_output");
+  Array inputs;
+  if (!field(json, "inputs") || json["inputs"].get_array().get(inputs)) {
+    bad("the request needs an \"inputs\" list");
+  }
+  for (const Element item : inputs) {
+    Object input;
+    if (item.get_object().get(input)) {
+      bad("each input must be an object with name, shape, datatype, data");
     }
+    const auto name = stringField(input, "name");
+    if (!name) bad("an input has no \"name\"");
+    Tensor tensor{*name, {}, {}};
+    const auto shape = field(input, "shape");
+    if (!shape) bad(fmt::format("input '{}' has no \"shape\"", tensor.name));
+    tensor.shape = readShape(*shape, tensor.name);
+    const auto datatype = stringField(input, "datatype");
+    if (!datatype) bad(fmt::format("input '{}' has no \"datatype\"", tensor.name));
     const TensorSpec* spec = findSpec(signature.inputs, tensor.name);
-    if (spec && spec->datatype != datatype->get<std::string>()) {
+    if (spec && spec->datatype != *datatype) {
       bad(fmt::format("input '{}': expected datatype {}, given {}", tensor.name, spec->datatype,
-                      datatype->get<std::string>()));
+                      *datatype));
     }
     const auto count = static_cast<size_t>(elementCount(tensor.shape));
-    const Json parameters = input.value("parameters", Json());
-    if (parameters.is_object() && parameters.contains("binary_data_size")) {
-      const Json& size = parameters["binary_data_size"];
-      if (!size.is_number_unsigned() || size.get<uint64_t>() > binary.size()) {
+    Object parameters;
+    uint64_t size = 0;
+    const auto parametersField = field(input, "parameters");
+    if (parametersField && !parametersField->get_object().get(parameters) &&
+        field(parameters, "binary_data_size")) {
+      if (parameters["binary_data_size"].get_uint64().get(size) || size > binary.size()) {
         bad(fmt::format("input '{}': binary_data_size runs past the end of the body", tensor.name));
       }
-      if (size.get<uint64_t>() != count * sizeof(float)) {
+      if (size != count * sizeof(float)) {
         bad(fmt::format("input '{}': binary_data_size is {} bytes; shape {} of {} needs {}",
-                        tensor.name, size.get<uint64_t>(), formatShape(tensor.shape),
-                        datatype->get<std::string>(), count * sizeof(float)));
+                        tensor.name, size, formatShape(tensor.shape), *datatype,
+                        count * sizeof(float)));
       }
       tensor.data.resize(count);
       std::memcpy(tensor.data.data(), binary.data(), count * sizeof(float));
       binary.remove_prefix(count * sizeof(float));
     } else {
-      auto data = input.find("data");
-      if (data == input.end()) bad(fmt::format("input '{}' has no \"data\"", tensor.name));
+      const auto data = field(input, "data");
+      if (!data) bad(fmt::format("input '{}' has no \"data\"", tensor.name));
       tensor.data.reserve(std::min(count, body.size()));
       flatten(*data, tensor.name, tensor.data, 0);
     }
     request.inputs.push_back(std::move(tensor));
   }
-  if (auto outputs = json.find("outputs"); outputs != json.end()) {
-    if (!outputs->is_array()) bad("\"outputs\" must be a list of {\"name\": ...}");
-    for (const Json& output : *outputs) {
-      if (!output.is_object() || !output.contains("name") || !output["name"].is_string()) {
+  if (const auto outputsField = field(json, "outputs")) {
+    Array outputs;
+    if (outputsField->get_array().get(outputs)) {
+      bad("\"outputs\" must be a list of {\"name\": ...}");
+    }
+    for (const Element item : outputs) {
+      Object output;
+      std::optional<std::string> name;
+      if (item.get_object().get(output) || !(name = stringField(output, "name"))) {
         bad("each requested output needs a \"name\"");
       }
-      const std::string name = output["name"];
-      request.outputs.push_back(name);
-      if (flagSet(output.value("parameters", Json()), "binary_data")) {
-        request.binaryOutputs.insert(name);
-      }
+      request.outputs.push_back(*name);
+      if (flagSet(output, "binary_data")) request.binaryOutputs.insert(*name);
     }
   }
   return request;
@@ -263,24 +329,27 @@ EncodedBody encodeKServeInfer(const KServeRequest& request, const std::string& m
 }
 
 TfRequest parseTfPredict(std::string_view body, const Signature& signature) {
-  const Json json = parseJson(body);
+  const Object json = parseObject(body);
   TfRequest request;
-  auto instances = json.find("instances");
-  auto inputs = json.find("inputs");
-  if ((instances == json.end()) == (inputs == json.end())) {
+  const auto instances = field(json, "instances");
+  const auto inputs = field(json, "inputs");
+  if (instances.has_value() == inputs.has_value()) {
     bad("the request needs either \"instances\" (rows) or \"inputs\" (columns)");
   }
   const bool single = signature.inputs.size() == 1;
-  if (instances != json.end()) {
+  if (instances) {
     request.rows = true;
-    if (!instances->is_array() || instances->empty()) bad("\"instances\" must be a non-empty list");
+    Array rows;
+    if (instances->get_array().get(rows) || rows.size() == 0) {
+      bad("\"instances\" must be a non-empty list");
+    }
     // Rows of one input are its values; rows of several are {input: value} objects.
     for (const TensorSpec& spec : signature.inputs) {
-      Json column = Json::array();
-      for (const Json& row : *instances) {
+      std::vector<Element> column;
+      for (const Element row : rows) {
         if (row.is_object()) {
-          auto value = row.find(spec.name);
-          if (value == row.end()) bad(fmt::format("an instance lacks input '{}'", spec.name));
+          const auto value = field(Object(row), spec.name);
+          if (!value) bad(fmt::format("an instance lacks input '{}'", spec.name));
           column.push_back(*value);
         } else if (single) {
           column.push_back(row);
@@ -289,13 +358,14 @@ TfRequest parseTfPredict(std::string_view body, const Signature& signature) {
                           signature.inputs.size()));
         }
       }
-      request.inputs.push_back(nestedTensor(column, spec.name));
+      request.inputs.push_back(tensorFromRows(column, spec.name));
     }
     return request;
   }
   if (inputs->is_object()) {
-    for (const auto& [name, value] : inputs->items())
-      request.inputs.push_back(nestedTensor(value, name));
+    for (const auto [name, value] : Object(*inputs)) {
+      request.inputs.push_back(nestedTensor(value, std::string(name)));
+    }
   } else if (single) {
     request.inputs.push_back(nestedTensor(*inputs, signature.inputs.front().name));
   } else {
