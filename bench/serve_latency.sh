@@ -2,7 +2,8 @@
 # Model serving latency: skiff serve against a minimal onnxruntime-node HTTP
 # server (the peer) on the same models and requests, with wrk on loopback.
 # Also times the engine alone in process (the limit) and prints the server's
-# overhead over it and the skiff/peer ratios.
+# overhead over it (end to end through wrk, and inside the server from its
+# own metrics) and the skiff/peer ratios.
 #
 #   bench/serve_latency.sh [SECONDS_PER_RUN (5)]
 #
@@ -89,4 +90,11 @@ for model in mlp cnn; do
       "$s_rps" "$s_p50" "$s_p99" "$p_rps" "$p_p50" "$p_p99" "$(ratio "$s_rps" "$p_rps")" \
       "$engine_p50" "$overhead"
   done
+  # Inside the server, without TCP and wrk: parse + queue + engine + encode, per request.
+  curl -sf "http://127.0.0.1:$skiff_port/metrics" | awk -v model="$model" '
+    index($0, "model=\"" model "\"") == 0 { next }
+    /^skiff_serve_request_duration_seconds_sum/ { rs = $2 } /^skiff_serve_request_duration_seconds_count/ { rc = $2 }
+    /^skiff_serve_inference_duration_seconds_sum/ { is = $2 } /^skiff_serve_inference_duration_seconds_count/ { ic = $2 }
+    END { printf "%-4s in the server, mean per request: %.1f us, of which the engine %.1f us (overhead %.1f us)\n",
+          model, rs / rc * 1e6, is / ic * 1e6, (rs / rc - is / ic) * 1e6 }'
 done
