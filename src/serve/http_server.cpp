@@ -39,6 +39,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   const Router& router;
   HttpServerOptions options;
+  int port = 0;  // as bound (the acceptor closes on shutdown)
   std::atomic<bool> stopping{false};
   std::atomic<bool> drainStarted{false};
   // Before `io`: connections left in its queue unregister while it is destroyed.
@@ -182,6 +183,7 @@ HttpServer::HttpServer(const Router& router, HttpServerOptions options)
     impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
     impl_->acceptor.bind(endpoint);
     impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+    impl_->port = impl_->acceptor.local_endpoint().port();
   } catch (const boost::system::system_error& e) {
     throw Error("cannot listen: " + e.code().message(), where,
                 "choose another --http-port or --host");
@@ -194,7 +196,7 @@ HttpServer::~HttpServer() {
 }
 
 int HttpServer::port() const {
-  return impl_->acceptor.local_endpoint().port();
+  return impl_->port;
 }
 
 void HttpServer::start() {

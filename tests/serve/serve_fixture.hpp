@@ -111,6 +111,8 @@ class ServedRepository {
     store_.store->remove(fmt::format("{}models/{}/{}/model.onnx", store_.root, model, version));
   }
   bool poll() { return manager_->poll(); }
+  void shutdown() { server_->shutdown(); }
+  void waitForShutdown() { server_->wait(); }
   ModelManager& manager() { return *manager_; }
   Metrics& metrics() { return metrics_; }
   int port() const { return server_->port(); }

@@ -349,6 +349,33 @@ TEST(Serve, BadRequestsGetClearErrors) {
   EXPECT_EQ(served.get("/v2/health/live").status, 200);
 }
 
+TEST(Serve, ShutdownDrainsRequestsInFlight) {
+  ServedRepository served;
+  served.putModel("cnn", 1, "cnn");
+  ASSERT_TRUE(served.poll());
+  const int port = served.port();
+  // A large batch keeps the engine busy for a while; binary data keeps the body cheap.
+  const int rows = 2048;
+  const size_t bytes = rows * 256 * sizeof(float);
+  const std::string header = fmt::format(
+      R"({{"inputs":[{{"name":"x","shape":[{},1,16,16],"datatype":"FP32","parameters":{{"binary_data_size":{}}}}}]}})",
+      rows, bytes);
+  const std::string body = header + std::string(bytes, '\0');
+  http::Response response;
+  std::thread client([&] {
+    response = served.post("/v2/models/cnn/infer", body,
+                           {{"Inference-Header-Content-Length", std::to_string(header.size())}});
+  });
+  const VersionMetrics& metrics = served.metrics().version("cnn", 1);
+  for (int i = 0; i < 5000 && metrics.requests == 0; ++i) std::this_thread::sleep_for(1ms);
+  served.shutdown();  // while the request runs
+  client.join();
+  EXPECT_EQ(response.status, 200) << response.body.substr(0, 200);
+  EXPECT_EQ(Json::parse(response.body)["outputs"][0]["shape"], Json({rows, 10}));
+  served.waitForShutdown();
+  EXPECT_FALSE(skiff::testing::portAcceptsConnections(port));
+}
+
 TEST(Serve, ReadyOnceTheRepositoryWasReadEvenWhenEmpty) {
   ServedRepository served;
   EXPECT_EQ(served.get("/v2/health/ready").status, 503);
