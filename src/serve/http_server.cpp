@@ -1,0 +1,251 @@
+#include "serve/http_server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace skiff::serve {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+class Connection;
+
+std::string_view view(boost::beast::string_view text) {
+  return {text.data(), text.size()};
+}
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(const Router& routes, HttpServerOptions chosen)
+      : router(routes), options(std::move(chosen)), acceptor(io) {}
+
+  void accept();
+  void add(const std::shared_ptr<Connection>& connection);
+  void remove(Connection* connection);
+
+  const Router& router;
+  HttpServerOptions options;
+  int port = 0;  // as bound (the acceptor closes on shutdown)
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> drainStarted{false};
+  // Before `io`: connections left in its queue unregister while it is destroyed.
+  std::mutex mutex;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::optional<asio::steady_timer> drainTimer;
+};
+
+namespace {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {}
+  ~Connection() { server_.remove(this); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+  // From the shutdown: closes the connection unless a request is being served.
+  void stopIfIdle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
+
+ private:
+  void read() {
+    busy_ = false;
+    if (server_.stopping) return close();
+    parser_.emplace();
+    parser_->body_limit(server_.options.maxBodyBytes);
+    stream_.expires_after(server_.options.idleTimeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code error, size_t) { self->onRead(error); });
+  }
+
+  void onRead(beast::error_code error) {
+    busy_ = true;
+    if (error == http::error::body_limit) {
+      return reply(
+          errorReply(413, fmt::format("the request body is larger than the limit of {} bytes "
+                                      "(--max-body-size)",
+                                      server_.options.maxBodyBytes)),
+          false);
+    }
+    if (error == http::error::end_of_stream || error == beast::error::timeout ||
+        error == asio::error::operation_aborted || error == asio::error::eof ||
+        error == asio::error::connection_reset || error == asio::error::bad_descriptor) {
+      return close();
+    }
+    if (error) return reply(errorReply(400, "malformed HTTP request: " + error.message()), false);
+    const auto& message = parser_->get();
+    HttpRequestView request;
+    request.method = view(message.method_string());
+    request.target = view(message.target());
+    request.body = message.body();
+    if (auto header = message.find("Inference-Header-Content-Length"); header != message.end()) {
+      request.inferenceHeaderLength = view(header->value());
+      if (request.inferenceHeaderLength.empty()) request.inferenceHeaderLength = "invalid";
+    }
+    reply(server_.router.handle(request), message.keep_alive());
+  }
+
+  void reply(HttpReply reply, bool keepAlive) {
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<unsigned>(reply.status));
+    response_.set(http::field::server, "skiff");
+    response_.set(http::field::content_type, reply.contentType);
+    if (reply.inferenceHeaderLength) {
+      response_.set("Inference-Header-Content-Length",
+                    std::to_string(*reply.inferenceHeaderLength));
+    }
+    response_.body() = std::move(reply.body);
+    response_.keep_alive(keepAlive && !server_.stopping);
+    response_.prepare_payload();
+    stream_.expires_after(server_.options.idleTimeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code error, size_t) {
+                        if (error || !self->response_.keep_alive()) return self->close();
+                        self->read();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  bool busy_ = false;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code error,
+                                                                           tcp::socket socket) {
+    if (self->stopping) return;
+    if (!error) {
+      socket.set_option(tcp::no_delay(true), error);
+      auto connection = std::make_shared<Connection>(std::move(socket), *self);
+      self->add(connection);
+      connection->start();
+    }
+    self->accept();
+  });
+}
+
+void HttpServer::Impl::add(const std::shared_ptr<Connection>& connection) {
+  std::lock_guard lock(mutex);
+  connections[connection.get()] = connection;
+}
+
+void HttpServer::Impl::remove(Connection* connection) {
+  std::lock_guard lock(mutex);
+  connections.erase(connection);
+}
+
+HttpServer::HttpServer(const Router& router, HttpServerOptions options)
+    : impl_(std::make_shared<Impl>(router, std::move(options))) {
+  const std::string where = fmt::format("{}:{}", impl_->options.host, impl_->options.port);
+  try {
+    tcp::resolver resolver(impl_->io);
+    const auto endpoints =
+        resolver.resolve(impl_->options.host, std::to_string(impl_->options.port),
+                         tcp::resolver::passive | tcp::resolver::numeric_service);
+    const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+    impl_->acceptor.open(endpoint.protocol());
+    impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+    impl_->acceptor.bind(endpoint);
+    impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+    impl_->port = impl_->acceptor.local_endpoint().port();
+  } catch (const boost::system::system_error& e) {
+    throw Error("cannot listen: " + e.code().message(), where,
+                "choose another --http-port or --host");
+  }
+}
+
+HttpServer::~HttpServer() {
+  shutdown();
+  wait();
+}
+
+int HttpServer::port() const {
+  return impl_->port;
+}
+
+void HttpServer::start() {
+  impl_->accept();
+  for (int i = 0; i < std::max(impl_->options.threads, 1); ++i) {
+    impl_->threads.emplace_back([impl = impl_] { impl->io.run(); });
+  }
+}
+
+void HttpServer::shutdown() {
+  if (impl_->stopping.exchange(true)) return;
+  asio::post(impl_->io, [impl = impl_] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+      std::lock_guard lock(impl->mutex);
+      for (auto& entry : impl->connections) {
+        if (auto connection = entry.second.lock()) open.push_back(std::move(connection));
+      }
+    }
+    for (auto& connection : open) connection->stopIfIdle();
+    // Requests still running after the drain timeout are cut off.
+    impl->drainTimer.emplace(impl->io, impl->options.drainTimeout);
+    impl->drainTimer->async_wait([impl](beast::error_code error) {
+      if (!error) impl->io.stop();
+    });
+    impl->drainStarted = true;
+  });
+}
+
+void HttpServer::wait() {
+  if (impl_->threads.empty()) return;  // never started
+  // The drain timer keeps run() busy; cancel it once every connection is gone.
+  while (true) {
+    {
+      std::lock_guard lock(impl_->mutex);
+      if (impl_->drainStarted && impl_->connections.empty()) break;
+    }
+    if (impl_->io.stopped()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  asio::post(impl_->io, [impl = impl_] {
+    if (impl->drainTimer) impl->drainTimer->cancel();
+  });
+  for (auto& thread : impl_->threads) {
+    if (thread.joinable()) thread.join();
+  }
+  impl_->threads.clear();
+}
+
+}  // namespace skiff::serve

@@ -1,0 +1,56 @@
+#pragma once
+
+// Prometheus metrics of the server, rendered as text for GET /metrics.
+// Per-version counters are created once and never removed (Prometheus expects
+// counters to persist), so a request updates them without a lookup.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace skiff::serve {
+
+class Histogram {
+ public:
+  static constexpr std::array<double, 16> kBounds = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   10};
+  void observe(double seconds);
+  // Appends the _bucket, _sum and _count lines; `labels` is `a="x",b="y"`.
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<uint64_t> sumNanoseconds_{0};
+};
+
+struct VersionMetrics {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> failures{0};
+  Histogram requestSeconds;    // from the parsed request to the encoded response
+  Histogram queueSeconds;      // waiting for a free session of the version
+  Histogram inferenceSeconds;  // the engine alone
+};
+
+class Metrics {
+ public:
+  VersionMetrics& version(const std::string& model, int64_t version);
+  void countLoad(const std::string& model, int64_t version, bool succeeded);
+  void countUnload(const std::string& model, int64_t version);
+  void countResponse(int status);
+  // `loadedVersions`: model name -> versions serving now.
+  std::string render(const std::map<std::string, int>& loadedVersions) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int64_t>, std::unique_ptr<VersionMetrics>> versions_;
+  std::map<std::string, uint64_t> loads_;  // label set -> count
+  std::map<std::string, uint64_t> unloads_;
+  std::map<int, uint64_t> responses_;
+};
+
+}  // namespace skiff::serve

@@ -1,0 +1,52 @@
+#pragma once
+
+// The model repository layout, as Triton and TF Serving use it:
+//   <repo>/<model>/config.yaml            optional, see ModelConfig
+//   <repo>/<model>/<version>/model.onnx   numeric version folders
+// One flat listing of the repository gives every model, version and ETag.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blob/blob_store.hpp"
+
+namespace skiff::serve {
+
+inline constexpr const char* kModelFile = "model.onnx";
+inline constexpr const char* kConfigFile = "config.yaml";
+
+// Which of the versions in the repository to serve.
+struct VersionPolicy {
+  enum class Kind { kLatest, kAll, kSpecific };
+  Kind kind = Kind::kLatest;
+  int64_t latest = 1;
+  std::vector<int64_t> specific;
+
+  // The versions to serve out of `available`, highest first.
+  std::vector<int64_t> select(const std::vector<int64_t>& available) const;
+  // How many versions should serve when some of the selected ones fail.
+  size_t wanted(size_t selected) const { return kind == Kind::kLatest ? latest : selected; }
+};
+
+struct ModelConfig {
+  VersionPolicy policy;
+  int64_t maxBatchSize = 0;  // 0: no limit
+  int instances = 0;         // sessions per version; 0: the server's default
+};
+
+// Parses config.yaml; throws skiff::Error naming `where`, line and column.
+ModelConfig parseModelConfig(const std::string& text, const std::string& where);
+
+struct ListedModel {
+  std::optional<blob::BlobProperties> config;
+  std::map<int64_t, blob::BlobProperties> versions;  // version -> its model.onnx
+};
+
+// Lists the repository under `prefix` (empty, or ending in '/') once.
+std::map<std::string, ListedModel> scanRepository(blob::BlobStore& store,
+                                                  const std::string& prefix);
+
+}  // namespace skiff::serve

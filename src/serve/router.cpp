@@ -1,0 +1,245 @@
+#include "serve/router.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <vector>
+
+#include "serve/protocol.hpp"
+#include "skiff/version.hpp"
+
+namespace skiff::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    const size_t slash = path.find('/');
+    if (slash != 0) parts.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return parts;
+}
+
+std::optional<int64_t> parseNumber(std::string_view text) {
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < 0) return std::nullopt;
+  return value;
+}
+
+HttpReply json(std::string body, int status = 200) {
+  HttpReply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  return reply;
+}
+
+std::string tensorList(const std::vector<TensorSpec>& tensors) {
+  std::string out = "[";
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    out += fmt::format("{}{{\"name\":{},\"datatype\":{},\"shape\":[{}]}}", i ? "," : "",
+                       jsonString(tensors[i].name), jsonString(tensors[i].datatype),
+                       fmt::join(tensors[i].shape, ","));
+  }
+  return out + "]";
+}
+
+std::string tfTensorMap(const std::vector<TensorSpec>& tensors) {
+  std::string out = "{";
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    std::string dims;
+    for (const int64_t size : tensors[i].shape) {
+      dims += fmt::format("{}{{\"size\":\"{}\",\"name\":\"\"}}", dims.empty() ? "" : ",", size);
+    }
+    const std::string dtype = tensors[i].datatype == kFp32 ? "DT_FLOAT" : "DT_INVALID";
+    out += fmt::format(
+        "{}{}:{{\"dtype\":\"{}\",\"tensor_shape\":{{\"dim\":[{}],\"unknown_rank\":false}},"
+        "\"name\":{}}}",
+        i ? "," : "", jsonString(tensors[i].name), dtype, dims, jsonString(tensors[i].name));
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+HttpReply errorReply(int status, const std::string& message) {
+  return json("{\"error\":" + jsonString(message) + "}", status);
+}
+
+HttpReply Router::handle(const HttpRequestView& request) const {
+  HttpReply reply;
+  try {
+    reply = route(request);
+  } catch (const RequestError& e) {
+    reply = errorReply(e.status(), e.what());
+  } catch (const std::exception& e) {
+    reply = errorReply(500, std::string("internal error: ") + e.what());
+  }
+  metrics_.countResponse(reply.status);
+  return reply;
+}
+
+HttpReply Router::route(const HttpRequestView& request) const {
+  std::string_view path = request.target.substr(0, request.target.find('?'));
+  const bool get = request.method == "GET";
+  if (path == "/metrics") {
+    if (!get) return errorReply(405, "use GET for /metrics");
+    HttpReply reply = json(metrics_.render(manager_.servingCounts()));
+    reply.contentType = "text/plain; version=0.0.4";
+    return reply;
+  }
+  if (path == "/v2/health/live") return json("{\"live\":true}");
+  if (path == "/v2/health/ready") {
+    return manager_.ready() ? json("{\"ready\":true}") : json("{\"ready\":false}", 503);
+  }
+  if (path == "/v2" || path == "/v2/") {
+    return json(
+        fmt::format("{{\"name\":\"skiff\",\"version\":\"{}\",\"extensions\":"
+                    "[\"binary_tensor_data\"]}}",
+                    kVersion));
+  }
+  if (path.starts_with("/v2/models/")) return kserveModel(request, path.substr(11));
+  if (path.starts_with("/v1/models/")) return tfModel(request, path.substr(11));
+  return errorReply(404, fmt::format("no such endpoint: {} {} (see /v2 and /v1/models/NAME)",
+                                     request.method, path));
+}
+
+HttpReply Router::kserveModel(const HttpRequestView& request, std::string_view path) const {
+  // {m}[/versions/{v}][/ready|/infer]
+  std::vector<std::string_view> parts = split(path);
+  if (parts.empty()) return errorReply(404, "name a model: /v2/models/NAME");
+  const std::string model(parts[0]);
+  std::optional<int64_t> version;
+  size_t next = 1;
+  if (parts.size() >= 3 && parts[1] == "versions") {
+    version = parseNumber(parts[2]);
+    if (!version) return errorReply(400, fmt::format("version '{}' is not a number", parts[2]));
+    next = 3;
+  }
+  const std::string_view action = next < parts.size() ? parts[next] : "";
+  if (next + 1 < parts.size() || (action != "" && action != "ready" && action != "infer")) {
+    return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
+  }
+  const ModelManager::Lookup lookup = manager_.find(model, version);
+  if (action == "infer") {
+    if (request.method != "POST") return errorReply(405, "use POST for infer");
+    return infer(lookup, request, true);
+  }
+  if (request.method != "GET") return errorReply(405, "use GET for model metadata and readiness");
+  if (!lookup.version) return errorReply(lookup.status, lookup.message);
+  if (action == "ready") {
+    return json(fmt::format("{{\"name\":{},\"ready\":true}}", jsonString(model)));
+  }
+  std::vector<std::string> versions;
+  for (const VersionStatus& status :
+       manager_.status(model).value_or(std::vector<VersionStatus>{})) {
+    if (status.state == VersionState::kAvailable)
+      versions.push_back(fmt::format("\"{}\"", status.version));
+  }
+  const Signature& signature = lookup.version->signature();
+  return json(fmt::format(
+      "{{\"name\":{},\"versions\":[{}],\"platform\":\"onnx\",\"inputs\":{},\"outputs\":{}}}",
+      jsonString(model), fmt::join(versions, ","), tensorList(signature.inputs),
+      tensorList(signature.outputs)));
+}
+
+HttpReply Router::tfModel(const HttpRequestView& request, std::string_view path) const {
+  // {m}[/versions/{v}][/metadata] or {m}[/versions/{v}]:predict
+  bool predict = false;
+  if (path.ends_with(":predict")) {
+    predict = true;
+    path.remove_suffix(8);
+  }
+  std::vector<std::string_view> parts = split(path);
+  if (parts.empty()) return errorReply(404, "name a model: /v1/models/NAME");
+  const std::string model(parts[0]);
+  std::optional<int64_t> version;
+  size_t next = 1;
+  if (parts.size() >= 3 && parts[1] == "versions") {
+    version = parseNumber(parts[2]);
+    if (!version) return errorReply(400, fmt::format("version '{}' is not a number", parts[2]));
+    next = 3;
+  }
+  const bool metadata = next < parts.size() && parts[next] == "metadata" && !predict;
+  if (parts.size() > next + (metadata ? 1 : 0)) {
+    return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
+  }
+  if (predict) {
+    if (request.method != "POST") return errorReply(405, "use POST for :predict");
+    return infer(manager_.find(model, version), request, false);
+  }
+  if (request.method != "GET") return errorReply(405, "use GET for model status and metadata");
+  if (metadata) {
+    const ModelManager::Lookup lookup = manager_.find(model, version);
+    if (!lookup.version) return errorReply(lookup.status, lookup.message);
+    const Signature& signature = lookup.version->signature();
+    return json(fmt::format(
+        "{{\"model_spec\":{{\"name\":{},\"signature_name\":\"\",\"version\":\"{}\"}},"
+        "\"metadata\":{{\"signature_def\":{{\"signature_def\":{{\"serving_default\":{{"
+        "\"inputs\":{},\"outputs\":{},\"method_name\":\"tensorflow/serving/predict\"}}}}}}}}}}",
+        jsonString(model), lookup.version->version(), tfTensorMap(signature.inputs),
+        tfTensorMap(signature.outputs)));
+  }
+  const auto statuses = manager_.status(model);
+  if (!statuses) return errorReply(404, manager_.find(model).message);
+  std::string entries;
+  for (const VersionStatus& status : *statuses) {
+    if (version && status.version != *version) continue;
+    // TF Serving's states; a failed load is END with the error, as TF Serving reports it.
+    const bool failed = status.state == VersionState::kUnavailable;
+    entries += fmt::format(
+        "{}{{\"version\":\"{}\",\"state\":\"{}\",\"status\":{{\"error_code\":\"{}\","
+        "\"error_message\":{}}}}}",
+        entries.empty() ? "" : ",", status.version,
+        failed                                   ? "END"
+        : status.state == VersionState::kLoading ? "LOADING"
+                                                 : "AVAILABLE",
+        failed ? "UNAVAILABLE" : "OK", jsonString(status.reason));
+  }
+  if (version && entries.empty()) {
+    return errorReply(404, fmt::format("model '{}' has no version {}", model, *version));
+  }
+  return json("{\"model_version_status\":[" + entries + "]}");
+}
+
+HttpReply Router::infer(const ModelManager::Lookup& lookup, const HttpRequestView& request,
+                        bool kserve) const {
+  if (!lookup.version) return errorReply(lookup.status, lookup.message);
+  const ModelVersion& version = *lookup.version;
+  const auto started = Clock::now();
+  VersionMetrics& metrics = version.metrics();
+  metrics.requests.fetch_add(1, std::memory_order_relaxed);
+  HttpReply reply;
+  try {
+    if (kserve) {
+      std::optional<size_t> headerLength;
+      if (!request.inferenceHeaderLength.empty()) {
+        const auto length = parseNumber(request.inferenceHeaderLength);
+        if (!length) throw RequestError(400, "Inference-Header-Content-Length must be a number");
+        headerLength = static_cast<size_t>(*length);
+      }
+      KServeRequest parsed = parseKServeInfer(request.body, headerLength, version.signature());
+      const std::vector<Tensor> outputs = version.infer(std::move(parsed.inputs), parsed.outputs);
+      EncodedBody encoded = encodeKServeInfer(parsed, version.model(), version.version(), outputs);
+      reply.body = std::move(encoded.body);
+      reply.inferenceHeaderLength = encoded.headerLength;
+      if (encoded.headerLength) reply.contentType = "application/octet-stream";
+    } else {
+      TfRequest parsed = parseTfPredict(request.body, version.signature());
+      const std::vector<Tensor> outputs = version.infer(std::move(parsed.inputs));
+      reply.body = encodeTfPredict(parsed, outputs);
+    }
+  } catch (...) {
+    metrics.failures.fetch_add(1, std::memory_order_relaxed);
+    throw;
+  }
+  metrics.requestSeconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
+  return reply;
+}
+
+}  // namespace skiff::serve

@@ -1,0 +1,49 @@
+#pragma once
+
+// Maps HTTP requests to the model manager: KServe v2, TF Serving REST and
+// Prometheus metrics. Transport-free (the HTTP server feeds it), so tests and
+// the fuzz target drive it directly.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "serve/metrics.hpp"
+#include "serve/model_manager.hpp"
+
+namespace skiff::serve {
+
+struct HttpRequestView {
+  std::string_view method;
+  std::string_view target;  // path and query
+  std::string_view body;
+  std::string_view inferenceHeaderLength;  // Inference-Header-Content-Length; empty when absent
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string contentType = "application/json";
+  std::string body;
+  std::optional<size_t> inferenceHeaderLength;
+};
+
+class Router {
+ public:
+  Router(const ModelManager& manager, Metrics& metrics) : manager_(manager), metrics_(metrics) {}
+  HttpReply handle(const HttpRequestView& request) const;
+
+ private:
+  HttpReply route(const HttpRequestView& request) const;
+  HttpReply kserveModel(const HttpRequestView& request, std::string_view path) const;
+  HttpReply tfModel(const HttpRequestView& request, std::string_view path) const;
+  HttpReply infer(const ModelManager::Lookup& lookup, const HttpRequestView& request,
+                  bool kserve) const;
+
+  const ModelManager& manager_;
+  Metrics& metrics_;
+};
+
+// {"error": message}, the error body both APIs use.
+HttpReply errorReply(int status, const std::string& message);
+
+}  // namespace skiff::serve

@@ -1,0 +1,107 @@
+#include "serve/server.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "blob/blob_store.hpp"
+#include "blob/uri.hpp"
+#include "common/error.hpp"
+#include "serve/http_server.hpp"
+#include "serve/model_manager.hpp"
+
+namespace skiff::serve {
+namespace fs = std::filesystem;
+namespace {
+
+std::string defaultCacheDir(const std::string& repository) {
+  const std::string id = fmt::format("{:016x}", std::hash<std::string>{}(repository));
+  std::error_code error;
+  const fs::path system = "/var/cache/skiff";
+  fs::create_directories(system, error);
+  if (!error && ::access(system.c_str(), W_OK) == 0) return (system / ("serve-" + id)).string();
+  return (fs::temp_directory_path() / ("skiff-serve-" + id)).string();
+}
+
+// Waits for SIGINT or SIGTERM on this thread (blocked in all others).
+int waitForSignal(const sigset_t& signals) {
+  int signal = 0;
+  sigwait(&signals, &signal);
+  return signal;
+}
+
+}  // namespace
+
+int runServe(const ServeOptions& options) {
+  // Block the signals before any thread starts, so only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const blob::BlobUri uri = blob::parseBlobUri(options.repository);
+  std::unique_ptr<blob::BlobStore> store = blob::openStore(uri);
+  std::string prefix = uri.path;
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ManagerOptions managerOptions;
+  managerOptions.cacheDir =
+      options.cacheDir.empty() ? defaultCacheDir(uri.toString()) : options.cacheDir;
+  managerOptions.instances = threads;
+  fs::create_directories(managerOptions.cacheDir);
+
+  std::unique_ptr<Engine> engine = makeOpenCvEngine(1);
+  Metrics metrics;
+  ModelManager manager(*store, prefix, *engine, metrics, managerOptions);
+  Router router(manager, metrics);
+  HttpServerOptions serverOptions;
+  serverOptions.host = options.host;
+  serverOptions.port = options.port;
+  serverOptions.threads = threads;
+  serverOptions.maxBodyBytes = options.maxBodyBytes;
+  HttpServer server(router, serverOptions);
+  server.start();
+  std::cerr << fmt::format("skiff serve: {} on http://{}:{} ({} threads, engine {}, cache {})\n",
+                           uri.toString(), options.host, server.port(), threads, engine->name(),
+                           managerOptions.cacheDir.string());
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread poller([&] {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      lock.unlock();
+      manager.poll();
+      lock.lock();
+      wake.wait_for(lock, std::chrono::duration<double>(options.pollSeconds),
+                    [&] { return stopping; });
+    }
+  });
+
+  const int signal = waitForSignal(signals);
+  std::cerr << fmt::format("skiff serve: {}, draining requests in flight\n",
+                           signal == SIGINT ? "interrupted" : "terminated");
+  server.shutdown();
+  {
+    std::lock_guard lock(mutex);
+    stopping = true;
+  }
+  wake.notify_all();
+  server.wait();
+  poller.join();
+  std::cerr << "skiff serve: stopped\n";
+  return 0;
+}
+
+}  // namespace skiff::serve

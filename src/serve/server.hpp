@@ -1,0 +1,24 @@
+#pragma once
+
+// `skiff serve`: a model repository, an engine, the HTTP server, and a poller
+// that keeps the loaded versions in line with the repository.
+
+#include <cstdint>
+#include <string>
+
+namespace skiff::serve {
+
+struct ServeOptions {
+  std::string repository;  // az://..., file://... or a local path
+  double pollSeconds = 30;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  int threads = 0;       // 0: one per core
+  std::string cacheDir;  // default: a directory under /var/cache/skiff or /tmp
+  uint64_t maxBodyBytes = 64ull << 20;
+};
+
+// Serves until SIGINT or SIGTERM, then drains; returns the exit code.
+int runServe(const ServeOptions& options);
+
+}  // namespace skiff::serve

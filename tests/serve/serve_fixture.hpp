@@ -1,0 +1,166 @@
+#pragma once
+
+// A model server under test, in process: a repository in a store (file:// or
+// Azurite), the manager, the router and the HTTP server on a free port.
+// Polls are triggered by the test (ModelManager::poll, the poller's code path).
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "blob/blob_fixture.hpp"
+#include "blob/sources.hpp"
+#include "common/subprocess.hpp"
+#include "harness/temp_dir.hpp"
+#include "http/http_client.hpp"
+#include "serve/engine.hpp"
+#include "serve/http_server.hpp"
+#include "serve/model_manager.hpp"
+#include "serve/router.hpp"
+
+namespace skiff::serve::testing {
+
+using Json = nlohmann::json;
+
+// The models of make_models.py, written once per test binary.
+inline const std::filesystem::path& modelDir() {
+  static skiff::testing::TempDir dir("skiff-models");
+  static const bool made = [] {
+    const CommandResult result =
+        runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, dir.path().string()});
+    if (result.exitCode != 0) {
+      throw std::runtime_error("make_models.py failed (python3-onnx installed?): " + result.err);
+    }
+    return true;
+  }();
+  (void)made;
+  return dir.path();
+}
+
+inline std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+inline std::string modelBytes(const std::string& name) {
+  return readFile(modelDir() / (name + ".onnx"));
+}
+
+// {"inputs": {name: {shape, data}}, "outputs": {...}} as numpy computed them.
+inline Json reference(const std::string& name) {
+  return Json::parse(readFile(modelDir() / (name + ".json")));
+}
+
+// Checks `actual` (a flat list) against `expected` within a relative tolerance.
+inline void expectClose(const Json& actual, const Json& expected, double tolerance = 1e-4) {
+  ASSERT_TRUE(actual.is_array()) << actual.dump();
+  ASSERT_EQ(actual.size(), expected.size()) << actual.dump();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const double want = expected[i].get<double>();
+    EXPECT_NEAR(actual[i].get<double>(), want, tolerance * std::max(1.0, std::abs(want)))
+        << "at " << i;
+  }
+}
+
+// Flattens nested lists (TF Serving answers) into one list.
+inline Json flat(const Json& value) {
+  if (!value.is_array()) return Json::array({value});
+  Json out = Json::array();
+  for (const Json& item : value) {
+    for (const Json& leaf : flat(item)) out.push_back(leaf);
+  }
+  return out;
+}
+
+class ServedRepository {
+ public:
+  explicit ServedRepository(const std::string& kind = "file", HttpServerOptions options = {})
+      : store_(blob::testing::makeStore(kind)), engine_(makeOpenCvEngine(1)) {
+    ManagerOptions managerOptions;
+    managerOptions.cacheDir = cache_.path();
+    managerOptions.instances = 2;
+    manager_ = std::make_unique<ModelManager>(*store_.store, store_.root + "models/", *engine_,
+                                              metrics_, managerOptions);
+    router_ = std::make_unique<Router>(*manager_, metrics_);
+    options.port = 0;
+    options.threads = 4;
+    server_ = std::make_unique<HttpServer>(*router_, options);
+    server_->start();
+  }
+  ~ServedRepository() {
+    server_->shutdown();
+    server_->wait();
+  }
+
+  void put(const std::string& name, std::string_view bytes) {
+    blob::MemorySource source(bytes);
+    store_.store->put(store_.root + "models/" + name, source);
+  }
+  void putModel(const std::string& model, int64_t version, const std::string& file) {
+    put(fmt::format("{}/{}/model.onnx", model, version), modelBytes(file));
+  }
+  void remove(const std::string& model, int64_t version) {
+    store_.store->remove(fmt::format("{}models/{}/{}/model.onnx", store_.root, model, version));
+  }
+  bool poll() { return manager_->poll(); }
+  void shutdown() { server_->shutdown(); }
+  void waitForShutdown() { server_->wait(); }
+  ModelManager& manager() { return *manager_; }
+  Metrics& metrics() { return metrics_; }
+  int port() const { return server_->port(); }
+
+  http::Response get(const std::string& path) { return send("GET", path, ""); }
+  http::Response post(const std::string& path, std::string_view body,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return send("POST", path, body, std::move(headers));
+  }
+  // POSTs JSON and returns the parsed answer, expecting `status`.
+  Json postJson(const std::string& path, const Json& body, long status = 200) {
+    const http::Response response = post(path, body.dump());
+    EXPECT_EQ(response.status, status) << path << ": " << response.body;
+    return Json::parse(response.body, nullptr, false);
+  }
+
+ private:
+  http::Response send(const std::string& method, const std::string& path, std::string_view body,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    http::Request request;
+    request.method = method;
+    request.url = fmt::format("http://127.0.0.1:{}{}", server_->port(), path);
+    request.body = body;
+    request.headers = std::move(headers);
+    if (method == "POST") request.headers.emplace_back("Content-Type", "application/json");
+    return client_.send(request);
+  }
+
+  blob::testing::StoreUnderTest store_;
+  skiff::testing::TempDir cache_{"skiff-serve-cache"};
+  std::unique_ptr<Engine> engine_;
+  Metrics metrics_;
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<HttpServer> server_;
+  http::Client client_;
+};
+
+// A KServe v2 request for the reference input of a model.
+inline Json kserveRequest(const Json& inputs) {
+  Json request = {{"inputs", Json::array()}};
+  for (const auto& [name, tensor] : inputs.items()) {
+    request["inputs"].push_back({{"name", name},
+                                 {"shape", tensor["shape"]},
+                                 {"datatype", "FP32"},
+                                 {"data", tensor["data"]}});
+  }
+  return request;
+}
+
+}  // namespace skiff::serve::testing
