@@ -43,5 +43,6 @@ out = next(o for o in reply["outputs"] if o["name"] == "probabilities")
 for i, flower in enumerate(["5.1,3.5,1.4,0.2", "6.7,3.0,5.2,2.3"]):
     p = out["data"][3 * i:3 * i + 3]
     best = max(range(3), key=lambda k: p[k])
-    print(f"  {flower} -> {classes[best]} (p={p[best]:.3f}, model {reply[\"model_name\"]} version {reply.get(\"model_version\", \"?\")})")
+    model, version = reply["model_name"], reply.get("model_version", "?")
+    print(f"  {flower} -> {classes[best]} (p={p[best]:.3f}, model {model} version {version})")
 '

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "harness/services.hpp"
@@ -98,6 +99,7 @@ TEST(IrisExample, RunTwiceServesVersionTwoWithoutAFailedRequest) {
   EXPECT_NE(second.out.find("version 2"), std::string::npos) << second.out;
   EXPECT_GT(answered.load(), 20);
   EXPECT_EQ(failed.load(), 0) << "last failure: " << lastFailure;
+  std::cout << second.out << answered.load() << " predictions answered during the second run\n";
 
   const auto status = runSkiff({"status", iris.project.string()});
   EXPECT_NE(status.out.find("accuracy="), std::string::npos) << status.out;
