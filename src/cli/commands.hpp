@@ -46,5 +46,6 @@ void addBlobCommands(CLI::App& app, CommandContext& context);
 void addMountCommands(CLI::App& app, CommandContext& context);
 void addBuildCommands(CLI::App& app, CommandContext& context);
 void addDeployCommands(CLI::App& app, CommandContext& context);
+void addRenderCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

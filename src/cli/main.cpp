@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   addMountCommands(app, context);
   addBuildCommands(app, context);
   addDeployCommands(app, context);
+  addRenderCommands(app, context);
 
   std::vector<std::string> args = rewriteHelp(argc, argv);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {
