@@ -355,7 +355,7 @@ class Renderer {
     json list = json::object();
     if (!resources.cpu.empty() && !limits) list["cpu"] = resources.cpu;
     if (!resources.memory.empty()) list["memory"] = resources.memory;
-    if (resources.gpu > 0 && limits) list["nvidia.com/gpu"] = resources.gpu;
+    if (resources.gpu > 0 && limits) list["nvidia.com/gpu"] = std::to_string(resources.gpu);
     return list;
   }
 
