@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "deploy/local/supervisor.hpp"
 #include "deploy/target.hpp"
 
 namespace skiff::cli {
@@ -94,6 +95,14 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
         return target.down(spec, options);
       },
       false);
+
+  // The local target's background supervisor; `skiff release` starts it.
+  auto superviseDir = std::make_shared<std::string>();
+  CLI::App* supervise = app.add_subcommand("__supervise", "");
+  supervise->group("");  // hidden: not for people
+  supervise->add_option("DIR", *superviseDir)->required();
+  supervise->callback(
+      [&context, superviseDir] { context.exitCode = deploy::local::runSupervisor(*superviseDir); });
 }
 
 }  // namespace skiff::cli

@@ -1,21 +1,272 @@
-// The local (embedded) target: runs the project on this machine.
+// The local (embedded) target: runs the project on this machine through a
+// per-project supervisor (supervisor.hpp), and reads what it recorded.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/close_range.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <thread>
 
 #include "common/error.hpp"
+#include "common/progress.hpp"
+#include "common/text.hpp"
+#include "deploy/local/cleanup.hpp"
+#include "deploy/local/control.hpp"
+#include "deploy/local/plan.hpp"
+#include "deploy/local/state.hpp"
+#include "deploy/local/status_view.hpp"
 #include "deploy/target.hpp"
 
 namespace skiff::deploy {
 
+namespace fs = std::filesystem;
+using namespace local;
+
 namespace {
+
+std::string selfExe() {
+  return fs::read_symlink("/proc/self/exe");
+}
+
+// Starts `skiff __supervise DIR` detached from us (its own session, output
+// to DIR/.skiff/supervisor.log) and waits for its socket.
+void startSupervisor(const fs::path& projectDir) {
+  const fs::path log = projectDir / ".skiff" / "supervisor.log";
+  const std::string exe = selfExe();
+  const std::string dir = fs::absolute(projectDir);
+  const pid_t child = ::fork();
+  if (child < 0) throw Error("cannot start the local supervisor (fork failed)");
+  if (child == 0) {
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);  // the grandchild is adopted by init, never our zombie
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    const int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    ::execl(exe.c_str(), exe.c_str(), "__supervise", dir.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::waitpid(child, nullptr, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (sendControlRequest(projectDir, {{"op", "ping"}}, std::chrono::seconds(10))) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw Error("the local supervisor did not start", log.string(), "see its log");
+}
+
+// Sends a request to the project's supervisor, starting one when none runs.
+nlohmann::json askSupervisor(const fs::path& projectDir, const nlohmann::json& request) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto reply = sendControlRequest(projectDir, request, std::chrono::seconds(300))) {
+      return *reply;
+    }
+    startSupervisor(projectDir);
+  }
+  throw Error("the local supervisor does not answer", controlSocketPath(projectDir).string(),
+              "see DIR/.skiff/supervisor.log; `skiff down` cleans up");
+}
+
+void reportCleanup(StateDb& state) {
+  for (const auto& line : cleanUpAfterCrash(state)) std::cerr << "skiff: " << line << "\n";
+}
+
+bool isJobDone(const RunRecord& run) {
+  return run.ended != 0;
+}
+
+bool isSettled(const RunRecord& run, bool service) {
+  return isJobDone(run) || (service && run.status == "Ready");
+}
+
+// Waits until every job of the release ended and every service is ready,
+// showing progress; returns the exit code.
+int waitForRelease(StateDb& state, const std::vector<std::pair<std::string, bool>>& units,
+                   double timeoutSeconds) {
+  const bool live = ProgressBar::stderrIsTerminal();
+  const auto start = std::chrono::steady_clock::now();
+  std::map<std::string, std::string> shown;
+  for (;;) {
+    bool settled = true;
+    std::string line;
+    for (const auto& [name, service] : units) {
+      const auto run = state.latestRun(name);
+      const std::string status = run ? run->status : "Pending";
+      settled = settled && run && isSettled(*run, service);
+      line += fmt::format("{}{} {}", line.empty() ? "" : "  ", name, status);
+      if (!live && shown[name] != status) std::cerr << fmt::format("{}: {}\n", name, status);
+      shown[name] = status;
+    }
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (live) std::cerr << fmt::format("\r\033[K{}  ({:.0f}s)", line, elapsed) << std::flush;
+    if (settled) break;
+    if (elapsed > timeoutSeconds) {
+      if (live) std::cerr << "\n";
+      throw Error(fmt::format("the release did not settle within {:.0f}s", timeoutSeconds), {},
+                  "see `skiff status` and `skiff logs NAME`; raise --timeout for long jobs");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (live) std::cerr << "\n";
+  int exitCode = 0;
+  for (const auto& [name, service] : units) {
+    const auto run = state.latestRun(name);
+    if (run->status != "Succeeded" && run->status != "Ready") exitCode = 1;
+  }
+  return exitCode;
+}
+
+// The last lines of every replica of a failed run, for the release summary.
+void printFailure(StateDb& state, const RunRecord& run) {
+  std::cout << fmt::format("{} {}: {}\n", run.name, run.status, run.message);
+  for (const auto& replica : state.replicas(run.id)) {
+    std::ifstream in(replica.logPath);
+    std::vector<std::string> last;
+    for (std::string line; std::getline(in, line);) {
+      last.push_back(line);
+      if (last.size() > 10) last.erase(last.begin());
+    }
+    if (last.empty()) continue;
+    std::cout << fmt::format("  last lines of {}/{}:\n", run.name, replica.replica);
+    for (const auto& line : last) std::cout << "    " << line << "\n";
+  }
+}
 
 class LocalTarget : public Target {
  public:
-  int release(const spec::Spec&, const ReleaseOptions&) override { return notYet(); }
-  int status(const spec::Spec&, const StatusOptions&) override { return notYet(); }
-  int logs(const spec::Spec&, const LogsOptions&) override { return notYet(); }
-  int down(const spec::Spec&, const DownOptions&) override { return notYet(); }
+  int release(const spec::Spec& spec, const ReleaseOptions& options) override {
+    StateDb state(options.projectDir);
+    reportCleanup(state);
+    const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
+    const LocalPlan plan = planRelease(spec, options.projectDir, secrets, {selfExe(), true});
+    for (const auto& warning : plan.warnings) std::cerr << "skiff: warning: " << warning << "\n";
+    const auto reply = askSupervisor(options.projectDir, {{"op", "release"}, {"plan", plan}});
+    if (!reply.value("ok", false)) {
+      throw Error(redact(reply.value("error", "the release failed"), secrets), {},
+                  "see DIR/.skiff/supervisor.log");
+    }
+    const int64_t releaseId = reply.at("release").get<int64_t>();
+    const auto kept = reply.at("kept").get<std::vector<std::string>>();
+    std::cout << fmt::format("release {}: ", releaseId);
+    std::vector<std::pair<std::string, bool>> units;
+    for (const auto& unit : plan.units) {
+      const bool isKept = std::find(kept.begin(), kept.end(), unit.name) != kept.end();
+      std::cout << fmt::format("{}{} {}{}", units.empty() ? "" : ", ", unit.kind, unit.name,
+                               isKept ? " (unchanged, kept running)" : "");
+      units.emplace_back(unit.name, unit.service);
+    }
+    std::cout << "\n";
+    if (!options.wait) {
+      std::cout << "follow it with `skiff status` and `skiff logs NAME`\n";
+      return 0;
+    }
+    const int exitCode = waitForRelease(state, units, options.timeoutSeconds);
+    for (const auto& [name, service] : units) {
+      const auto run = state.latestRun(name);
+      if (run->status == "Succeeded" || run->status == "Ready") {
+        std::cout << describeOutcome(state, *run) << "\n";
+      } else {
+        printFailure(state, *run);
+      }
+    }
+    return exitCode;
+  }
+
+  int status(const spec::Spec&, const StatusOptions& options) override {
+    StateDb state(options.projectDir);
+    reportCleanup(state);
+    std::cout << (options.json ? statusJson(state).dump(2) + "\n" : statusTable(state));
+    return 0;
+  }
+
+  int logs(const spec::Spec& spec, const LogsOptions& options) override {
+    StateDb state(options.projectDir);
+    std::vector<RunRecord> runs;
+    if (options.name.empty()) {
+      runs = state.latestRuns();
+    } else if (auto run = state.latestRun(options.name)) {
+      runs.push_back(*run);
+    } else {
+      std::vector<std::string> names;
+      for (const auto& [name, job] : spec.jobs) names.push_back(name);
+      for (const auto& [name, service] : spec.services) names.push_back(name);
+      if (spec.notebook) names.push_back("notebook");
+      const auto guess = closestMatch(options.name, names);
+      throw Error(
+          fmt::format("nothing named \"{}\" has run here", options.name), {},
+          guess ? fmt::format("did you mean \"{}\"?", *guess) : "`skiff status` lists what ran");
+    }
+    return printLogs(state, runs, options);
+  }
+
+  int down(const spec::Spec&, const DownOptions& options) override {
+    StateDb state(options.projectDir);
+    const int supervisor = state.supervisorPid();
+    if (supervisor != 0 && isAlive(supervisor)) {
+      sendControlRequest(options.projectDir, {{"op", "down"}}, std::chrono::seconds(300));
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (isAlive(supervisor) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    reportCleanup(state);
+    const auto left = state.mounts();
+    for (const auto& mount : left)
+      std::cerr << "skiff: still mounted: " << mount.mountpoint << "\n";
+    std::cout << (left.empty() ? "down: nothing of this project runs here now\n"
+                               : "down: some mounts could not be removed\n");
+    return left.empty() ? 0 : 1;
+  }
 
  private:
-  static int notYet() { throw Error("the local target is not built yet"); }
+  static int printLogs(StateDb& state, const std::vector<RunRecord>& runs,
+                       const LogsOptions& options) {
+    struct Source {
+      int64_t runId;
+      std::string prefix;
+      std::string path;
+      std::streamoff offset = 0;
+    };
+    std::vector<Source> sources;
+    for (const auto& run : runs) {
+      for (const auto& replica : state.replicas(run.id)) {
+        if (!options.replica.empty() && replica.replica != options.replica) continue;
+        sources.push_back(
+            {run.id, fmt::format("[{}/{}] ", run.name, replica.replica), replica.logPath});
+      }
+    }
+    if (sources.empty() && !options.replica.empty()) {
+      throw Error(fmt::format("no replica \"{}\"", options.replica), {},
+                  "`skiff status` lists the replicas of each run");
+    }
+    const bool prefixed = sources.size() > 1;
+    for (;;) {
+      for (auto& source : sources) {
+        std::ifstream in(source.path);
+        in.seekg(source.offset);
+        for (std::string line; std::getline(in, line);) {
+          if (in.eof()) break;  // a partial line: print it once it is whole
+          std::cout << (prefixed ? source.prefix : "") << line << "\n";
+          source.offset = in.tellg();
+        }
+      }
+      std::cout << std::flush;
+      if (!options.follow) return 0;
+      const bool running = std::any_of(sources.begin(), sources.end(), [&](const Source& s) {
+        const auto run = state.run(s.runId);
+        return run && run->ended == 0;
+      });
+      if (!running) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
 };
 
 }  // namespace

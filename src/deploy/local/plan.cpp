@@ -1,0 +1,360 @@
+#include "deploy/local/plan.hpp"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "common/error.hpp"
+#include "deploy/local/sandbox.hpp"
+
+namespace skiff::deploy::local {
+
+namespace fs = std::filesystem;
+
+std::string findOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!dirs.empty()) {
+    const auto colon = dirs.find(':');
+    const fs::path candidate = fs::path(dirs.substr(0, colon)) / name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return {};
+}
+
+namespace {
+
+// A loopback port nobody listens on now (for TF_CONFIG and MASTER_PORT).
+int freeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  close(fd);
+  if (!ok) throw Error("cannot find a free loopback port for a training job's replicas");
+  return ntohs(address.sin_port);
+}
+
+std::string randomToken() {
+  std::random_device random;
+  return fmt::format("{:08x}{:08x}{:08x}", random(), random(), random());
+}
+
+// Builds the plan of one spec, unit by unit.
+class Planner {
+ public:
+  Planner(const spec::Spec& spec, const fs::path& projectDir, const SecretValues& secrets,
+          const PlanOptions& options)
+      : spec_(spec),
+        projectDir_(fs::absolute(projectDir).lexically_normal()),
+        secrets_(secrets),
+        options_(options) {
+    sandbox_ = options.sandbox ? findOnPath("bwrap") : "";
+    if (options.sandbox && sandbox_.empty()) {
+      plan_.warnings.push_back(
+          "bubblewrap (bwrap) is not installed: jobs and services run as plain processes, and "
+          "storage appears at DIR/.skiff/mounts/NAME (in $SKIFF_MOUNT_NAME) instead of its "
+          "mountPath; install Debian's bubblewrap for the sandbox");
+    }
+  }
+
+  LocalPlan plan() {
+    plan_.projectDir = projectDir_;
+    for (const auto& [name, storage] : spec_.storage) addMount(name, storage);
+    for (const auto& [name, job] : spec_.jobs) addJob(job);
+    for (const auto& [name, service] : spec_.services) addService(service);
+    if (spec_.notebook) addNotebook(*spec_.notebook);
+    for (const auto& [name, keys] : secrets_) {
+      for (const auto& [key, value] : keys) plan_.secretValues.push_back(value);
+    }
+    return std::move(plan_);
+  }
+
+ private:
+  void addMount(const std::string& name, const spec::Storage& storage) {
+    MountPlan mount;
+    mount.name = name;
+    mount.mountPath = storage.mountPath;
+    mount.readOnly = storage.readOnly;
+    mount.cacheTimeoutSeconds = storage.cacheTimeoutSeconds;
+    if (storage.kind == spec::StorageKind::kHostPath) {
+      mount.mountpoint = storage.path;  // bound as it is, no FUSE
+    } else if (storage.kind == spec::StorageKind::kFileShare) {
+      mount.uri = storage.uri;  // refused when a unit uses it: see unitMounts
+    } else {
+      mount.uri = storage.uri;
+      mount.mountpoint = projectDir_ / ".skiff" / "mounts" / name;
+      if (!storage.secret.empty() && secrets_.count(storage.secret)) {
+        mount.env = secrets_.at(storage.secret);
+      }
+      mount.argv = {options_.skiffExe,
+                    "mount",
+                    storage.uri,
+                    mount.mountpoint,
+                    "--foreground",
+                    "--cache-timeout",
+                    fmt::format("{}", storage.cacheTimeoutSeconds),
+                    "--cache-dir",
+                    projectDir_ / ".skiff" / "cache" / name};
+      if (storage.readOnly) mount.argv.push_back("--read-only");
+    }
+    plan_.mounts.push_back(std::move(mount));
+  }
+
+  // Environment every process of a workload gets: its env, its secrets as
+  // variables, and where it runs.
+  std::map<std::string, std::string> baseEnv(const spec::Workload& workload,
+                                             const std::string& replica) const {
+    std::map<std::string, std::string> env = workload.env;
+    for (const auto& secret : workload.secrets) {
+      if (const auto found = secrets_.find(secret); found != secrets_.end()) {
+        for (const auto& [key, value] : found->second) env[key] = value;
+      }
+    }
+    env["SKIFF_PROJECT"] = spec_.name;
+    env["SKIFF_NAME"] = workload.name;
+    env["SKIFF_REPLICA"] = replica;
+    if (sandbox_.empty()) {
+      for (const auto& mountName : workload.mounts) {
+        for (const auto& mount : plan_.mounts) {
+          if (mount.name != mountName) continue;
+          std::string variable = "SKIFF_MOUNT_" + mountName;
+          for (char& c : variable)
+            c = std::isalnum(static_cast<unsigned char>(c)) ? std::toupper(c) : '_';
+          env[variable] = mount.mountpoint;
+        }
+      }
+    }
+    return env;
+  }
+
+  std::string workingDir(const spec::Workload& workload) const {
+    if (workload.workingDir.empty()) return projectDir_;
+    const fs::path dir(workload.workingDir);
+    return dir.is_absolute() ? dir.string() : (projectDir_ / dir).string();
+  }
+
+  // The command as it runs: inside bubblewrap with the unit's mounts, or plain.
+  std::vector<std::string> sandboxed(const std::vector<std::string>& command, const UnitPlan& unit,
+                                     const std::string& dir) const {
+    if (sandbox_.empty()) return command;
+    SandboxSpec sandbox;
+    sandbox.bwrap = sandbox_;
+    sandbox.projectDir = projectDir_;
+    sandbox.workingDir = dir;
+    for (const auto& name : unit.mounts) {
+      for (const auto& mount : plan_.mounts) {
+        if (mount.name == name)
+          sandbox.binds.push_back({mount.mountpoint, mount.mountPath, mount.readOnly});
+      }
+    }
+    return sandboxCommand(sandbox, command);
+  }
+
+  UnitPlan unitFor(const spec::Workload& workload, const std::string& kind) {
+    UnitPlan unit;
+    unit.name = workload.name;
+    unit.kind = kind;
+    for (const auto& name : workload.mounts) {
+      const auto& storage = spec_.storage.at(name);
+      if (storage.kind == spec::StorageKind::kFileShare) {
+        unit.error = fmt::format(
+            "storage \"{}\" is a file share ({}), which the local target cannot mount; use a "
+            "blob or hostPath entry for local runs, or release with --target k8s",
+            name, storage.uri);
+      }
+      unit.mounts.push_back(name);
+    }
+    return unit;
+  }
+
+  void addProcess(UnitPlan& unit, const spec::Workload& workload, const std::string& replica,
+                  const std::vector<std::string>& command,
+                  std::map<std::string, std::string> extraEnv = {}) {
+    ProcessPlan process;
+    process.replica = replica;
+    const std::string dir = workingDir(workload);
+    process.workingDir = sandbox_.empty() ? dir : "";  // bubblewrap changes into it itself
+    process.env = baseEnv(workload, replica);
+    for (auto& [key, value] : extraEnv) process.env[key] = std::move(value);
+    process.argv = sandboxed(command, unit, dir);
+    unit.processes.push_back(std::move(process));
+  }
+
+  void addJob(const spec::Job& job) {
+    UnitPlan unit = unitFor(job, spec::toString(job.kind));
+    unit.backoffLimit = job.backoffLimit;
+    switch (job.kind) {
+      case spec::JobKind::kJob:
+        addProcess(unit, job, "main", job.command);
+        unit.successReplica = "main";
+        break;
+      case spec::JobKind::kTFJob:
+        addTFJobProcesses(unit, job);
+        break;
+      case spec::JobKind::kPyTorchJob:
+        addPyTorchJobProcesses(unit, job);
+        break;
+      case spec::JobKind::kSpark:
+        addSparkProcess(unit, job);
+        break;
+    }
+    plan_.units.push_back(std::move(unit));
+  }
+
+  // One process per replica with the TF_CONFIG the Kubeflow operator gives:
+  // the whole cluster on loopback ports, and this replica's task.
+  void addTFJobProcesses(UnitPlan& unit, const spec::Job& job) {
+    nlohmann::json cluster = nlohmann::json::object();
+    for (const auto& [role, replica] : job.replicas) {
+      for (int i = 0; i < replica.count; ++i) {
+        cluster[role].push_back(fmt::format("127.0.0.1:{}", freeLoopbackPort()));
+      }
+    }
+    for (const auto& [role, replica] : job.replicas) {
+      for (int i = 0; i < replica.count; ++i) {
+        const nlohmann::json config = {{"cluster", cluster},
+                                       {"task", {{"type", role}, {"index", i}}},
+                                       {"environment", "cloud"}};
+        addProcess(unit, job, fmt::format("{}-{}", role, i), job.command,
+                   {{"TF_CONFIG", config.dump()}});
+      }
+    }
+    // The operator's rule: the chief decides; without one, worker 0 does.
+    unit.successReplica = job.replicas.count("chief") ? "chief-0" : "worker-0";
+  }
+
+  // Master and workers with the torch.distributed environment.
+  void addPyTorchJobProcesses(UnitPlan& unit, const spec::Job& job) {
+    const int masterPort = freeLoopbackPort();
+    int worldSize = 0;
+    for (const auto& [role, replica] : job.replicas) worldSize += replica.count;
+    int rank = 0;
+    for (const std::string role : {"master", "worker"}) {
+      const auto found = job.replicas.find(role);
+      if (found == job.replicas.end()) continue;
+      for (int i = 0; i < found->second.count; ++i, ++rank) {
+        addProcess(unit, job, fmt::format("{}-{}", role, i), job.command,
+                   {{"MASTER_ADDR", "127.0.0.1"},
+                    {"MASTER_PORT", std::to_string(masterPort)},
+                    {"WORLD_SIZE", std::to_string(worldSize)},
+                    {"RANK", std::to_string(rank)}});
+      }
+    }
+    unit.successReplica = job.replicas.count("master") ? "master-0" : "worker-0";
+  }
+
+  void addSparkProcess(UnitPlan& unit, const spec::Job& job) {
+    unit.successReplica = "driver";
+    const std::string sparkSubmit = findOnPath("spark-submit");
+    if (sparkSubmit.empty()) {
+      unit.error =
+          "spark-submit was not found on PATH: the local target runs spark jobs with "
+          "`spark-submit --master local[N]`; install Apache Spark and put its bin/ on PATH, or "
+          "release with --target k8s (Spark operator)";
+      return;
+    }
+    const auto& spark = job.spark.value_or(spec::SparkSettings{});
+    std::vector<std::string> command = {
+        sparkSubmit, "--master",
+        fmt::format("local[{}]", std::max(1, spark.executorInstances * spark.executorCores)),
+        "--driver-memory", spark.driverMemory};
+    if (!spark.mainClass.empty()) command.insert(command.end(), {"--class", spark.mainClass});
+    command.push_back(spark.mainApplicationFile);
+    command.insert(command.end(), spark.arguments.begin(), spark.arguments.end());
+    addProcess(unit, job, "driver", command);
+  }
+
+  void addService(const spec::Service& service) {
+    UnitPlan unit = unitFor(service, spec::toString(service.kind));
+    unit.service = true;
+    unit.port = service.port;
+    unit.endpoint = fmt::format("http://127.0.0.1:{}", service.port);
+    if (service.kind == spec::ServiceKind::kServe) {
+      unit.readyPath = "/v2/health/ready";
+      ProcessPlan process;
+      process.replica = "main";
+      process.workingDir = projectDir_;
+      process.env = baseEnv(service, "main");
+      // The server reads the repository straight from blob storage, like on Kubernetes.
+      process.argv = {options_.skiffExe,
+                      "serve",
+                      "--model-repository",
+                      service.modelRepository,
+                      "--poll",
+                      fmt::format("{}", service.pollSeconds),
+                      "--http-port",
+                      std::to_string(service.port),
+                      "--host",
+                      "127.0.0.1",
+                      "--cache-dir",
+                      projectDir_ / ".skiff" / "cache" / ("serve-" + service.name)};
+      unit.processes.push_back(std::move(process));
+    } else {
+      addProcess(unit, service, "main", service.command, {{"PORT", std::to_string(service.port)}});
+    }
+    finishService(unit);
+  }
+
+  void addNotebook(const spec::Notebook& notebook) {
+    spec::Workload workload = notebook;
+    workload.name = "notebook";
+    UnitPlan unit = unitFor(workload, "notebook");
+    unit.service = true;
+    unit.port = notebook.port;
+    const std::string jupyter = findOnPath("jupyter-notebook");
+    if (jupyter.empty()) {
+      unit.error =
+          "Jupyter was not found (jupyter-notebook on PATH): install Debian's jupyter-notebook "
+          "package, or remove notebook: from skiff.yaml";
+    } else {
+      // The token travels in the environment, not the command line (`ps` shows that).
+      const std::string token = randomToken();
+      unit.endpoint = fmt::format("http://127.0.0.1:{}/?token={}", notebook.port, token);
+      addProcess(
+          unit, workload, "main",
+          {jupyter, "--no-browser", "--ip=127.0.0.1", fmt::format("--port={}", notebook.port),
+           "--port-retries=0", "--allow-root", "--notebook-dir=" + workingDir(workload)},
+          {{"JUPYTER_TOKEN", token}, {"JUPYTER_RUNTIME_DIR", "/tmp/jupyter-runtime"}});
+    }
+    finishService(unit);
+  }
+
+  // Services whose plan did not change keep running across releases.
+  void finishService(UnitPlan& unit) {
+    nlohmann::json identity = unit;
+    for (const auto& name : unit.mounts) {
+      for (const auto& mount : plan_.mounts) {
+        if (mount.name == name) identity["mountConfig"].push_back(mount);
+      }
+    }
+    if (unit.kind == "notebook") identity.erase("endpoint");  // a new token each release
+    if (unit.kind == "notebook") identity.erase("processes");
+    unit.configHash = fmt::format("{:016x}", std::hash<std::string>{}(identity.dump()));
+    plan_.units.push_back(std::move(unit));
+  }
+
+  const spec::Spec& spec_;
+  fs::path projectDir_;
+  const SecretValues& secrets_;
+  PlanOptions options_;
+  std::string sandbox_;  // the bwrap binary, empty: no sandbox
+  LocalPlan plan_;
+};
+
+}  // namespace
+
+LocalPlan planRelease(const spec::Spec& spec, const fs::path& projectDir,
+                      const SecretValues& secrets, const PlanOptions& options) {
+  return Planner(spec, projectDir, secrets, options).plan();
+}
+
+}  // namespace skiff::deploy::local

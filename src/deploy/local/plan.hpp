@@ -1,0 +1,80 @@
+#pragma once
+
+// What the local target runs for a spec: the mounts, and for every job,
+// service and the notebook the processes with their argument vectors,
+// environments and restart rules, already wrapped in the sandbox. The CLI
+// makes the plan (it has the spec and the secrets); the supervisor carries
+// it out. It travels between them as JSON over a private socket, because it
+// holds secret values.
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "deploy/secrets.hpp"
+#include "spec/spec.hpp"
+
+namespace skiff::deploy::local {
+
+struct MountPlan {
+  std::string name;
+  std::string uri;         // blob: mounted with `skiff mount`
+  std::string mountpoint;  // on this machine: DIR/.skiff/mounts/NAME
+  std::string mountPath;   // where jobs see it
+  bool readOnly = false;
+  double cacheTimeoutSeconds = 120;
+  std::map<std::string, std::string> env;  // credentials for the mount process
+  std::vector<std::string> argv;           // the `skiff mount ... --foreground` command
+};
+
+struct ProcessPlan {
+  std::string replica;  // "main", "chief-0", "worker-1", ...
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string workingDir;
+};
+
+struct UnitPlan {
+  std::string name;
+  std::string kind;      // job, tfjob, pytorchjob, spark, service, serve, notebook
+  bool service = false;  // services run until `skiff down` and are restarted when they exit
+  std::vector<std::string> mounts;  // MountPlan names this unit needs
+  std::vector<ProcessPlan> processes;
+  std::string successReplica;  // jobs: the replica whose success ends the job
+  int backoffLimit = 0;        // jobs: restarts allowed after failures
+  int port = 0;                // services: where they listen
+  std::string readyPath;       // services: HTTP path that answers 200 when ready; empty: TCP
+  std::string endpoint;        // services: what to print
+  std::string error;           // it cannot run here: the run fails at once with this
+  std::string configHash;      // an unchanged service keeps running across releases
+};
+
+struct LocalPlan {
+  std::string projectDir;
+  std::vector<MountPlan> mounts;
+  std::vector<UnitPlan> units;
+  std::vector<std::string> secretValues;  // redacted from every log the supervisor writes
+  std::vector<std::string> warnings;      // for the user, printed by the CLI
+};
+
+struct PlanOptions {
+  std::string skiffExe;  // this binary, for `skiff mount` and `skiff serve`
+  bool sandbox = true;   // wrap job and service commands in bubblewrap when it is installed
+};
+
+LocalPlan planRelease(const spec::Spec& spec, const std::filesystem::path& projectDir,
+                      const SecretValues& secrets, const PlanOptions& options);
+
+// The path of an executable on PATH, or empty.
+std::string findOnPath(const std::string& name);
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MountPlan, name, uri, mountpoint, mountPath, readOnly,
+                                   cacheTimeoutSeconds, env, argv)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnitPlan, name, kind, service, mounts, processes, successReplica,
+                                   backoffLimit, port, readyPath, endpoint, error, configHash)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings)
+
+}  // namespace skiff::deploy::local

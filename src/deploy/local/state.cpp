@@ -1,0 +1,356 @@
+#include "deploy/local/state.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "common/error.hpp"
+
+namespace skiff::deploy::local {
+
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A prepared statement: bind by position (1-based), step, read columns.
+class StateDb::Statement {
+ public:
+  Statement(sqlite3* db, const char* sql, const std::filesystem::path& path)
+      : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail();
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, int64_t value) {
+    sqlite3_bind_int64(stmt_, index, value);
+    return *this;
+  }
+  Statement& bind(int index, int value) { return bind(index, static_cast<int64_t>(value)); }
+  Statement& bind(int index, double value) {
+    sqlite3_bind_double(stmt_, index, value);
+    return *this;
+  }
+  Statement& bind(int index, const std::string& value) {
+    sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  template <typename T>
+  Statement& bind(int index, const std::optional<T>& value) {
+    if (value) return bind(index, *value);
+    sqlite3_bind_null(stmt_, index);
+    return *this;
+  }
+
+  // True while there is a row to read.
+  bool step() {
+    const int code = sqlite3_step(stmt_);
+    if (code == SQLITE_ROW) return true;
+    if (code != SQLITE_DONE) fail();
+    return false;
+  }
+  int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  double real(int column) const { return sqlite3_column_double(stmt_, column); }
+  std::string text(int column) const {
+    const auto* bytes = sqlite3_column_text(stmt_, column);
+    return bytes ? reinterpret_cast<const char*>(bytes) : "";
+  }
+  std::optional<int64_t> optionalInteger(int column) const {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    return integer(column);
+  }
+
+ private:
+  [[noreturn]] void fail() const {
+    throw Error(fmt::format("the local state database failed: {}", sqlite3_errmsg(db_)),
+                path_.string(), "if it is damaged, run `skiff down` and remove it");
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  const std::filesystem::path& path_;
+};
+
+StateDb::StateDb(const std::filesystem::path& projectDir)
+    : path_(projectDir / ".skiff" / "state.db") {
+  std::filesystem::create_directories(path_.parent_path());
+  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw Error("cannot open the local state database: " + message, path_.string(),
+                "check that the project directory is writable");
+  }
+  sqlite3_busy_timeout(db_, 10000);  // the supervisor and the CLI share the file
+  exec("PRAGMA journal_mode=WAL");
+  exec(R"sql(
+    CREATE TABLE IF NOT EXISTS releases (id INTEGER PRIMARY KEY, started REAL);
+    CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, release_id INTEGER, name TEXT,
+      kind TEXT, status TEXT, started REAL, ended REAL, exit_code INTEGER, message TEXT,
+      endpoint TEXT);
+    CREATE TABLE IF NOT EXISTS replicas (id INTEGER PRIMARY KEY, run_id INTEGER, replica TEXT,
+      pid INTEGER, status TEXT, exit_code INTEGER, restarts INTEGER, started REAL, ended REAL,
+      log_path TEXT);
+    CREATE TABLE IF NOT EXISTS metrics (run_id INTEGER, replica TEXT, name TEXT, value REAL,
+      step INTEGER, time REAL);
+    CREATE TABLE IF NOT EXISTS mounts (name TEXT PRIMARY KEY, mountpoint TEXT, pid INTEGER,
+      uri TEXT);
+    CREATE TABLE IF NOT EXISTS supervisor (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER);
+  )sql");
+}
+
+StateDb::~StateDb() {
+  sqlite3_close(db_);
+}
+
+void StateDb::exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    const std::string text = message ? message : "unknown error";
+    sqlite3_free(message);
+    throw Error("the local state database failed: " + text, path_.string(),
+                "if it is damaged, run `skiff down` and remove it");
+  }
+}
+
+StateDb::Statement StateDb::prepare(const char* sql) {
+  return Statement(db_, sql, path_);
+}
+
+int64_t StateDb::addRelease() {
+  std::lock_guard lock(mutex_);
+  prepare("INSERT INTO releases (started) VALUES (?)").bind(1, nowSeconds()).step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+std::optional<int64_t> StateDb::latestRelease() {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare("SELECT max(id) FROM releases");
+  return statement.step() ? statement.optionalInteger(0) : std::nullopt;
+}
+
+#define SKIFF_RUN_SELECT(rest) \
+  "SELECT id, release_id, name, kind, status, started, ended, exit_code, message, endpoint " rest
+
+namespace {
+template <typename Statement>
+RunRecord readRun(const Statement& row) {
+  RunRecord run;
+  run.id = row.integer(0);
+  run.releaseId = row.integer(1);
+  run.name = row.text(2);
+  run.kind = row.text(3);
+  run.status = row.text(4);
+  run.started = row.real(5);
+  run.ended = row.real(6);
+  if (auto code = row.optionalInteger(7)) run.exitCode = static_cast<int>(*code);
+  run.message = row.text(8);
+  run.endpoint = row.text(9);
+  return run;
+}
+}  // namespace
+
+int64_t StateDb::addRun(const RunRecord& run) {
+  std::lock_guard lock(mutex_);
+  prepare(
+      "INSERT INTO runs (release_id, name, kind, status, started, ended, exit_code, message, "
+      "endpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, run.releaseId)
+      .bind(2, run.name)
+      .bind(3, run.kind)
+      .bind(4, run.status)
+      .bind(5, run.started)
+      .bind(6, run.ended)
+      .bind(7, run.exitCode)
+      .bind(8, run.message)
+      .bind(9, run.endpoint)
+      .step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void StateDb::updateRun(const RunRecord& run) {
+  std::lock_guard lock(mutex_);
+  prepare(
+      "UPDATE runs SET status = ?, started = ?, ended = ?, exit_code = ?, message = ?, "
+      "endpoint = ? WHERE id = ?")
+      .bind(1, run.status)
+      .bind(2, run.started)
+      .bind(3, run.ended)
+      .bind(4, run.exitCode)
+      .bind(5, run.message)
+      .bind(6, run.endpoint)
+      .bind(7, run.id)
+      .step();
+}
+
+std::optional<RunRecord> StateDb::run(int64_t id) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(SKIFF_RUN_SELECT("FROM runs WHERE id = ?"));
+  statement.bind(1, id);
+  if (!statement.step()) return std::nullopt;
+  return readRun(statement);
+}
+
+std::vector<RunRecord> StateDb::runsOfRelease(int64_t releaseId) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(SKIFF_RUN_SELECT("FROM runs WHERE release_id = ? ORDER BY id"));
+  statement.bind(1, releaseId);
+  std::vector<RunRecord> runs;
+  while (statement.step()) runs.push_back(readRun(statement));
+  return runs;
+}
+
+std::vector<RunRecord> StateDb::latestRuns() {
+  std::lock_guard lock(mutex_);
+  auto statement =
+      prepare(SKIFF_RUN_SELECT("FROM runs WHERE id IN (SELECT max(id) FROM runs GROUP BY name) "
+                               "ORDER BY name"));
+  std::vector<RunRecord> runs;
+  while (statement.step()) runs.push_back(readRun(statement));
+  return runs;
+}
+
+std::optional<RunRecord> StateDb::latestRun(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(SKIFF_RUN_SELECT("FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1"));
+  statement.bind(1, name);
+  if (!statement.step()) return std::nullopt;
+  return readRun(statement);
+}
+
+#undef SKIFF_RUN_SELECT
+
+int64_t StateDb::addReplica(const ReplicaRecord& replica) {
+  std::lock_guard lock(mutex_);
+  prepare(
+      "INSERT INTO replicas (run_id, replica, pid, status, exit_code, restarts, started, ended, "
+      "log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, replica.runId)
+      .bind(2, replica.replica)
+      .bind(3, replica.pid)
+      .bind(4, replica.status)
+      .bind(5, replica.exitCode)
+      .bind(6, replica.restarts)
+      .bind(7, replica.started)
+      .bind(8, replica.ended)
+      .bind(9, replica.logPath)
+      .step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void StateDb::updateReplica(const ReplicaRecord& replica) {
+  std::lock_guard lock(mutex_);
+  prepare(
+      "UPDATE replicas SET pid = ?, status = ?, exit_code = ?, restarts = ?, started = ?, "
+      "ended = ? WHERE id = ?")
+      .bind(1, replica.pid)
+      .bind(2, replica.status)
+      .bind(3, replica.exitCode)
+      .bind(4, replica.restarts)
+      .bind(5, replica.started)
+      .bind(6, replica.ended)
+      .bind(7, replica.id)
+      .step();
+}
+
+namespace {
+template <typename Statement>
+ReplicaRecord readReplica(const Statement& row) {
+  ReplicaRecord replica;
+  replica.id = row.integer(0);
+  replica.runId = row.integer(1);
+  replica.replica = row.text(2);
+  replica.pid = static_cast<int>(row.integer(3));
+  replica.status = row.text(4);
+  if (auto code = row.optionalInteger(5)) replica.exitCode = static_cast<int>(*code);
+  replica.restarts = static_cast<int>(row.integer(6));
+  replica.started = row.real(7);
+  replica.ended = row.real(8);
+  replica.logPath = row.text(9);
+  return replica;
+}
+constexpr const char* kReplicaSelect =
+    "SELECT id, run_id, replica, pid, status, exit_code, restarts, started, ended, log_path "
+    "FROM replicas ";
+}  // namespace
+
+std::vector<ReplicaRecord> StateDb::replicas(int64_t runId) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare((std::string(kReplicaSelect) + "WHERE run_id = ? ORDER BY id").c_str());
+  statement.bind(1, runId);
+  std::vector<ReplicaRecord> replicas;
+  while (statement.step()) replicas.push_back(readReplica(statement));
+  return replicas;
+}
+
+std::vector<ReplicaRecord> StateDb::liveReplicas() {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare((std::string(kReplicaSelect) + "WHERE pid > 0").c_str());
+  std::vector<ReplicaRecord> replicas;
+  while (statement.step()) replicas.push_back(readReplica(statement));
+  return replicas;
+}
+
+void StateDb::addMetric(const MetricRecord& metric) {
+  std::lock_guard lock(mutex_);
+  prepare("INSERT INTO metrics (run_id, replica, name, value, step, time) VALUES (?,?,?,?,?,?)")
+      .bind(1, metric.runId)
+      .bind(2, metric.replica)
+      .bind(3, metric.name)
+      .bind(4, metric.value)
+      .bind(5, metric.step)
+      .bind(6, metric.time)
+      .step();
+}
+
+std::vector<MetricRecord> StateDb::latestMetrics(int64_t runId) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(
+      "SELECT run_id, replica, name, value, step, time FROM metrics WHERE rowid IN "
+      "(SELECT max(rowid) FROM metrics WHERE run_id = ? GROUP BY name) ORDER BY name");
+  statement.bind(1, runId);
+  std::vector<MetricRecord> metrics;
+  while (statement.step()) {
+    metrics.push_back({statement.integer(0), statement.text(1), statement.text(2),
+                       statement.real(3), statement.optionalInteger(4), statement.real(5)});
+  }
+  return metrics;
+}
+
+void StateDb::putMount(const MountRecord& mount) {
+  std::lock_guard lock(mutex_);
+  prepare("INSERT OR REPLACE INTO mounts (name, mountpoint, pid, uri) VALUES (?, ?, ?, ?)")
+      .bind(1, mount.name)
+      .bind(2, mount.mountpoint)
+      .bind(3, mount.pid)
+      .bind(4, mount.uri)
+      .step();
+}
+
+void StateDb::removeMount(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  prepare("DELETE FROM mounts WHERE name = ?").bind(1, name).step();
+}
+
+std::vector<MountRecord> StateDb::mounts() {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare("SELECT name, mountpoint, pid, uri FROM mounts ORDER BY name");
+  std::vector<MountRecord> mounts;
+  while (statement.step()) {
+    mounts.push_back({statement.text(0), statement.text(1), static_cast<int>(statement.integer(2)),
+                      statement.text(3)});
+  }
+  return mounts;
+}
+
+int StateDb::supervisorPid() {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare("SELECT pid FROM supervisor WHERE id = 1");
+  return statement.step() ? static_cast<int>(statement.integer(0)) : 0;
+}
+
+void StateDb::setSupervisorPid(int pid) {
+  std::lock_guard lock(mutex_);
+  prepare("INSERT OR REPLACE INTO supervisor (id, pid) VALUES (1, ?)").bind(1, pid).step();
+}
+
+}  // namespace skiff::deploy::local

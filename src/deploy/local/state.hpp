@@ -1,0 +1,109 @@
+#pragma once
+
+// The local target's record of what it ran, in DIR/.skiff/state.db (SQLite,
+// WAL mode so `skiff status` reads while the supervisor writes): releases,
+// runs (one per job or service per release), replicas with their processes,
+// exit codes and log files, metrics reported by jobs, and live mounts.
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace skiff::deploy::local {
+
+struct RunRecord {
+  int64_t id = 0;
+  int64_t releaseId = 0;
+  std::string name;
+  std::string kind;    // job, tfjob, pytorchjob, spark, service, serve, notebook
+  std::string status;  // Pending, Running, Succeeded, Failed; services: Starting, Ready, Stopped
+  double started = 0;  // seconds since the epoch
+  double ended = 0;    // 0 while running
+  std::optional<int> exitCode;
+  std::string message;   // why it failed, in words
+  std::string endpoint;  // services: http://127.0.0.1:PORT
+};
+
+struct ReplicaRecord {
+  int64_t id = 0;
+  int64_t runId = 0;
+  std::string replica;  // "main", "chief-0", "worker-1", ...
+  int pid = 0;
+  std::string status;  // Running, Succeeded, Failed, Restarting, Stopped
+  std::optional<int> exitCode;
+  int restarts = 0;
+  double started = 0;
+  double ended = 0;
+  std::string logPath;
+};
+
+struct MetricRecord {
+  int64_t runId = 0;
+  std::string replica;
+  std::string name;
+  double value = 0;
+  std::optional<int64_t> step;
+  double time = 0;
+};
+
+struct MountRecord {
+  std::string name;
+  std::string mountpoint;
+  int pid = 0;
+  std::string uri;
+};
+
+double nowSeconds();
+
+class StateDb {
+ public:
+  // Opens (creating) DIR/.skiff/state.db.
+  explicit StateDb(const std::filesystem::path& projectDir);
+  ~StateDb();
+  StateDb(const StateDb&) = delete;
+  StateDb& operator=(const StateDb&) = delete;
+
+  int64_t addRelease();
+  std::optional<int64_t> latestRelease();
+
+  int64_t addRun(const RunRecord& run);
+  void updateRun(const RunRecord& run);
+  std::optional<RunRecord> run(int64_t id);
+  std::vector<RunRecord> runsOfRelease(int64_t releaseId);
+  // The newest run of every name: what `skiff status` shows.
+  std::vector<RunRecord> latestRuns();
+  std::optional<RunRecord> latestRun(const std::string& name);
+
+  int64_t addReplica(const ReplicaRecord& replica);
+  void updateReplica(const ReplicaRecord& replica);
+  std::vector<ReplicaRecord> replicas(int64_t runId);
+  // Replicas recorded as running (pid > 0): what a crash may have left behind.
+  std::vector<ReplicaRecord> liveReplicas();
+
+  void addMetric(const MetricRecord& metric);
+  // The last value of each metric of a run.
+  std::vector<MetricRecord> latestMetrics(int64_t runId);
+
+  void putMount(const MountRecord& mount);
+  void removeMount(const std::string& name);
+  std::vector<MountRecord> mounts();
+
+  // The supervisor's pid, 0 when none is recorded.
+  int supervisorPid();
+  void setSupervisorPid(int pid);
+
+ private:
+  class Statement;
+  void exec(const char* sql);
+  Statement prepare(const char* sql);
+
+  sqlite3* db_ = nullptr;
+  std::filesystem::path path_;
+  std::mutex mutex_;  // one connection shared by the supervisor's threads
+};
+
+}  // namespace skiff::deploy::local

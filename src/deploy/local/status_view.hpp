@@ -1,0 +1,20 @@
+#pragma once
+
+// How `skiff status` and the release summary show what the local target
+// recorded: a table for people, JSON for scripts.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "deploy/local/state.hpp"
+
+namespace skiff::deploy::local {
+
+std::string statusTable(StateDb& state);
+nlohmann::json statusJson(StateDb& state);
+
+// One line: "train Succeeded in 4.2s (accuracy=0.97)" or
+// "classifier Ready at http://127.0.0.1:8000".
+std::string describeOutcome(StateDb& state, const RunRecord& run);
+
+}  // namespace skiff::deploy::local
