@@ -443,11 +443,21 @@ Release renderRelease(const spec::Spec& spec, const std::string& image, const Se
   std::sort(objects.begin(), objects.end(), byApplyOrder);
   std::sort(redacted.begin(), redacted.end(), byApplyOrder);
 
+  for (auto& object : objects) {
+    if (runsToCompletion(object["kind"])) {
+      object["metadata"]["annotations"][kSpecHashAnnotation] =
+          sha256Hex(object["spec"].dump()).substr(0, 12);
+    }
+  }
   Release release;
   release.id = sha256Hex(json(redacted).dump() + "\n" + image).substr(0, 12);
   for (auto& object : objects) object["metadata"]["labels"][kReleaseLabel] = release.id;
   release.objects = std::move(objects);
   return release;
+}
+
+bool runsToCompletion(const std::string& kind) {
+  return kind == "Job" || kind == "TFJob" || kind == "PyTorchJob" || kind == "SparkApplication";
 }
 
 std::string builtImage(const std::filesystem::path& projectDir) {

@@ -24,6 +24,12 @@ inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
 inline constexpr const char* kReleaseLabel = "skiff.dev/release";
 // "jobs.train", "services.api", "secrets.db", "notebook": which spec entry made it.
 inline constexpr const char* kEntryLabel = "skiff.dev/entry";
+// On run-to-completion objects (Job, TFJob, ...): a hash of their spec. Their
+// pod templates cannot change in place, so a release replaces them when it differs.
+inline constexpr const char* kSpecHashAnnotation = "skiff.dev/spec-hash";
+
+// Whether `kind` runs to completion (and is replaced, not updated, when changed).
+bool runsToCompletion(const std::string& kind);
 
 struct Release {
   std::string id;               // a hash of the redacted objects: same spec, same id
