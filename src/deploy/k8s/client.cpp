@@ -182,6 +182,10 @@ json KubeClient::list(const ResourceType& type, const std::string& labelSelector
   return json::parse(response.body);
 }
 
+json KubeClient::listItems(const ResourceType& type, const std::string& labelSelector) {
+  return list(type, labelSelector).value("items", json::array());
+}
+
 void KubeClient::remove(const ResourceType& type, const std::string& name) {
   http::Request request;
   request.method = "DELETE";
@@ -203,7 +207,7 @@ bool KubeClient::watch(const ResourceType& type, const std::string& fieldSelecto
       for (const auto& item : listed.value("items", json::array())) {
         if (handler("ADDED", item)) return true;
       }
-      resourceVersion = listed["metadata"].value("resourceVersion", "");
+      resourceVersion = listed.value("/metadata/resourceVersion"_json_pointer, std::string());
       relist = false;
     }
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());

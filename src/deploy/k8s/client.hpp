@@ -70,6 +70,8 @@ class KubeClient {
   // The items of a list, and the list's resourceVersion (where a watch starts).
   nlohmann::json list(const ResourceType& type, const std::string& labelSelector,
                       const std::string& fieldSelector = {});
+  // Just the items of a list (a JSON array), by label.
+  nlohmann::json listItems(const ResourceType& type, const std::string& labelSelector);
   // Deletes with background propagation (a Job's pods go too); gone is fine.
   void remove(const ResourceType& type, const std::string& name);
 

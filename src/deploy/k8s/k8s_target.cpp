@@ -126,7 +126,7 @@ void deleteAllBut(KubeClient& client, const std::string& app,
   for (auto kind = kKinds.rbegin(); kind != kKinds.rend(); ++kind) {
     const auto type = client.find(kind->apiVersion, kind->kind);
     if (!type) continue;
-    for (const auto& item : client.list(*type, k8s::appSelector(app))["items"]) {
+    for (const auto& item : client.listItems(*type, k8s::appSelector(app))) {
       const std::string name = nameOf(item);
       if (keep.count({type->kind, name})) continue;
       client.remove(*type, name);
@@ -266,7 +266,7 @@ class K8sTarget : public Target {
     for (const auto& kind : kKinds) {
       const auto type = client.find(kind.apiVersion, kind.kind);
       if (!type) continue;
-      for (const auto& item : client.list(*type, k8s::appSelector(spec.name))["items"]) {
+      for (const auto& item : client.listItems(*type, k8s::appSelector(spec.name))) {
         const auto state = k8s::workloadState(item);
         rows.push_back(
             {{"kind", type->kind},
@@ -301,7 +301,7 @@ class K8sTarget : public Target {
     }
     KubeClient client = connect(options);
     std::vector<json> pods;
-    for (const auto& pod : client.list(client.resource("v1", "Pod"), selector)["items"]) {
+    for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
       const std::string name = nameOf(pod);
       const std::string suffix = "-" + options.replica;
       if (!options.replica.empty() &&
