@@ -215,8 +215,6 @@ bool KubeClient::watch(const ResourceType& type, const std::string& fieldSelecto
     http::Request request;
     request.url = collectionPath(type);
     std::string pending;
-    long status = 0;
-    request.onHeaders = [&status](long code, const auto&) { status = code; };
     request.onBody = [&](const char* data, size_t size) {
       pending.append(data, size);
       for (auto end = pending.find('\n'); end != std::string::npos; end = pending.find('\n')) {
@@ -224,14 +222,14 @@ bool KubeClient::watch(const ResourceType& type, const std::string& fieldSelecto
         pending.erase(0, end + 1);
         if (!event.is_object()) continue;
         const std::string eventType = event.value("type", "");
-        const json& object = event["object"];
+        const json object = event.value("object", json::object());
         if (eventType == "ERROR") {
           if (object.value("code", 0) == 410) throw WatchExpired{};
           throw ApiError(object.value("code", 0), object.value("reason", ""),
                          "the watch of " + type.plural + " failed: " + object.value("message", ""),
                          access_.server + request.url, "retry the command");
         }
-        resourceVersion = object["metadata"].value("resourceVersion", resourceVersion);
+        resourceVersion = object.value("/metadata/resourceVersion"_json_pointer, resourceVersion);
         if (eventType != "BOOKMARK" && handler(eventType, object)) throw StopStream{};
       }
     };
@@ -260,7 +258,6 @@ bool KubeClient::watch(const ResourceType& type, const std::string& fieldSelecto
                    e.problem(), resourceVersion);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    (void)status;
   }
   return false;
 }
