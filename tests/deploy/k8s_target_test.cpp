@@ -213,7 +213,8 @@ TEST_F(K8sTargetTest, AFieldOwnedByAnotherManagerIs409UnlessForced) {
   const auto refused = skiff({"release"});
   EXPECT_EQ(refused.exitCode, 1);
   EXPECT_NE(refused.err.find("409 Conflict"), std::string::npos) << refused.err;
-  EXPECT_NE(refused.err.find(".spec.replicas: conflict with \"kubectl-scale\""), std::string::npos)
+  EXPECT_NE(refused.err.find("conflict with \"kubectl-scale\" using apps/v1: .spec.replicas"),
+            std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("--force-conflicts"), std::string::npos) << refused.err;
 

@@ -83,8 +83,12 @@ void KubeClient::fail(const http::Response& response, const std::string& action,
     message = status.value("message", "");
     if (status.contains("details") && status["details"].contains("causes")) {
       for (const auto& cause : status["details"]["causes"]) {
-        message += fmt::format("; {}: {}", cause.value("field", cause.value("reason", "")),
-                               cause.value("message", ""));
+        const std::string field = cause.value("field", cause.value("reason", ""));
+        const std::string text = cause.value("message", "");
+        // Servers often spell the causes out in the message already.
+        if (message.find(field) == std::string::npos || message.find(text) == std::string::npos) {
+          message += fmt::format("; {}: {}", field, text);
+        }
       }
     }
   }
