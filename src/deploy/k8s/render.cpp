@@ -173,11 +173,18 @@ class Renderer {
     return container;
   }
 
-  // env and envFrom of a workload: its env map, then its secrets.
+  // env and envFrom of a workload: its env map with what the local target
+  // also sets (SKIFF_PROJECT, SKIFF_NAME, SKIFF_REPLICA: the pod's name), then its secrets.
   void addEnvironment(json& target, const spec::Workload& workload) const {
+    auto variables = workload.env;
+    variables.emplace("SKIFF_PROJECT", spec_.name);
+    variables.emplace("SKIFF_NAME", workload.name);
     json env = json::array();
-    for (const auto& [name, value] : workload.env)
-      env.push_back({{"name", name}, {"value", value}});
+    for (const auto& [name, value] : variables) env.push_back({{"name", name}, {"value", value}});
+    if (!workload.env.count("SKIFF_REPLICA")) {
+      env.push_back({{"name", "SKIFF_REPLICA"},
+                     {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+    }
     if (!env.empty()) target["env"] = env;
     json envFrom = json::array();
     for (const auto& secret : workload.secrets) {
@@ -313,6 +320,8 @@ class Renderer {
                           "serve",
                           "--model-repository",
                           service.modelRepository,
+                          "--poll",
+                          fmt::format("{}", service.pollSeconds),
                           "--http-port",
                           std::to_string(service.port),
                           "--host",
@@ -320,7 +329,12 @@ class Renderer {
       extra["readinessProbe"] = {{"httpGet", {{"path", "/v2/health/ready"}, {"port", "http"}}},
                                  {"periodSeconds", 5}};
     }
-    return deployment(service, "services." + service.name, service.port, service.replicas, extra);
+    spec::Service workload = service;
+    // Like the local target: a plain service learns its port from PORT.
+    if (service.kind == spec::ServiceKind::kService) {
+      workload.env.emplace("PORT", std::to_string(service.port));
+    }
+    return deployment(workload, "services." + service.name, service.port, service.replicas, extra);
   }
 
   std::vector<json> notebook(const spec::Notebook& notebook) const {
