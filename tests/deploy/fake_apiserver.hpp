@@ -23,8 +23,9 @@ class FakeApiServer {
     bool clientCertificates = false;   // TLS: also accept client certificates of the test CA
     double jobSeconds = 0.3;           // < 0: jobs never finish
     double rolloutSeconds = 0.3;
-    int dropWatches = 0;  // close the first N watch connections mid-stream
-    bool crds = true;     // serve kubeflow.org and sparkoperator.k8s.io
+    int dropWatches = 0;    // close the first N watch connections mid-stream
+    int expireWatches = 0;  // answer the first N watches from a resourceVersion with 410 Gone
+    bool crds = true;       // serve kubeflow.org and sparkoperator.k8s.io
   };
 
   explicit FakeApiServer(Options options);

@@ -131,6 +131,26 @@ TEST_F(K8sTargetTest, ADroppedWatchResumesFromItsResourceVersion) {
   EXPECT_GE(watches, 3) << "two dropped watches and the one that saw the end";
 }
 
+TEST_F(K8sTargetTest, AnExpiredWatchListsAgain) {
+  FakeApiServer::Options options;
+  options.expireWatches = 1;
+  options.jobSeconds = 1;
+  start(options);
+  writeProject(project_, "name: app\njobs:\n  train: {command: [python3, train.py]}\n");
+  const auto result = skiff({"release", "--wait", "--timeout", "30"});
+  ASSERT_EQ(result.exitCode, 0) << both(result);
+  EXPECT_NE(result.out.find("complete (1 succeeded)"), std::string::npos) << result.out;
+  int lists = 0;
+  for (const auto& request : server_->requests()) {
+    if (request["path"] == "/apis/batch/v1/namespaces/team/jobs" &&
+        !request["query"].contains("watch")) {
+      ++lists;
+    }
+  }
+  EXPECT_EQ(lists, 2) << "the list before the watch, and again after 410 Gone: "
+                      << server_->requests().dump(1);
+}
+
 TEST_F(K8sTargetTest, PruneDeletesWhatLeftTheSpecAndDownDeletesTheRest) {
   start();
   writeProject(project_, kApp);

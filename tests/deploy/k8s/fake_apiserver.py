@@ -6,7 +6,7 @@ server-side apply (PATCH application/apply-patch+yaml with fieldManager;
 create answers 201, update 200; field ownership per manager, 409 Conflict
 with FieldManagerConflict causes unless force=true), resourceVersion and
 generation, list + watch (resourceVersion, label and field selectors,
-timeoutSeconds, bookmarks-free), delete with cascading to pods, Status
+timeoutSeconds; 410 Gone for an expired resourceVersion), delete with cascading to pods, Status
 objects for errors (401, 404, 409, 422), and pod logs (follow streams until
 the container ends).
 
@@ -22,7 +22,7 @@ message}: the next applies of it are 422 Invalid), GET /fake/requests.
 
 Usage: fake_apiserver.py --port-file FILE [--token T] [--tls-cert C --tls-key K
 [--client-ca CA]] [--job-seconds S] [--rollout-seconds S] [--drop-watches N]
-[--no-crds]
+[--expire-watches N] [--no-crds]
 """
 import argparse
 import copy
@@ -342,6 +342,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     cluster = None
     watches_dropped = 0
+    watches_expired = 0
 
     def log_message(self, fmt, *args):
         pass
@@ -459,6 +460,11 @@ class Handler(BaseHTTPRequestHandler):
         since = int(query.get("resourceVersion") or 0)
         deadline = time.time() + float(query.get("timeoutSeconds", 1800))
         self.start_stream("application/json")
+        if since and Handler.watches_expired < self.cluster.args.expire_watches:
+            Handler.watches_expired += 1  # as after an etcd compaction: list again
+            _, gone = status(410, "Expired", f"too old resource version: {since}")
+            self.chunk(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+            return self.end_stream()
         if Handler.watches_dropped < self.cluster.args.drop_watches:
             Handler.watches_dropped += 1
             time.sleep(0.2)
@@ -546,6 +552,7 @@ def main():
     parser.add_argument("--job-seconds", type=float, default=0.5)
     parser.add_argument("--rollout-seconds", type=float, default=0.5)
     parser.add_argument("--drop-watches", type=int, default=0)
+    parser.add_argument("--expire-watches", type=int, default=0)
     parser.add_argument("--no-crds", action="store_true")
     args = parser.parse_args()
     Handler.cluster = Cluster(args)
