@@ -64,7 +64,8 @@ FakeApiServer::FakeApiServer(Options options) : options_(std::move(options)) {
       "--job-seconds",     fmt::format("{}", options_.jobSeconds),
       "--rollout-seconds", fmt::format("{}", options_.rolloutSeconds),
       "--drop-watches",    std::to_string(options_.dropWatches),
-      "--expire-watches",  std::to_string(options_.expireWatches)};
+      "--expire-watches",  std::to_string(options_.expireWatches),
+      "--pod-seconds",     fmt::format("{}", options_.podSeconds)};
   if (!options_.token.empty()) argv.insert(argv.end(), {"--token", options_.token});
   if (!options_.crds) argv.push_back("--no-crds");
   if (options_.tls) {

@@ -211,6 +211,21 @@ TEST_F(K8sTargetTest, StatusAndLogsReadTheCluster) {
   EXPECT_NE(unknown.err.find("did you mean \"train\""), std::string::npos) << unknown.err;
 }
 
+TEST_F(K8sTargetTest, FollowingLogsWaitsForThePodToAppear) {
+  FakeApiServer::Options options;
+  options.podSeconds = 1.5;
+  options.jobSeconds = 2.5;
+  start(options);
+  writeProject(project_, "name: app\njobs:\n  train: {command: [python3, train.py]}\n");
+  ASSERT_EQ(skiff({"release"}).exitCode, 0);
+  const auto early = skiff({"logs", "train"});
+  EXPECT_EQ(early.exitCode, 1) << "without -f, no pod yet is an error";
+  EXPECT_NE(early.err.find("no pods of app train yet"), std::string::npos) << early.err;
+  const auto followed = skiff({"logs", "train", "-f"});
+  ASSERT_EQ(followed.exitCode, 0) << both(followed);
+  EXPECT_NE(followed.out.find("step 2 of 2: done"), std::string::npos) << followed.out;
+}
+
 TEST_F(K8sTargetTest, RefusedCredentialsAre401WithAHint) {
   start();
   writeProject(project_, kApp);
@@ -237,6 +252,8 @@ TEST_F(K8sTargetTest, AFieldOwnedByAnotherManagerIs409UnlessForced) {
             std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("--force-conflicts"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.out.find("stopped at an error (2 of 4 objects applied)"), std::string::npos)
+      << refused.out;
 
   const auto forced = skiff({"release", "--force-conflicts"});
   ASSERT_EQ(forced.exitCode, 0) << both(forced);

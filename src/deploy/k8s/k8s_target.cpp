@@ -196,6 +196,24 @@ std::string entryOf(const spec::Spec& spec, const std::string& name) {
               guess ? "did you mean \"" + *guess + "\"?" : "one of: " + joinAlternatives(names));
 }
 
+// The pods matching `selector` (and whose name ends in "-REPLICA"), by name.
+std::vector<json> findPods(KubeClient& client, const std::string& selector,
+                           const std::string& replica) {
+  std::vector<json> pods;
+  const std::string suffix = "-" + replica;
+  for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
+    const std::string name = nameOf(pod);
+    if (replica.empty() ||
+        (name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)) {
+      pods.push_back(pod);
+    }
+  }
+  std::sort(pods.begin(), pods.end(),
+            [](const json& a, const json& b) { return nameOf(a) < nameOf(b); });
+  return pods;
+}
+
 // Writes a stream's text line by line, each prefixed (when several pods
 // interleave), under one lock so lines never mix.
 class LinePrinter {
@@ -245,11 +263,20 @@ class K8sTarget : public Target {
                                client.access().server);
       std::vector<Outcome> outcomes;
       std::set<std::pair<std::string, std::string>> applied;
-      for (const auto& object : rendered.objects) {
-        const std::string action = applyObject(client, object, options.forceConflicts);
-        outcomes.push_back(
-            {object["apiVersion"], object["kind"], nameOf(object), action, "", false});
-        applied.insert({object["kind"], nameOf(object)});
+      try {
+        for (const auto& object : rendered.objects) {
+          const std::string action = applyObject(client, object, options.forceConflicts);
+          outcomes.push_back(
+              {object["apiVersion"], object["kind"], nameOf(object), action, "", false});
+          applied.insert({object["kind"], nameOf(object)});
+        }
+      } catch (const Error&) {
+        // What was applied before the refusal stays applied: say what it was.
+        printOutcomes(outcomes);
+        std::cout << fmt::format("release {}: stopped at an error ({} of {} objects applied)\n",
+                                 rendered.id, outcomes.size(), rendered.objects.size())
+                  << std::flush;
+        throw;
       }
       if (options.prune) deleteAllBut(client, spec.name, applied, "pruned", outcomes);
       const bool ok = !options.wait || waitForWorkloads(client, options.timeoutSeconds, outcomes);
@@ -300,16 +327,12 @@ class K8sTarget : public Target {
       selector += fmt::format(",{}={}", k8s::kEntryLabel, entryOf(spec, options.name));
     }
     KubeClient client = connect(options);
-    std::vector<json> pods;
-    for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
-      const std::string name = nameOf(pod);
-      const std::string suffix = "-" + options.replica;
-      if (!options.replica.empty() &&
-          (name.size() < suffix.size() ||
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)) {
-        continue;
-      }
-      pods.push_back(pod);
+    auto pods = findPods(client, selector, options.replica);
+    // Right after a release the controllers may not have made the pods yet.
+    const auto patience = Clock::now() + std::chrono::seconds(60);
+    while (pods.empty() && options.follow && Clock::now() < patience) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      pods = findPods(client, selector, options.replica);
     }
     if (pods.empty()) {
       throw Error(fmt::format("no pods of {}{} yet", spec.name,
@@ -317,8 +340,6 @@ class K8sTarget : public Target {
                   "namespace " + client.namespaceName(),
                   "release first (skiff release --target k8s), or check --replica");
     }
-    std::sort(pods.begin(), pods.end(),
-              [](const json& a, const json& b) { return nameOf(a) < nameOf(b); });
     std::mutex output;
     auto stream = [&](const json& pod) {
       const std::string podName = nameOf(pod);

@@ -10,7 +10,8 @@ timeoutSeconds; 410 Gone for an expired resourceVersion), delete with cascading 
 objects for errors (401, 404, 409, 422), and pod logs (follow streams until
 the container ends).
 
-Its controllers stand in for the cluster's: a Job starts one pod and, after
+Its controllers stand in for the cluster's: a Job starts one pod (after
+--pod-seconds) and, after
 --job-seconds, completes, or fails when its command contains "exit 1"; a
 Deployment rolls out its replicas after --rollout-seconds (or reports
 ProgressDeadlineExceeded when its command contains "exit 1"); TFJob and
@@ -22,7 +23,7 @@ message}: the next applies of it are 422 Invalid), GET /fake/requests.
 
 Usage: fake_apiserver.py --port-file FILE [--token T] [--tls-cert C --tls-key K
 [--client-ca CA]] [--job-seconds S] [--rollout-seconds S] [--drop-watches N]
-[--expire-watches N] [--no-crds]
+[--expire-watches N] [--pod-seconds S] [--no-crds]
 """
 import argparse
 import copy
@@ -261,7 +262,12 @@ class Cluster:
         if plural == "jobs":
             template = obj["spec"]["template"]
             pod = f"{name}-{suffix}"
-            self.make_pod(namespace, obj, pod, template, [f"{pod} started", "step 1 of 2"])
+            start_pod = lambda: self.make_pod(  # noqa: E731
+                namespace, obj, pod, template, [f"{pod} started", "step 1 of 2"])
+            if self.args.pod_seconds > 0:
+                self.later(self.args.pod_seconds, start_pod)  # the scheduler takes its time
+            else:
+                start_pod()
             obj["status"] = {"active": 1, "startTime": obj["metadata"]["creationTimestamp"]}
             self.store(api_version, plural, namespace, obj, "MODIFIED")
             if self.args.job_seconds >= 0:
@@ -553,6 +559,7 @@ def main():
     parser.add_argument("--rollout-seconds", type=float, default=0.5)
     parser.add_argument("--drop-watches", type=int, default=0)
     parser.add_argument("--expire-watches", type=int, default=0)
+    parser.add_argument("--pod-seconds", type=float, default=0)
     parser.add_argument("--no-crds", action="store_true")
     args = parser.parse_args()
     Handler.cluster = Cluster(args)
