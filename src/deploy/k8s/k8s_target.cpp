@@ -3,7 +3,6 @@
 // reads their state and logs back.
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
@@ -28,20 +27,6 @@ using k8s::Clock;
 using k8s::KubeClient;
 using k8s::ResourceType;
 using nlohmann::json;
-
-struct KindName {
-  const char* apiVersion;
-  const char* kind;
-};
-
-// Every kind a release makes, in apply order (what others refer to first).
-const std::vector<KindName> kKinds = {{"v1", "Secret"},
-                                      {"v1", "Service"},
-                                      {"apps/v1", "Deployment"},
-                                      {"batch/v1", "Job"},
-                                      {"kubeflow.org/v1", "TFJob"},
-                                      {"kubeflow.org/v1", "PyTorchJob"},
-                                      {"sparkoperator.k8s.io/v1beta2", "SparkApplication"}};
 
 KubeClient connect(const TargetOptions& options) {
   return KubeClient(k8s::loadKubeconfig(), options.namespaceName);
@@ -123,7 +108,7 @@ std::string applyObject(KubeClient& client, const json& object, bool force) {
 void deleteAllBut(KubeClient& client, const std::string& app,
                   const std::set<std::pair<std::string, std::string>>& keep, const char* action,
                   std::vector<Outcome>& outcomes) {
-  for (auto kind = kKinds.rbegin(); kind != kKinds.rend(); ++kind) {
+  for (auto kind = k8s::releaseKinds().rbegin(); kind != k8s::releaseKinds().rend(); ++kind) {
     const auto type = client.find(kind->apiVersion, kind->kind);
     if (!type) continue;
     for (const auto& item : client.listItems(*type, k8s::appSelector(app))) {
@@ -290,7 +275,7 @@ class K8sTarget : public Target {
   int status(const spec::Spec& spec, const StatusOptions& options) override {
     KubeClient client = connect(options);
     json rows = json::array();
-    for (const auto& kind : kKinds) {
+    for (const auto& kind : k8s::releaseKinds()) {
       const auto type = client.find(kind.apiVersion, kind.kind);
       if (!type) continue;
       for (const auto& item : client.listItems(*type, k8s::appSelector(spec.name))) {

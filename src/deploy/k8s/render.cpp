@@ -377,11 +377,11 @@ class Renderer {
   std::string image_;
 };
 
-// Apply order: what others refer to comes first.
 int kindRank(const std::string& kind) {
-  static const std::vector<std::string> order = {"Secret", "Service",    "Deployment",      "Job",
-                                                 "TFJob",  "PyTorchJob", "SparkApplication"};
-  return static_cast<int>(std::find(order.begin(), order.end(), kind) - order.begin());
+  const auto& kinds = releaseKinds();
+  return static_cast<int>(
+      std::find_if(kinds.begin(), kinds.end(), [&](const KindOf& k) { return kind == k.kind; }) -
+      kinds.begin());
 }
 
 // YAML 1.1 readers take these plain scalars for numbers, booleans or null.
@@ -468,6 +468,17 @@ Release renderRelease(const spec::Spec& spec, const std::string& image, const Se
   for (auto& object : objects) object["metadata"]["labels"][kReleaseLabel] = release.id;
   release.objects = std::move(objects);
   return release;
+}
+
+const std::vector<KindOf>& releaseKinds() {
+  static const std::vector<KindOf> kinds = {{"v1", "Secret"},
+                                            {"v1", "Service"},
+                                            {"apps/v1", "Deployment"},
+                                            {"batch/v1", "Job"},
+                                            {"kubeflow.org/v1", "TFJob"},
+                                            {"kubeflow.org/v1", "PyTorchJob"},
+                                            {"sparkoperator.k8s.io/v1beta2", "SparkApplication"}};
+  return kinds;
 }
 
 bool runsToCompletion(const std::string& kind) {

@@ -28,6 +28,13 @@ inline constexpr const char* kEntryLabel = "skiff.dev/entry";
 // pod templates cannot change in place, so a release replaces them when it differs.
 inline constexpr const char* kSpecHashAnnotation = "skiff.dev/spec-hash";
 
+struct KindOf {
+  const char* apiVersion;
+  const char* kind;
+};
+// Every kind a release makes, in apply order: what others refer to first.
+const std::vector<KindOf>& releaseKinds();
+
 // Whether `kind` runs to completion (and is replaced, not updated, when changed).
 bool runsToCompletion(const std::string& kind);
 
