@@ -82,6 +82,23 @@ TEST(KubeconfigTest, ErrorsSayWhatToDo) {
   unsetenv("KUBECONFIG");
 }
 
+TEST(KubeconfigTest, InsideAPodTheServiceAccountIsUsed) {
+  testing::TempDir account;
+  account.write("token", "pod-token\n");
+  account.write("namespace", "jobs");
+  setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
+  const auto access = inClusterAccess(account.path().string());
+  EXPECT_EQ(access.server, "https://10.0.0.1:6443");
+  EXPECT_EQ(access.token, "pod-token");
+  EXPECT_EQ(access.namespaceName, "jobs");
+  EXPECT_EQ(access.tls.caFile, (account / "ca.crt").string());
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  EXPECT_NE(messageOf([&] { inClusterAccess(account.path().string()); }).find("not inside"),
+            std::string::npos);
+  unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
 spec::Spec parse(const std::string& yaml) {
   auto result = spec::parseSpec(yaml, "skiff.yaml");
   EXPECT_TRUE(result.ok()) << (result.diagnostics.empty() ? "" : result.diagnostics[0].format());

@@ -109,8 +109,37 @@ std::string readWhole(const std::string& path, const std::string& what) {
 
 }  // namespace
 
+ClusterAccess inClusterAccess(const std::string& accountDir) {
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+  if (!host || !*host) {
+    throw Error("not inside a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set)", accountDir,
+                "use a kubeconfig");
+  }
+  ClusterAccess access;
+  const std::string address = std::string(host).find(':') == std::string::npos
+                                  ? std::string(host)
+                                  : "[" + std::string(host) + "]";  // IPv6
+  access.server = fmt::format("https://{}:{}", address, port && *port ? port : "443");
+  access.token = readWhole(accountDir + "/token", "service account token");
+  access.tls.caFile = accountDir + "/ca.crt";
+  access.namespaceName = fs::exists(accountDir + "/namespace")
+                             ? readWhole(accountDir + "/namespace", "service account namespace")
+                             : "default";
+  access.context = "in-cluster";
+  access.source = accountDir;
+  return access;
+}
+
 ClusterAccess loadKubeconfig() {
   ClusterAccess access;
+  const char* list = std::getenv("KUBECONFIG");
+  const char* inPod = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* home = std::getenv("HOME");
+  if ((!list || !*list) && inPod && *inPod &&
+      !fs::exists(fs::path(home ? home : "/") / ".kube" / "config")) {
+    return inClusterAccess();
+  }
   const auto files = readConfigFiles(access.source);
   for (const auto& file : files) {
     access.context = text(file.root, "current-context");

@@ -21,7 +21,13 @@ struct ClusterAccess {
 };
 
 // Throws skiff::Error naming the file and entry when the config is missing,
-// malformed, or asks for what skiff does not support (exec plugins).
+// malformed, or asks for what skiff does not support (exec plugins). Inside a
+// pod with no kubeconfig, it uses the pod's service account (as kubectl does).
 ClusterAccess loadKubeconfig();
+
+// The pod's own access: KUBERNETES_SERVICE_HOST/PORT and the service
+// account's token, ca.crt and namespace files in `accountDir`.
+ClusterAccess inClusterAccess(
+    const std::string& accountDir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
 }  // namespace skiff::deploy::k8s
