@@ -2,11 +2,13 @@
 // Each picks its target with --target (local, the default, or k8s) and hands
 // the spec to deploy::Target.
 
+#include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "deploy/local/supervisor.hpp"
 #include "deploy/target.hpp"
+#include "image/build.hpp"
 
 namespace skiff::cli {
 
@@ -64,6 +66,30 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
   releaseCommand->add_flag("--force-conflicts", release->forceConflicts,
                            "k8s: take over fields another manager owns");
   releaseCommand->add_option("--timeout", release->timeoutSeconds, "Seconds --wait waits")
+      ->capture_default_str();
+
+  // run = release --wait, after a build when the target runs images.
+  auto run = std::make_shared<deploy::ReleaseOptions>();
+  run->wait = true;
+  CLI::App* runCommand = addDeployCommand(
+      app, context, "run",
+      "Validate, build (k8s), release and wait: the whole workflow on the chosen target", run,
+      [](deploy::Target& target, const spec::Spec& spec, const deploy::ReleaseOptions& options) {
+        if (target.needsImage() && spec.image) {
+          image::BuildOptions build;
+          build.output = [](std::string_view line) { std::cerr << line << "\n"; };
+          build.warn = [](std::string_view line) {
+            std::cerr << "skiff: warning: " << line << "\n";
+          };
+          const auto record = image::buildImage(options.projectDir, *spec.image, build);
+          std::cout << "image " << record.reference() << "\n";
+        }
+        return target.release(spec, options);
+      },
+      true);
+  runCommand->add_option("--secrets-file", run->secretsFile,
+                         "YAML file with secret values: SECRET: {KEY: value}");
+  runCommand->add_option("--timeout", run->timeoutSeconds, "Seconds to wait for jobs and services")
       ->capture_default_str();
 
   auto status = std::make_shared<deploy::StatusOptions>();

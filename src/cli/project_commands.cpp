@@ -1,4 +1,4 @@
-// Commands that act on a project directory: validate, run.
+// Commands that act on a project directory: validate (the others build on addSpecCommand).
 
 #include <fmt/format.h>
 
@@ -67,13 +67,6 @@ void addProjectCommands(CLI::App& app, CommandContext& context) {
   addSpecCommand(app, context, "validate",
                  "Check skiff.yaml and report every error with its file:line:column",
                  [](const spec::Spec&, const std::string&) {});
-  addSpecCommand(app, context, "run",
-                 "Validate, build, release and wait: the whole workflow on the chosen target",
-                 [](const spec::Spec&, const std::string&) {
-                   std::cout << "The local target that builds, releases and serves this project "
-                                "is coming in a later change; today `skiff run` stops after "
-                                "validation.\n";
-                 });
 }
 
 }  // namespace skiff::cli

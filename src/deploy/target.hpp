@@ -44,6 +44,8 @@ struct DownOptions : TargetOptions {};
 class Target {
  public:
   virtual ~Target() = default;
+  // True when the target runs container images, so `skiff run` builds first.
+  virtual bool needsImage() const { return false; }
   virtual int release(const spec::Spec& spec, const ReleaseOptions& options) = 0;
   virtual int status(const spec::Spec& spec, const StatusOptions& options) = 0;
   virtual int logs(const spec::Spec& spec, const LogsOptions& options) = 0;

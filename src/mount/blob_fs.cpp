@@ -140,8 +140,26 @@ void BlobFs::invalidate(const std::string& path) {
   listings_.erase(path);
 }
 
+std::optional<Attributes> BlobFs::writingAttributes(const std::string& path) {
+  std::lock_guard lock(handlesMutex_);
+  for (const auto& [handle, open] : handles_) {
+    struct stat local {};
+    if (open->writable && open->path == path && open->cached &&
+        ::fstat(open->cached->fd, &local) == 0) {
+      Attributes attributes;
+      attributes.size = static_cast<uint64_t>(local.st_size);
+      attributes.modified = std::chrono::system_clock::from_time_t(local.st_mtime);
+      return attributes;
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<Attributes> BlobFs::lookup(const std::string& path) {
   if (path == "/") return directoryAttributes();
+  // A file open for writing is not in the store until it is closed; its
+  // local copy is the truth, however short the attribute timeout.
+  if (auto writing = writingAttributes(path)) return writing;
   {
     std::lock_guard lock(metadataMutex_);
     const auto it = attributes_.find(path);

@@ -76,6 +76,7 @@ class BlobFs {
   std::string blobName(const std::string& path) const;
   std::optional<Attributes> lookup(const std::string& path);
   void remember(const std::string& path, std::optional<Attributes> attributes);
+  std::optional<Attributes> writingAttributes(const std::string& path);
   void invalidate(const std::string& path);  // the path and its parent's listing
   // Makes the cached copy current: kept while fresh, revalidated by ETag, or
   // downloaded (a missing blob is -ENOENT). `fetched` describes a download.

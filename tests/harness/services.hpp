@@ -8,15 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "common/net.hpp"
 #include "common/subprocess.hpp"
 #include "harness/temp_dir.hpp"
 
 namespace skiff::testing {
 
-// A free TCP port on 127.0.0.1 (asked from the kernel).
-int freeLoopbackPort();
+using skiff::freeLoopbackPort;
+using skiff::portAcceptsConnections;
 // Whether something accepts TCP connections on 127.0.0.1:port.
-bool portAcceptsConnections(int port);
 // A plain HTTP/1.1 GET on loopback; returns the whole response (status line, headers, body).
 std::string httpGet(int port, const std::string& path);
 

@@ -226,6 +226,17 @@ TEST_P(MountTest, TimeoutZeroSeesChangesAtOnce) {
   EXPECT_EQ(readFile(mount / "now.txt"), "new content");
 }
 
+TEST_P(MountTest, TimeoutZeroStillCreatesFilesInNewDirectories) {
+  // A file being written is only local until close: with no attribute
+  // caching, the mount must still know it exists (mkstemp, then rename).
+  Mount mount(uri_, {"--cache-timeout", "0"});
+  const auto result = sh("mkdir -p " + (mount / "m/1").string() + " && cd " +
+                         (mount / "m/1").string() +
+                         " && t=$(mktemp -p . x.XXXXXX) && echo model > $t && mv $t model.onnx");
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_EQ(readFile(mount / "m/1/model.onnx"), "model\n");
+}
+
 TEST_P(MountTest, ReadOnlyMountsRejectWrites) {
   putBlob("ro.txt", "keep");
   Mount mount(uri_, {"--read-only"});

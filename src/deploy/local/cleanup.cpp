@@ -36,7 +36,12 @@ bool unmount(const std::string& mountpoint) {
 }
 
 bool isAlive(int pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
+  // A zombie answers kill() too, until whoever adopted it reaps it.
+  std::ifstream statFile(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(statFile)), std::istreambuf_iterator<char>());
+  const auto afterName = stat.rfind(')');
+  return afterName == std::string::npos || stat.substr(afterName + 2, 1) != "Z";
 }
 
 bool isSameProcess(int pid, double startedWall) {

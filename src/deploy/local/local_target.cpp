@@ -81,8 +81,18 @@ bool isJobDone(const RunRecord& run) {
   return run.ended != 0;
 }
 
-bool isSettled(const RunRecord& run, bool service) {
-  return isJobDone(run) || (service && run.status == "Ready");
+// A service that keeps crashing will not get ready by waiting longer.
+constexpr int kCrashLoopRestarts = 3;
+
+bool isCrashLooping(StateDb& state, const RunRecord& run) {
+  if (run.status != "Restarting") return false;
+  int restarts = 0;
+  for (const auto& replica : state.replicas(run.id)) restarts += replica.restarts;
+  return restarts >= kCrashLoopRestarts;
+}
+
+bool isSettled(StateDb& state, const RunRecord& run, bool service) {
+  return isJobDone(run) || (service && (run.status == "Ready" || isCrashLooping(state, run)));
 }
 
 // Waits until every job of the release ended and every service is ready,
@@ -98,7 +108,7 @@ int waitForRelease(StateDb& state, const std::vector<std::pair<std::string, bool
     for (const auto& [name, service] : units) {
       const auto run = state.latestRun(name);
       const std::string status = run ? run->status : "Pending";
-      settled = settled && run && isSettled(*run, service);
+      settled = settled && run && isSettled(state, *run, service);
       line += fmt::format("{}{} {}", line.empty() ? "" : "  ", name, status);
       if (!live && shown[name] != status) std::cerr << fmt::format("{}: {}\n", name, status);
       shown[name] = status;

@@ -1,13 +1,12 @@
 #include "deploy/local/plan.hpp"
 
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <random>
 
 #include "common/error.hpp"
+#include "common/net.hpp"
 #include "deploy/local/sandbox.hpp"
 
 namespace skiff::deploy::local {
@@ -28,20 +27,6 @@ std::string findOnPath(const std::string& name) {
 }
 
 namespace {
-
-// A loopback port nobody listens on now (for TF_CONFIG and MASTER_PORT).
-int freeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  close(fd);
-  if (!ok) throw Error("cannot find a free loopback port for a training job's replicas");
-  return ntohs(address.sin_port);
-}
 
 std::string randomToken() {
   std::random_device random;

@@ -149,12 +149,11 @@ RunRecord readRun(const Statement& row) {
 }
 }  // namespace
 
-int64_t StateDb::addRun(const RunRecord& run) {
-  std::lock_guard lock(mutex_);
-  prepare(
-      "INSERT INTO runs (release_id, name, kind, status, started, ended, exit_code, message, "
-      "endpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(1, run.releaseId)
+// Inserts and updates use the same numbered parameters (?1 ...), so one
+// function binds a record for both; a statement ignores the numbers it does
+// not use (SQLite leaves them unbound or reports SQLITE_RANGE, both harmless).
+void StateDb::bindRun(Statement& statement, const RunRecord& run) {
+  statement.bind(1, run.releaseId)
       .bind(2, run.name)
       .bind(3, run.kind)
       .bind(4, run.status)
@@ -163,23 +162,26 @@ int64_t StateDb::addRun(const RunRecord& run) {
       .bind(7, run.exitCode)
       .bind(8, run.message)
       .bind(9, run.endpoint)
-      .step();
+      .bind(10, run.id);
+}
+
+int64_t StateDb::addRun(const RunRecord& run) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(
+      "INSERT INTO runs (release_id, name, kind, status, started, ended, exit_code, message, "
+      "endpoint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  bindRun(statement, run);
+  statement.step();
   return sqlite3_last_insert_rowid(db_);
 }
 
 void StateDb::updateRun(const RunRecord& run) {
   std::lock_guard lock(mutex_);
-  prepare(
-      "UPDATE runs SET status = ?, started = ?, ended = ?, exit_code = ?, message = ?, "
-      "endpoint = ? WHERE id = ?")
-      .bind(1, run.status)
-      .bind(2, run.started)
-      .bind(3, run.ended)
-      .bind(4, run.exitCode)
-      .bind(5, run.message)
-      .bind(6, run.endpoint)
-      .bind(7, run.id)
-      .step();
+  auto statement = prepare(
+      "UPDATE runs SET status = ?4, started = ?5, ended = ?6, exit_code = ?7, message = ?8, "
+      "endpoint = ?9 WHERE id = ?10");
+  bindRun(statement, run);
+  statement.step();
 }
 
 std::optional<RunRecord> StateDb::run(int64_t id) {
@@ -219,12 +221,8 @@ std::optional<RunRecord> StateDb::latestRun(const std::string& name) {
 
 #undef SKIFF_RUN_SELECT
 
-int64_t StateDb::addReplica(const ReplicaRecord& replica) {
-  std::lock_guard lock(mutex_);
-  prepare(
-      "INSERT INTO replicas (run_id, replica, pid, status, exit_code, restarts, started, ended, "
-      "log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(1, replica.runId)
+void StateDb::bindReplica(Statement& statement, const ReplicaRecord& replica) {
+  statement.bind(1, replica.runId)
       .bind(2, replica.replica)
       .bind(3, replica.pid)
       .bind(4, replica.status)
@@ -233,23 +231,26 @@ int64_t StateDb::addReplica(const ReplicaRecord& replica) {
       .bind(7, replica.started)
       .bind(8, replica.ended)
       .bind(9, replica.logPath)
-      .step();
+      .bind(10, replica.id);
+}
+
+int64_t StateDb::addReplica(const ReplicaRecord& replica) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(
+      "INSERT INTO replicas (run_id, replica, pid, status, exit_code, restarts, started, ended, "
+      "log_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  bindReplica(statement, replica);
+  statement.step();
   return sqlite3_last_insert_rowid(db_);
 }
 
 void StateDb::updateReplica(const ReplicaRecord& replica) {
   std::lock_guard lock(mutex_);
-  prepare(
-      "UPDATE replicas SET pid = ?, status = ?, exit_code = ?, restarts = ?, started = ?, "
-      "ended = ? WHERE id = ?")
-      .bind(1, replica.pid)
-      .bind(2, replica.status)
-      .bind(3, replica.exitCode)
-      .bind(4, replica.restarts)
-      .bind(5, replica.started)
-      .bind(6, replica.ended)
-      .bind(7, replica.id)
-      .step();
+  auto statement = prepare(
+      "UPDATE replicas SET pid = ?3, status = ?4, exit_code = ?5, restarts = ?6, started = ?7, "
+      "ended = ?8 WHERE id = ?10");
+  bindReplica(statement, replica);
+  statement.step();
 }
 
 namespace {

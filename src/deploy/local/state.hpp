@@ -99,6 +99,8 @@ class StateDb {
  private:
   class Statement;
   void exec(const char* sql);
+  static void bindRun(Statement& statement, const RunRecord& run);
+  static void bindReplica(Statement& statement, const ReplicaRecord& replica);
   Statement prepare(const char* sql);
 
   sqlite3* db_ = nullptr;

@@ -1,9 +1,7 @@
 #include "deploy/local/supervisor.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/net.hpp"
 #include "common/subprocess.hpp"
 #include "deploy/local/cleanup.hpp"
 #include "deploy/local/control.hpp"
@@ -84,16 +83,10 @@ void pumpOutput(int fd, std::shared_ptr<LogSink> sink) {
 // True when 127.0.0.1:port accepts a connection and, with a path, answers
 // GET path with 200.
 bool probe(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval timeout{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  if (ok && !path.empty()) {
+  const int fd = connectLoopback(port, 1);
+  if (fd < 0) return false;
+  bool ok = true;
+  if (!path.empty()) {
     const std::string request =
         fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
     char status[32] = {};

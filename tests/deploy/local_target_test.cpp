@@ -1,0 +1,334 @@
+// The local target for real: `skiff release` / status / logs / down through
+// the binary, with a supervisor, bubblewrap, FUSE mounts of file:// storage,
+// and real processes.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "deploy/local/cleanup.hpp"
+#include "harness/services.hpp"
+#include "harness/temp_dir.hpp"
+
+namespace skiff::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string readAll(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool mountedUnder(const std::filesystem::path& dir) {
+  return readAll("/proc/mounts").find(dir.string()) != std::string::npos;
+}
+
+// A project in a temp dir, taken down (and checked) when the test ends.
+class Project {
+ public:
+  explicit Project(const std::string& yaml) { dir_.write("skiff.yaml", yaml); }
+  ~Project() { skiff({"down"}); }
+
+  CommandResult skiff(std::vector<std::string> args,
+                      const std::map<std::string, std::string>& env = {}) const {
+    args.push_back(dir_.path());
+    return runSkiff(args, env);
+  }
+  json status() const {
+    const auto result = skiff({"status", "--json"});
+    EXPECT_EQ(result.exitCode, 0) << result.err;
+    json runs = json::object();
+    const json parsed = json::parse(result.out, nullptr, false);
+    EXPECT_TRUE(parsed.contains("runs")) << result.out << result.err;
+    if (!parsed.contains("runs")) return runs;
+    for (const auto& run : parsed["runs"]) runs[run["name"].get<std::string>()] = run;
+    return runs;
+  }
+  // Waits until `predicate(status)` holds, up to `seconds`.
+  template <typename Predicate>
+  json waitFor(Predicate predicate, double seconds = 30) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    json runs;
+    do {
+      runs = status();
+      if (predicate(runs)) return runs;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    } while (std::chrono::steady_clock::now() < deadline);
+    ADD_FAILURE() << "timed out; status: " << runs.dump(2);
+    return runs;
+  }
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  TempDir dir_{"skiff-local"};
+};
+
+TEST(LocalTarget, AJobSeesItsMountsAndSecretsAndReportsMetrics) {
+  TempDir store("skiff-store");
+  store.write("data/input.txt", "blob data\n");
+  std::filesystem::create_directories(store / "out");
+  Project project(
+      "name: p\n"
+      "storage:\n"
+      "  data: {uri: 'file://" +
+      (store / "data").string() +
+      "', mountPath: /data, readOnly: true}\n"
+      "  out: {uri: 'file://" +
+      (store / "out").string() +
+      "', mountPath: /out, cacheTimeout: 0s}\n"
+      "secrets:\n"
+      "  api: {fromEnv: [SKIFF_TEST_TOKEN]}\n"
+      "jobs:\n"
+      "  work:\n"
+      "    mounts: [data, out]\n"
+      "    secrets: [api]\n"
+      "    command: [sh, -c, 'cat /data/input.txt; test \"$SKIFF_TEST_TOKEN\" = "
+      "hunter22 && echo token-arrived; echo \"echoed $SKIFF_TEST_TOKEN\"; "
+      "touch /data/nope 2>/dev/null || echo read-only-rejected; "
+      "cp /data/input.txt /out/copy.txt; "
+      "echo skiff:metric loss=0.5 step=1; echo skiff:metric loss=0.25 accuracy=0.9 step=2']\n");
+  const auto release =
+      project.skiff({"release", "--wait", "--timeout", "60"}, {{"SKIFF_TEST_TOKEN", "hunter22"}});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  EXPECT_NE(release.out.find("work Succeeded"), std::string::npos) << release.out;
+
+  const auto runs = project.status();
+  EXPECT_EQ(runs["work"]["status"], "Succeeded");
+  EXPECT_EQ(runs["work"]["exitCode"], 0);
+  EXPECT_EQ(runs["work"]["metrics"]["loss"], 0.25) << "the last value of each metric";
+  EXPECT_EQ(runs["work"]["metrics"]["accuracy"], 0.9);
+  EXPECT_EQ(readAll(store / "out/copy.txt"), "blob data\n") << "written through the mount";
+
+  const auto logs = project.skiff({"logs", "work"});
+  EXPECT_NE(logs.out.find("blob data"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("token-arrived"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("read-only-rejected"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("echoed <redacted>"), std::string::npos) << logs.out;
+  const auto table = project.skiff({"status"});
+  for (const auto& output :
+       {release.out, release.err, logs.out, table.out, project.status().dump()}) {
+    EXPECT_EQ(output.find("hunter22"), std::string::npos) << "a secret leaked: " << output;
+  }
+  // The supervisor ends the release (and its mounts) once nothing is left to run.
+  for (int i = 0; i < 100 && mountedUnder(project.dir().path()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(mountedUnder(project.dir().path())) << "mounts end with the release";
+}
+
+TEST(LocalTarget, AFailingJobKeepsItsExitCodeAndLogsAfterItsRetries) {
+  Project project(
+      "name: p\n"
+      "jobs:\n"
+      "  broken:\n"
+      "    backoffLimit: 2\n"
+      "    command: [sh, -c, 'echo attempt; echo to-stderr >&2; exit 7']\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "60"});
+  EXPECT_EQ(release.exitCode, 1) << release.out << release.err;
+  EXPECT_NE(release.out.find("broken Failed: main exited with code 7"), std::string::npos)
+      << release.out;
+  const auto runs = project.status();
+  EXPECT_EQ(runs["broken"]["exitCode"], 7);
+  EXPECT_EQ(runs["broken"]["replicas"][0]["restarts"], 2);
+  const auto logs = project.skiff({"logs", "broken"}).out;
+  size_t attempts = 0;
+  for (auto at = logs.find("attempt"); at != std::string::npos; at = logs.find("attempt", at + 1)) {
+    ++attempts;
+  }
+  EXPECT_EQ(attempts, 3u) << logs;
+  EXPECT_NE(logs.find("to-stderr"), std::string::npos) << logs;
+}
+
+TEST(LocalTarget, ATFJobGivesEveryReplicaTheOperatorsTFConfig) {
+  // Each replica checks its own TF_CONFIG; the chief decides the job (and,
+  // like a real chief, outlives its workers).
+  const std::string check =
+      "import json, os; c = json.loads(os.environ['TF_CONFIG']); "
+      "assert len(c['cluster']['chief']) == 1 and len(c['cluster']['worker']) == 2, c; "
+      "t = c['task']; assert os.environ['SKIFF_REPLICA'] == '%s-%d' % (t['type'], t['index']); "
+      "print('task', t['type'], t['index'], c['cluster'][t['type']][t['index']], flush=True); "
+      "import time; time.sleep(1.5 if t['type'] == 'chief' else 0)";
+  Project project(
+      "name: p\n"
+      "jobs:\n"
+      "  dist:\n"
+      "    kind: tfjob\n"
+      "    replicas: {chief: 1, worker: 2}\n"
+      "    command: [/usr/bin/python3, -c, \"" +
+      check + "\"]\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "60"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  const auto runs = project.status();
+  ASSERT_EQ(runs["dist"]["replicas"].size(), 3u);
+  for (const auto& replica : runs["dist"]["replicas"]) {
+    const auto name = replica["replica"].get<std::string>();
+    const auto logs = project.skiff({"logs", "dist", "--replica", name}).out;
+    EXPECT_NE(logs.find("task " + name.substr(0, name.find('-')) + " " +
+                        name.substr(name.find('-') + 1) + " 127.0.0.1:"),
+              std::string::npos)
+        << name << ": " << logs;
+  }
+}
+
+TEST(LocalTarget, APyTorchJobGivesRanksAndTheMasterAddress) {
+  Project project(
+      "name: p\n"
+      "jobs:\n"
+      "  torch:\n"
+      "    kind: pytorchjob\n"
+      "    replicas: {master: 1, worker: 2}\n"
+      "    command: [sh, -c, 'echo rank=$RANK world=$WORLD_SIZE at=$MASTER_ADDR:$MASTER_PORT; "
+      "if [ $RANK = 0 ]; then sleep 1; fi']\n");
+  ASSERT_EQ(project.skiff({"release", "--wait"}).exitCode, 0);
+  const auto logs = project.skiff({"logs", "torch"}).out;
+  EXPECT_NE(logs.find("[torch/master-0] rank=0 world=3 at=127.0.0.1:"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("[torch/worker-1] rank=2 world=3"), std::string::npos) << logs;
+}
+
+TEST(LocalTarget, SparkWithoutSparkSubmitFailsSayingWhatIsMissing) {
+  Project project(
+      "name: p\n"
+      "jobs:\n"
+      "  etl:\n"
+      "    kind: spark\n"
+      "    spark: {mainApplicationFile: etl.py}\n");
+  const auto release = project.skiff({"release", "--wait"}, {{"PATH", "/usr/bin:/bin"}});
+  EXPECT_EQ(release.exitCode, 1);
+  EXPECT_NE(release.out.find("spark-submit was not found"), std::string::npos) << release.out;
+}
+
+TEST(LocalTarget, ACrashLoopingServiceIsRestartedWithBackoff) {
+  Project project(
+      "name: p\n"
+      "services:\n"
+      "  flaky:\n"
+      "    port: " +
+      std::to_string(freeLoopbackPort()) +
+      "\n"
+      "    command: [sh, -c, 'echo starting; sleep 0.1; exit 1']\n");
+  const auto start = std::chrono::steady_clock::now();
+  const auto release = project.skiff({"release", "--wait"});
+  EXPECT_EQ(release.exitCode, 1) << "waiting gives up on a crash loop";
+  EXPECT_NE(release.out.find("last lines of flaky/main"), std::string::npos) << release.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto runs = project.status();
+  const int restarts = runs["flaky"]["replicas"][0]["restarts"];
+  // Backoff 1s, 2s, 4s, 8s: 3 restarts take about 3.3 s, then 4 s to the next one.
+  EXPECT_GE(restarts, 3);
+  EXPECT_LE(restarts, 5);
+  EXPECT_EQ(runs["flaky"]["status"], "Restarting");
+  EXPECT_NE(runs["flaky"]["message"].get<std::string>().find("exited with code 1"),
+            std::string::npos);
+}
+
+TEST(LocalTarget, AServiceBecomesReadyAndDownLeavesNothingBehind) {
+  TempDir store("skiff-store");
+  std::filesystem::create_directories(store / "site");
+  store.write("site/index.html", "hello from blob\n");
+  const int port = freeLoopbackPort();
+  Project project(
+      "name: p\n"
+      "storage:\n"
+      "  site: {uri: 'file://" +
+      (store / "site").string() +
+      "', mountPath: /site}\n"
+      "services:\n"
+      "  web:\n"
+      "    port: " +
+      std::to_string(port) +
+      "\n"
+      "    mounts: [site]\n"
+      "    command: [/usr/bin/python3, -m, http.server, --bind, 127.0.0.1, "
+      "--directory, /site, '" +
+      std::to_string(port) + "']\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "60"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  EXPECT_NE(release.out.find("web Ready at http://127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << release.out;
+  const auto page =
+      runCommand({"curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/index.html"});
+  EXPECT_EQ(page.out, "hello from blob\n");
+  const int pid = project.status()["web"]["replicas"][0]["pid"];
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(mountedUnder(project.dir().path()));
+
+  const auto down = project.skiff({"down"});
+  EXPECT_EQ(down.exitCode, 0) << down.err;
+  EXPECT_FALSE(deploy::local::isAlive(pid)) << "the service process is gone";
+  EXPECT_FALSE(mountedUnder(project.dir().path())) << "no mount is left";
+  EXPECT_EQ(project.status()["web"]["status"], "Stopped");
+}
+
+TEST(LocalTarget, AfterASupervisorCrashTheNextCommandCleansUp) {
+  TempDir store("skiff-store");
+  std::filesystem::create_directories(store / "data");
+  Project project(
+      "name: p\n"
+      "storage:\n"
+      "  data: {uri: 'file://" +
+      (store / "data").string() +
+      "', mountPath: /data}\n"
+      "services:\n"
+      "  idle:\n"
+      "    port: " +
+      std::to_string(freeLoopbackPort()) +
+      "\n"
+      "    mounts: [data]\n"
+      "    command: [sleep, '600']\n");
+  ASSERT_EQ(project.skiff({"release"}).exitCode, 0);
+  const json runs =
+      project.waitFor([](const json& r) { return r["idle"]["replicas"][0]["pid"] > 0; });
+  const int pid = runs["idle"]["replicas"][0]["pid"];
+  const auto supervisor =
+      runCommand({"pgrep", "-f", "__supervise " + project.dir().path().string()});
+  ASSERT_FALSE(supervisor.out.empty());
+  kill(std::stoi(supervisor.out), SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(mountedUnder(project.dir().path())) << "the crash left the mount";
+
+  const auto status = project.skiff({"status"});
+  EXPECT_NE(status.err.find("unmounted"), std::string::npos) << status.err;
+  EXPECT_FALSE(mountedUnder(project.dir().path()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(deploy::local::isAlive(pid)) << "the orphaned service process was stopped";
+  EXPECT_EQ(project.status()["idle"]["status"], "Lost");
+}
+
+TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
+  const int port = freeLoopbackPort();
+  Project project("name: p\nnotebook: {port: " + std::to_string(port) + "}\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "90"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  const std::string endpoint = project.status()["notebook"]["endpoint"];
+  const auto token = endpoint.substr(endpoint.find("token=") + 6);
+  ASSERT_GE(token.size(), 16u) << endpoint;
+  const auto contents = runCommand(
+      {"curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/api/contents?token=" + token});
+  EXPECT_NE(contents.out.find("skiff.yaml"), std::string::npos)
+      << "the project is the notebook dir";
+  const auto refused = runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                   "http://127.0.0.1:" + std::to_string(port) + "/api/contents"});
+  EXPECT_EQ(refused.out, "403") << "no token, no access";
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto cmdline = readAll(entry.path() / "cmdline");
+    EXPECT_EQ(cmdline.find(token), std::string::npos) << "the token is on a command line (ps)";
+  }
+}
+
+TEST(LocalTarget, LogsOfAnUnknownNameSuggestTheClosestOne) {
+  Project project("name: p\njobs:\n  train: {command: ['true']}\n");
+  ASSERT_EQ(project.skiff({"release", "--wait"}).exitCode, 0);
+  const auto logs = project.skiff({"logs", "trian"});
+  EXPECT_EQ(logs.exitCode, 1);
+  EXPECT_NE(logs.err.find("did you mean \"train\"?"), std::string::npos) << logs.err;
+}
+
+}  // namespace
+}  // namespace skiff::testing
