@@ -237,6 +237,8 @@ class LinePrinter {
 
 class K8sTarget : public Target {
  public:
+  bool needsImage() const override { return true; }  // pods run the built image
+
   int release(const spec::Spec& spec, const ReleaseOptions& options) override {
     const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
     const auto image = k8s::builtImage(options.projectDir);
