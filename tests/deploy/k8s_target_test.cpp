@@ -102,6 +102,24 @@ TEST_F(K8sTargetTest, AFailedJobFailsTheReleaseWithTheJobsReason) {
   EXPECT_NE(result.out.find("BackoffLimitExceeded"), std::string::npos) << result.out;
 }
 
+TEST_F(K8sTargetTest, WaitGivesUpOnACrashLoopingServiceBeforeTheTimeout) {
+  start();
+  writeProject(project_, "name: app\nservices:\n  api: {command: \"crash now\"}\n");
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = skiff({"release", "--wait", "--timeout", "60"});
+  EXPECT_EQ(result.exitCode, 1) << both(result);
+  EXPECT_NE(result.out.find("CrashLoopBackOff: back-off 40s"), std::string::npos) << result.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+}
+
+TEST_F(K8sTargetTest, ARolloutPastItsDeadlineFails) {
+  start();
+  writeProject(project_, "name: app\nservices:\n  api: {command: \"serve; exit 1\"}\n");
+  const auto result = skiff({"release", "--wait", "--timeout", "60"});
+  EXPECT_EQ(result.exitCode, 1) << both(result);
+  EXPECT_NE(result.out.find("ProgressDeadlineExceeded"), std::string::npos) << result.out;
+}
+
 TEST_F(K8sTargetTest, WaitGivesUpAtTheTimeout) {
   FakeApiServer::Options options;
   options.jobSeconds = -1;  // never finishes

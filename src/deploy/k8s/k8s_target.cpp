@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -27,6 +28,9 @@ using k8s::Clock;
 using k8s::KubeClient;
 using k8s::ResourceType;
 using nlohmann::json;
+
+// How often --wait looks at the pods of what it waits for.
+constexpr auto kPodCheckInterval = std::chrono::seconds(2);
 
 KubeClient connect(const TargetOptions& options) {
   return KubeClient(k8s::loadKubeconfig(), options.namespaceName);
@@ -120,9 +124,30 @@ void deleteAllBut(KubeClient& client, const std::string& app,
   }
 }
 
+// A pod of the workload that cannot get going by itself: a bad image or
+// config, or (for services, which never end) a crash loop. Waiting on would
+// only run into the timeout.
+std::optional<std::string> stuckPod(KubeClient& client, const std::string& selector,
+                                    bool crashLoopIsFatal) {
+  for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
+    const json statuses = pod.value("/status/containerStatuses"_json_pointer, json::array());
+    for (const auto& container : statuses) {
+      const json waiting = container.value("/state/waiting"_json_pointer, json::object());
+      const std::string reason = waiting.value("reason", "");
+      if (reason == "ImagePullBackOff" || reason == "ErrImagePull" ||
+          reason == "InvalidImageName" || reason == "CreateContainerConfigError" ||
+          (crashLoopIsFatal && reason == "CrashLoopBackOff")) {
+        return fmt::format("pod {}: {}: {}", nameOf(pod), reason, waiting.value("message", ""));
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 // Waits for each Job-like object to finish and each Deployment to roll out,
 // all within `timeoutSeconds`. Returns false when one failed or time ran out.
-bool waitForWorkloads(KubeClient& client, double timeoutSeconds, std::vector<Outcome>& outcomes) {
+bool waitForWorkloads(KubeClient& client, const std::string& app, double timeoutSeconds,
+                      std::vector<Outcome>& outcomes) {
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::milliseconds(static_cast<long>(timeoutSeconds * 1000));
   StatusLine line;
@@ -131,19 +156,32 @@ bool waitForWorkloads(KubeClient& client, double timeoutSeconds, std::vector<Out
     if (outcome.kind != "Deployment" && !k8s::runsToCompletion(outcome.kind)) continue;
     const auto type = client.resource(outcome.apiVersion, outcome.kind);
     k8s::WorkloadState state{k8s::WorkloadState::Phase::kWorking, "not seen yet"};
-    const bool finished = client.watch(
-        type, "metadata.name=" + outcome.name, deadline,
-        [&](const std::string& event, const json& object) {
-          if (event == "DELETED") {
-            state = {k8s::WorkloadState::Phase::kFailed, "deleted while waiting"};
-            return true;
-          }
-          state = k8s::workloadState(object);
-          const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-          line.show(fmt::format("waiting for {}/{}: {} ({:.0f}s)", outcome.kind, outcome.name,
-                                state.summary, seconds));
-          return state.phase != k8s::WorkloadState::Phase::kWorking;
-        });
+    std::string podSelector;
+    auto onEvent = [&](const std::string& event, const json& object) {
+      if (event == "DELETED") {
+        state = {k8s::WorkloadState::Phase::kFailed, "deleted while waiting"};
+        return true;
+      }
+      state = k8s::workloadState(object);
+      podSelector = fmt::format(
+          "{},{}={}", k8s::appSelector(app), k8s::kEntryLabel,
+          object.value(json::json_pointer("/metadata/labels") / k8s::kEntryLabel, std::string()));
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      line.show(fmt::format("waiting for {}/{}: {} ({:.0f}s)", outcome.kind, outcome.name,
+                            state.summary, seconds));
+      return state.phase != k8s::WorkloadState::Phase::kWorking;
+    };
+    // Watch in slices, looking at the pods between them.
+    bool finished = false;
+    while (!finished && Clock::now() < deadline) {
+      finished = client.watch(type, "metadata.name=" + outcome.name,
+                              std::min(deadline, Clock::now() + kPodCheckInterval), onEvent);
+      if (finished || podSelector.empty()) continue;
+      if (const auto stuck = stuckPod(client, podSelector, outcome.kind == "Deployment")) {
+        state = {k8s::WorkloadState::Phase::kFailed, *stuck};
+        finished = true;
+      }
+    }
     line.clear();
     if (!finished) {
       state = {k8s::WorkloadState::Phase::kFailed,
@@ -266,7 +304,8 @@ class K8sTarget : public Target {
         throw;
       }
       if (options.prune) deleteAllBut(client, spec.name, applied, "pruned", outcomes);
-      const bool ok = !options.wait || waitForWorkloads(client, options.timeoutSeconds, outcomes);
+      const bool ok =
+          !options.wait || waitForWorkloads(client, spec.name, options.timeoutSeconds, outcomes);
       printOutcomes(outcomes);
       std::cout << fmt::format("release {}: {}\n", rendered.id,
                                ok ? "done" : "failed (see the states above)");

@@ -14,7 +14,8 @@ Its controllers stand in for the cluster's: a Job starts one pod (after
 --pod-seconds) and, after
 --job-seconds, completes, or fails when its command contains "exit 1"; a
 Deployment rolls out its replicas after --rollout-seconds (or reports
-ProgressDeadlineExceeded when its command contains "exit 1"); TFJob and
+ProgressDeadlineExceeded when its command contains "exit 1", or never does,
+its pods in CrashLoopBackOff, when it contains "crash"); TFJob and
 PyTorchJob succeed; a SparkApplication completes.
 
 Control endpoints for tests (no auth): POST /fake/seed?manager=M (an object,
@@ -252,9 +253,12 @@ class Cluster:
         self.store("v1", "pods", namespace, pod, "MODIFIED")
 
     @staticmethod
-    def fails(template):
+    def command_has(template, word):
         containers = template.get("spec", {}).get("containers", [])
-        return any("exit 1" in " ".join(c.get("command", [])) for c in containers)
+        return any(word in " ".join(c.get("command", [])) for c in containers)
+
+    def fails(self, template):
+        return self.command_has(template, "exit 1")
 
     def on_created(self, api_version, plural, namespace, obj):
         name = obj["metadata"]["name"]
@@ -316,14 +320,22 @@ class Cluster:
         generation = obj["metadata"]["generation"]
         replicas = obj["spec"].get("replicas", 1)
         template = obj["spec"]["template"]
+        crashes = self.command_has(template, "crash")
         for index in range(replicas):
             pod = f"{name}-{generation}-{index}"
             if ("v1", "pods", namespace, pod) not in self.objects:
-                self.make_pod(namespace, obj, pod, template, [f"{pod} serving"])
+                made = self.make_pod(namespace, obj, pod, template, [f"{pod} serving"])
+                if crashes:  # the kubelet restarts it, backing off ever longer
+                    made["status"]["containerStatuses"] = [{
+                        "name": template["spec"]["containers"][0]["name"], "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                              "message": "back-off 40s restarting failed "
+                                                         "container"}}}]
+                    self.store("v1", "pods", namespace, made, "MODIFIED")
 
         def roll_out():
             current = self.objects.get(("apps/v1", "deployments", namespace, name))
-            if current is None or current["metadata"]["generation"] != generation:
+            if current is None or current["metadata"]["generation"] != generation or crashes:
                 return
             if self.fails(template):
                 current["status"] = {"observedGeneration": generation, "replicas": replicas,
