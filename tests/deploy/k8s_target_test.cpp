@@ -38,7 +38,17 @@ class K8sTargetTest : public ::testing::Test {
                            {"SKIFF_TEST_DB_PASSWORD", "hunter2-secret"}});
   }
 
-  // The PATCH requests the server saw: "Kind path?query".
+  // Releases `skiff_yaml` with --wait, which must fail with `expected` in the summary.
+  void expectWaitFails(const std::string& skiffYaml, const std::string& timeoutSeconds,
+                       const std::string& expected) {
+    writeProject(project_, skiffYaml);
+    const auto result = skiff({"release", "--wait", "--timeout", timeoutSeconds});
+    EXPECT_EQ(result.exitCode, 1) << result.out << result.err;
+    EXPECT_NE(result.out.find(expected), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("failed (see the states above)"), std::string::npos) << result.out;
+  }
+
+  // The PATCH (apply) requests the server saw, in order.
   std::vector<json> applies() {
     std::vector<json> patches;
     for (const auto& request : server_->requests()) {
@@ -96,38 +106,30 @@ TEST_F(K8sTargetTest, WaitReportsJobsAndRolloutsOverTlsWithAClientCertificate) {
 
 TEST_F(K8sTargetTest, AFailedJobFailsTheReleaseWithTheJobsReason) {
   start();
-  writeProject(project_, "name: app\njobs:\n  bad: {command: \"echo no; exit 1\"}\n");
-  const auto result = skiff({"release", "--wait"});
-  EXPECT_EQ(result.exitCode, 1) << both(result);
-  EXPECT_NE(result.out.find("BackoffLimitExceeded"), std::string::npos) << result.out;
+  expectWaitFails("name: app\njobs:\n  bad: {command: \"echo no; exit 1\"}\n", "60",
+                  "failed: BackoffLimitExceeded: Job has reached the specified backoff limit");
 }
 
 TEST_F(K8sTargetTest, WaitGivesUpOnACrashLoopingServiceBeforeTheTimeout) {
   start();
-  writeProject(project_, "name: app\nservices:\n  api: {command: \"crash now\"}\n");
   const auto started = std::chrono::steady_clock::now();
-  const auto result = skiff({"release", "--wait", "--timeout", "60"});
-  EXPECT_EQ(result.exitCode, 1) << both(result);
-  EXPECT_NE(result.out.find("CrashLoopBackOff: back-off 40s"), std::string::npos) << result.out;
+  expectWaitFails("name: app\nservices:\n  api: {command: \"crash now\"}\n", "60",
+                  "CrashLoopBackOff: back-off 40s");
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
 }
 
 TEST_F(K8sTargetTest, ARolloutPastItsDeadlineFails) {
   start();
-  writeProject(project_, "name: app\nservices:\n  api: {command: \"serve; exit 1\"}\n");
-  const auto result = skiff({"release", "--wait", "--timeout", "60"});
-  EXPECT_EQ(result.exitCode, 1) << both(result);
-  EXPECT_NE(result.out.find("ProgressDeadlineExceeded"), std::string::npos) << result.out;
+  expectWaitFails("name: app\nservices:\n  api: {command: \"serve; exit 1\"}\n", "60",
+                  "failed: ProgressDeadlineExceeded");
 }
 
 TEST_F(K8sTargetTest, WaitGivesUpAtTheTimeout) {
   FakeApiServer::Options options;
   options.jobSeconds = -1;  // never finishes
   start(options);
-  writeProject(project_, "name: app\njobs:\n  slow: {command: [sleep, inf]}\n");
-  const auto result = skiff({"release", "--wait", "--timeout", "1"});
-  EXPECT_EQ(result.exitCode, 1) << both(result);
-  EXPECT_NE(result.out.find("timed out after 1s"), std::string::npos) << result.out;
+  expectWaitFails("name: app\njobs:\n  slow: {command: [sleep, inf]}\n", "1",
+                  "timed out after 1s (running (1 active, 0 failed))");
 }
 
 TEST_F(K8sTargetTest, ADroppedWatchResumesFromItsResourceVersion) {
