@@ -233,8 +233,8 @@ TEST_F(K8sTargetTest, StatusAndLogsReadTheCluster) {
 
 TEST_F(K8sTargetTest, FollowingLogsWaitsForThePodToAppear) {
   FakeApiServer::Options options;
-  options.podSeconds = 1.5;
-  options.jobSeconds = 2.5;
+  options.podSeconds = 3;  // room for `skiff logs` to run before, on a busy machine
+  options.jobSeconds = 4;
   start(options);
   writeProject(project_, "name: app\njobs:\n  train: {command: [python3, train.py]}\n");
   ASSERT_EQ(skiff({"release"}).exitCode, 0);
