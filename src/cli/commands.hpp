@@ -47,5 +47,6 @@ void addMountCommands(CLI::App& app, CommandContext& context);
 void addBuildCommands(CLI::App& app, CommandContext& context);
 void addDeployCommands(CLI::App& app, CommandContext& context);
 void addServeCommands(CLI::App& app, CommandContext& context);
+void addRenderCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

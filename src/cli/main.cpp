@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   addBuildCommands(app, context);
   addDeployCommands(app, context);
   addServeCommands(app, context);
+  addRenderCommands(app, context);
 
   std::vector<std::string> args = rewriteHelp(argc, argv);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {

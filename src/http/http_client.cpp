@@ -174,6 +174,18 @@ Response Client::send(const Request& request) {
   }
   if (!options_.clientKey.empty())
     curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.clientKey.c_str());
+  if (!options_.clientCertData.empty()) {
+    curl_blob blob{const_cast<char*>(options_.clientCertData.data()),
+                   options_.clientCertData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &blob);
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!options_.clientKeyData.empty()) {
+    curl_blob blob{const_cast<char*>(options_.clientKeyData.data()), options_.clientKeyData.size(),
+                   CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &blob);
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   if (options_.insecureSkipTlsVerify) {
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);

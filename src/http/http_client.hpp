@@ -47,10 +47,12 @@ struct ClientOptions {
   std::chrono::seconds connectTimeout{10};
   // A transfer slower than 1 KiB/s for this long is aborted as stalled.
   std::chrono::seconds stallTimeout{30};
-  std::string caFile;      // extra CA bundle (PEM file)
-  std::string caData;      // extra CA certificates (PEM text)
-  std::string clientCert;  // PEM file
-  std::string clientKey;   // PEM file
+  std::string caFile;          // extra CA bundle (PEM file)
+  std::string caData;          // extra CA certificates (PEM text)
+  std::string clientCert;      // PEM file
+  std::string clientKey;       // PEM file
+  std::string clientCertData;  // PEM text (kubeconfig client-certificate-data)
+  std::string clientKeyData;   // PEM text (kubeconfig client-key-data)
   bool insecureSkipTlsVerify = false;
 };
 

@@ -1,21 +1,412 @@
-// The Kubernetes target: applies the project to a cluster.
+// The Kubernetes target: applies the project to the kubeconfig's cluster with
+// server-side apply, prunes what left the spec, waits for the workloads, and
+// reads their state and logs back.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "common/error.hpp"
+#include "common/progress.hpp"
+#include "common/text.hpp"
+#include "deploy/k8s/client.hpp"
+#include "deploy/k8s/render.hpp"
+#include "deploy/k8s/workload_state.hpp"
+#include "deploy/secrets.hpp"
 #include "deploy/target.hpp"
 
 namespace skiff::deploy {
 
 namespace {
 
-class K8sTarget : public Target {
+using k8s::Clock;
+using k8s::KubeClient;
+using k8s::ResourceType;
+using nlohmann::json;
+
+// How often --wait looks at the pods of what it waits for.
+constexpr auto kPodCheckInterval = std::chrono::seconds(2);
+
+KubeClient connect(const TargetOptions& options) {
+  return KubeClient(k8s::loadKubeconfig(), options.namespaceName);
+}
+
+std::string nameOf(const json& object) {
+  return object.value("/metadata/name"_json_pointer, std::string());
+}
+
+// Runs `work`; any error it throws comes out with every secret value redacted
+// (an API server may quote an object back in its message).
+template <typename Work>
+int withoutSecrets(const SecretValues& secrets, Work&& work) {
+  try {
+    return work();
+  } catch (const k8s::ApiError& e) {
+    throw k8s::ApiError(e.status(), e.reason(), redact(e.problem(), secrets), e.where(), e.hint());
+  } catch (const Error& e) {
+    throw Error(redact(e.problem(), secrets), e.where(), e.hint());
+  }
+}
+
+// One line on stderr, redrawn in place while waiting; silent off a terminal.
+class StatusLine {
  public:
-  int release(const spec::Spec&, const ReleaseOptions&) override { return notYet(); }
-  int status(const spec::Spec&, const StatusOptions&) override { return notYet(); }
-  int logs(const spec::Spec&, const LogsOptions&) override { return notYet(); }
-  int down(const spec::Spec&, const DownOptions&) override { return notYet(); }
+  void show(const std::string& text) {
+    if (enabled_) std::cerr << "\r\033[K" << text << std::flush;
+  }
+  void clear() {
+    if (enabled_) std::cerr << "\r\033[K" << std::flush;
+  }
 
  private:
-  static int notYet() { throw Error("the k8s target is not built yet"); }
+  bool enabled_ = ProgressBar::stderrIsTerminal();
+};
+
+struct Outcome {
+  std::string apiVersion;
+  std::string kind;
+  std::string name;
+  std::string action;  // created, configured, replaced, pruned, deleted
+  std::string state;   // after --wait
+  bool failed = false;
+};
+
+void waitUntilGone(KubeClient& client, const ResourceType& type, const std::string& name) {
+  const auto deadline = Clock::now() + std::chrono::minutes(2);
+  while (client.get(type, name)) {
+    if (Clock::now() > deadline) {
+      throw Error(fmt::format("{} {} is still being deleted after 2 minutes", type.kind, name),
+                  client.namespaceName(), "check its finalizers, then release again");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Applies one object. A run-to-completion object whose spec changed is
+// replaced: its pod template cannot change in place, and a new spec is a new run.
+std::string applyObject(KubeClient& client, const json& object, bool force) {
+  const auto type = client.resource(object["apiVersion"], object["kind"]);
+  const std::string name = nameOf(object);
+  bool replaced = false;
+  if (k8s::runsToCompletion(type.kind)) {
+    const auto pointer = json::json_pointer("/metadata/annotations") / k8s::kSpecHashAnnotation;
+    if (const auto existing = client.get(type, name)) {
+      if (existing->value(pointer, std::string()) != object.value(pointer, std::string())) {
+        client.remove(type, name);
+        waitUntilGone(client, type, name);
+        replaced = true;
+      }
+    }
+  }
+  const auto applied = client.apply(type, object, force);
+  return replaced ? "replaced" : applied.created ? "created" : "configured";
+}
+
+// Deletes the objects of `app` that are not in `keep` (kind, name), newest
+// kinds first; kinds the cluster does not serve have nothing to delete.
+void deleteAllBut(KubeClient& client, const std::string& app,
+                  const std::set<std::pair<std::string, std::string>>& keep, const char* action,
+                  std::vector<Outcome>& outcomes) {
+  for (auto kind = k8s::releaseKinds().rbegin(); kind != k8s::releaseKinds().rend(); ++kind) {
+    const auto type = client.find(kind->apiVersion, kind->kind);
+    if (!type) continue;
+    for (const auto& item : client.listItems(*type, k8s::appSelector(app))) {
+      const std::string name = nameOf(item);
+      if (keep.count({type->kind, name})) continue;
+      client.remove(*type, name);
+      outcomes.push_back({type->apiVersion, type->kind, name, action, "", false});
+    }
+  }
+}
+
+// A pod of the workload that cannot get going by itself: a bad image or
+// config, or (for services, which never end) a crash loop. Waiting on would
+// only run into the timeout.
+std::optional<std::string> stuckPod(KubeClient& client, const std::string& selector,
+                                    bool crashLoopIsFatal) {
+  for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
+    const json statuses = pod.value("/status/containerStatuses"_json_pointer, json::array());
+    for (const auto& container : statuses) {
+      const json waiting = container.value("/state/waiting"_json_pointer, json::object());
+      const std::string reason = waiting.value("reason", "");
+      if (reason == "ImagePullBackOff" || reason == "ErrImagePull" ||
+          reason == "InvalidImageName" || reason == "CreateContainerConfigError" ||
+          (crashLoopIsFatal && reason == "CrashLoopBackOff")) {
+        return fmt::format("pod {}: {}: {}", nameOf(pod), reason, waiting.value("message", ""));
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Waits for each Job-like object to finish and each Deployment to roll out,
+// all within `timeoutSeconds`. Returns false when one failed or time ran out.
+bool waitForWorkloads(KubeClient& client, const std::string& app, double timeoutSeconds,
+                      std::vector<Outcome>& outcomes) {
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::milliseconds(static_cast<long>(timeoutSeconds * 1000));
+  StatusLine line;
+  bool ok = true;
+  for (auto& outcome : outcomes) {
+    if (outcome.kind != "Deployment" && !k8s::runsToCompletion(outcome.kind)) continue;
+    const auto type = client.resource(outcome.apiVersion, outcome.kind);
+    k8s::WorkloadState state{k8s::WorkloadState::Phase::kWorking, "not seen yet"};
+    std::string podSelector;
+    auto onEvent = [&](const std::string& event, const json& object) {
+      if (event == "DELETED") {
+        state = {k8s::WorkloadState::Phase::kFailed, "deleted while waiting"};
+        return true;
+      }
+      state = k8s::workloadState(object);
+      podSelector = fmt::format(
+          "{},{}={}", k8s::appSelector(app), k8s::kEntryLabel,
+          object.value(json::json_pointer("/metadata/labels") / k8s::kEntryLabel, std::string()));
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      line.show(fmt::format("waiting for {}/{}: {} ({:.0f}s)", outcome.kind, outcome.name,
+                            state.summary, seconds));
+      return state.phase != k8s::WorkloadState::Phase::kWorking;
+    };
+    // Watch in slices, looking at the pods between them.
+    bool finished = false;
+    while (!finished && Clock::now() < deadline) {
+      finished = client.watch(type, "metadata.name=" + outcome.name,
+                              std::min(deadline, Clock::now() + kPodCheckInterval), onEvent);
+      if (finished || podSelector.empty()) continue;
+      if (const auto stuck = stuckPod(client, podSelector, outcome.kind == "Deployment")) {
+        state = {k8s::WorkloadState::Phase::kFailed, *stuck};
+        finished = true;
+      }
+    }
+    line.clear();
+    if (!finished) {
+      state = {k8s::WorkloadState::Phase::kFailed,
+               fmt::format("timed out after {:.0f}s ({})", timeoutSeconds, state.summary)};
+    }
+    outcome.state = state.summary;
+    outcome.failed = state.phase == k8s::WorkloadState::Phase::kFailed;
+    ok = ok && !outcome.failed;
+  }
+  return ok;
+}
+
+void printOutcomes(const std::vector<Outcome>& outcomes) {
+  size_t width = 0;
+  for (const auto& outcome : outcomes) {
+    width = std::max(width, outcome.kind.size() + outcome.name.size() + 1);
+  }
+  for (const auto& outcome : outcomes) {
+    std::cout << fmt::format("  {:<{}}  {:<10}  {}\n", outcome.kind + "/" + outcome.name, width,
+                             outcome.action, outcome.state);
+  }
+}
+
+// The label value of a spec entry named NAME on the command line.
+std::string entryOf(const spec::Spec& spec, const std::string& name) {
+  if (spec.jobs.count(name)) return "jobs." + name;
+  if (spec.services.count(name)) return "services." + name;
+  if (name == "notebook" && spec.notebook) return "notebook";
+  std::vector<std::string> names;
+  for (const auto& [job, unused] : spec.jobs) names.push_back(job);
+  for (const auto& [service, unused] : spec.services) names.push_back(service);
+  if (spec.notebook) names.push_back("notebook");
+  const auto guess = closestMatch(name, names);
+  throw Error(fmt::format("\"{}\" is not a job, service or notebook of skiff.yaml", name), "NAME",
+              guess ? "did you mean \"" + *guess + "\"?" : "one of: " + joinAlternatives(names));
+}
+
+// The pods matching `selector` (and whose name ends in "-REPLICA"), by name.
+std::vector<json> findPods(KubeClient& client, const std::string& selector,
+                           const std::string& replica) {
+  std::vector<json> pods;
+  const std::string suffix = "-" + replica;
+  for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
+    const std::string name = nameOf(pod);
+    if (replica.empty() ||
+        (name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)) {
+      pods.push_back(pod);
+    }
+  }
+  std::sort(pods.begin(), pods.end(),
+            [](const json& a, const json& b) { return nameOf(a) < nameOf(b); });
+  return pods;
+}
+
+// Writes a stream's text line by line, each prefixed (when several pods
+// interleave), under one lock so lines never mix.
+class LinePrinter {
+ public:
+  LinePrinter(std::string prefix, std::mutex& mutex) : prefix_(std::move(prefix)), mutex_(mutex) {}
+  ~LinePrinter() {
+    if (!pending_.empty()) write(pending_ + "\n");
+  }
+  void add(std::string_view text) {
+    pending_.append(text);
+    const auto end = pending_.rfind('\n');
+    if (end == std::string::npos) return;
+    std::string lines = pending_.substr(0, end + 1);
+    pending_.erase(0, end + 1);
+    if (!prefix_.empty()) {
+      std::string prefixed;
+      for (size_t at = 0; at < lines.size();) {
+        const auto next = lines.find('\n', at) + 1;
+        prefixed += prefix_ + lines.substr(at, next - at);
+        at = next;
+      }
+      lines = std::move(prefixed);
+    }
+    write(lines);
+  }
+
+ private:
+  void write(const std::string& text) {
+    std::lock_guard lock(mutex_);
+    std::cout << text << std::flush;
+  }
+  std::string prefix_;
+  std::mutex& mutex_;
+  std::string pending_;
+};
+
+class K8sTarget : public Target {
+ public:
+  bool needsImage() const override { return true; }  // pods run the built image
+
+  int release(const spec::Spec& spec, const ReleaseOptions& options) override {
+    const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
+    const auto image = k8s::builtImage(options.projectDir);
+    return withoutSecrets(secrets, [&] {
+      const auto rendered = k8s::renderRelease(spec, image, secrets, false);
+      KubeClient client = connect(options);
+      std::cout << fmt::format("release {} of {} to namespace {} (context {}, {})\n", rendered.id,
+                               spec.name, client.namespaceName(), client.access().context,
+                               client.access().server);
+      std::vector<Outcome> outcomes;
+      std::set<std::pair<std::string, std::string>> applied;
+      try {
+        for (const auto& object : rendered.objects) {
+          const std::string action = applyObject(client, object, options.forceConflicts);
+          outcomes.push_back(
+              {object["apiVersion"], object["kind"], nameOf(object), action, "", false});
+          applied.insert({object["kind"], nameOf(object)});
+        }
+      } catch (const Error&) {
+        // What was applied before the refusal stays applied: say what it was.
+        printOutcomes(outcomes);
+        std::cout << fmt::format("release {}: stopped at an error ({} of {} objects applied)\n",
+                                 rendered.id, outcomes.size(), rendered.objects.size())
+                  << std::flush;
+        throw;
+      }
+      if (options.prune) deleteAllBut(client, spec.name, applied, "pruned", outcomes);
+      const bool ok =
+          !options.wait || waitForWorkloads(client, spec.name, options.timeoutSeconds, outcomes);
+      printOutcomes(outcomes);
+      std::cout << fmt::format("release {}: {}\n", rendered.id,
+                               ok ? "done" : "failed (see the states above)");
+      return ok ? 0 : 1;
+    });
+  }
+
+  int status(const spec::Spec& spec, const StatusOptions& options) override {
+    KubeClient client = connect(options);
+    json rows = json::array();
+    for (const auto& kind : k8s::releaseKinds()) {
+      const auto type = client.find(kind.apiVersion, kind.kind);
+      if (!type) continue;
+      for (const auto& item : client.listItems(*type, k8s::appSelector(spec.name))) {
+        const auto state = k8s::workloadState(item);
+        rows.push_back(
+            {{"kind", type->kind},
+             {"name", nameOf(item)},
+             {"phase", k8s::toString(state.phase)},
+             {"state", state.summary},
+             {"release", item.value(json::json_pointer("/metadata/labels") / k8s::kReleaseLabel,
+                                    std::string())}});
+      }
+    }
+    if (options.json) {
+      std::cout << rows.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << fmt::format("{} in namespace {} (context {})\n", spec.name, client.namespaceName(),
+                             client.access().context);
+    if (rows.empty()) std::cout << "  nothing released\n";
+    for (const auto& row : rows) {
+      std::cout << fmt::format(
+          "  {:<40}  {:<8}  {:<30}  release {}\n",
+          row["kind"].get<std::string>() + "/" + row["name"].get<std::string>(),
+          row["phase"].get<std::string>(), row["state"].get<std::string>(),
+          row["release"].get<std::string>());
+    }
+    return 0;
+  }
+
+  int logs(const spec::Spec& spec, const LogsOptions& options) override {
+    std::string selector = k8s::appSelector(spec.name);
+    if (!options.name.empty()) {
+      selector += fmt::format(",{}={}", k8s::kEntryLabel, entryOf(spec, options.name));
+    }
+    KubeClient client = connect(options);
+    auto pods = findPods(client, selector, options.replica);
+    // Right after a release the controllers may not have made the pods yet.
+    const auto patience = Clock::now() + std::chrono::seconds(60);
+    while (pods.empty() && options.follow && Clock::now() < patience) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      pods = findPods(client, selector, options.replica);
+    }
+    if (pods.empty()) {
+      throw Error(fmt::format("no pods of {}{} yet", spec.name,
+                              options.name.empty() ? "" : " " + options.name),
+                  "namespace " + client.namespaceName(),
+                  "release first (skiff release --target k8s), or check --replica");
+    }
+    std::mutex output;
+    auto stream = [&](const json& pod) {
+      const std::string podName = nameOf(pod);
+      LinePrinter printer(pods.size() > 1 ? "[" + podName + "] " : "", output);
+      const std::string container =
+          pod.value("/spec/containers/0/name"_json_pointer, std::string());
+      client.streamLogs(podName, container, options.follow,
+                        [&printer](std::string_view text) { printer.add(text); });
+    };
+    if (!options.follow || pods.size() == 1) {
+      for (const auto& pod : pods) stream(pod);
+      return 0;
+    }
+    // Following several pods: one stream each, lines interleaved as they come.
+    std::vector<std::thread> threads;
+    std::vector<std::exception_ptr> errors(pods.size());
+    for (size_t i = 0; i < pods.size(); ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          stream(pods[i]);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (const auto& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+    return 0;
+  }
+
+  int down(const spec::Spec& spec, const DownOptions& options) override {
+    KubeClient client = connect(options);
+    std::vector<Outcome> outcomes;
+    deleteAllBut(client, spec.name, {}, "deleted", outcomes);
+    std::cout << fmt::format("{} in namespace {}: {}\n", spec.name, client.namespaceName(),
+                             outcomes.empty() ? "nothing to delete" : "deleted");
+    printOutcomes(outcomes);
+    return 0;
+  }
 };
 
 }  // namespace

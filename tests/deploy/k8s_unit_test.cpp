@@ -1,0 +1,147 @@
+// The k8s target's pure parts: kubeconfig reading and rendering.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "common/error.hpp"
+#include "deploy/k8s/kubeconfig.hpp"
+#include "deploy/k8s/render.hpp"
+#include "harness/temp_dir.hpp"
+#include "spec/parse.hpp"
+
+namespace skiff::deploy::k8s {
+namespace {
+
+std::string messageOf(const std::function<void()>& work) {
+  try {
+    work();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(KubeconfigTest, MergesTheKubeconfigListWithTheFirstFileWinning) {
+  testing::TempDir dir;
+  // "Q0EK" is base64 of "CA\n"; the second file's cluster entry is shadowed.
+  dir.write("a/config",
+            "current-context: work\n"
+            "contexts:\n- name: work\n  context: {cluster: aks, user: me, namespace: ml}\n"
+            "users:\n- name: me\n  user: {client-certificate: certs/me.crt, client-key: "
+            "/abs/me.key}\n");
+  dir.write("b/config",
+            "current-context: other\n"
+            "clusters:\n- name: aks\n  cluster: {server: 'https://aks.example:443/', "
+            "certificate-authority-data: Q0EK}\n"
+            "- name: aks\n  cluster: {server: https://shadowed}\n");
+  setenv("KUBECONFIG",
+         ((dir / "missing").string() + ":" + (dir / "a/config").string() + ":" +
+          (dir / "b/config").string())
+             .c_str(),
+         1);
+  const auto access = loadKubeconfig();
+  EXPECT_EQ(access.context, "work");
+  EXPECT_EQ(access.server, "https://aks.example:443");
+  EXPECT_EQ(access.namespaceName, "ml");
+  EXPECT_EQ(access.tls.caData, "CA\n");
+  EXPECT_EQ(access.tls.clientCert, (dir / "a/certs/me.crt").string());
+  EXPECT_EQ(access.tls.clientKey, "/abs/me.key");
+  EXPECT_TRUE(access.token.empty());
+  unsetenv("KUBECONFIG");
+}
+
+TEST(KubeconfigTest, ReadsTokenFilesAndDefaultsTheNamespace) {
+  testing::TempDir dir;
+  dir.write("token", "abc.def\n");
+  dir.write("config",
+            "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+            "clusters:\n- name: k\n  cluster: {server: 'http://127.0.0.1:1', "
+            "insecure-skip-tls-verify: true}\n"
+            "users:\n- name: u\n  user: {tokenFile: token}\n");
+  setenv("KUBECONFIG", (dir / "config").c_str(), 1);
+  const auto access = loadKubeconfig();
+  EXPECT_EQ(access.token, "abc.def");
+  EXPECT_EQ(access.namespaceName, "default");
+  EXPECT_TRUE(access.tls.insecureSkipTlsVerify);
+  unsetenv("KUBECONFIG");
+}
+
+TEST(KubeconfigTest, ErrorsSayWhatToDo) {
+  testing::TempDir dir;
+  setenv("KUBECONFIG", (dir / "none").c_str(), 1);
+  EXPECT_NE(messageOf([] { loadKubeconfig(); }).find("no kubeconfig found"), std::string::npos);
+  dir.write("config",
+            "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+            "clusters:\n- name: k\n  cluster: {server: 'https://x'}\n"
+            "users:\n- name: u\n  user: {exec: {command: kubelogin}}\n");
+  setenv("KUBECONFIG", (dir / "config").c_str(), 1);
+  EXPECT_NE(messageOf([] { loadKubeconfig(); }).find("from a plugin"), std::string::npos);
+  dir.write("config", "current-context: gone\n");
+  EXPECT_NE(messageOf([] { loadKubeconfig(); }).find("context \"gone\" is not in the kubeconfig"),
+            std::string::npos);
+  unsetenv("KUBECONFIG");
+}
+
+TEST(KubeconfigTest, InsideAPodTheServiceAccountIsUsed) {
+  testing::TempDir account;
+  account.write("token", "pod-token\n");
+  account.write("namespace", "jobs");
+  setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
+  const auto access = inClusterAccess(account.path().string());
+  EXPECT_EQ(access.server, "https://10.0.0.1:6443");
+  EXPECT_EQ(access.token, "pod-token");
+  EXPECT_EQ(access.namespaceName, "jobs");
+  EXPECT_EQ(access.tls.caFile, (account / "ca.crt").string());
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  EXPECT_NE(messageOf([&] { inClusterAccess(account.path().string()); }).find("not inside"),
+            std::string::npos);
+  unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+spec::Spec parse(const std::string& yaml) {
+  auto result = spec::parseSpec(yaml, "skiff.yaml");
+  EXPECT_TRUE(result.ok()) << (result.diagnostics.empty() ? "" : result.diagnostics[0].format());
+  return *result.spec;
+}
+
+TEST(RenderTest, SecretValuesAreRedactedButTheReleaseIdIsTheSame) {
+  const auto spec = parse(
+      "name: app\nsecrets:\n  db: {fromEnv: [PASSWORD]}\n"
+      "jobs:\n  train: {command: [python3, t.py], secrets: [db]}\n");
+  const SecretValues values{{"db", {{"PASSWORD", "hunter2"}}}};
+  const auto shown = renderRelease(spec, "img@sha256:1", values, false);
+  const auto redacted = renderRelease(spec, "img@sha256:1", values, true);
+  EXPECT_EQ(shown.id, redacted.id);
+  ASSERT_EQ(shown.objects[0]["kind"], "Secret");
+  EXPECT_EQ(shown.objects[0]["data"]["PASSWORD"], "aHVudGVyMg==");
+  EXPECT_EQ(redacted.objects[0]["data"]["PASSWORD"], "<redacted>");
+  EXPECT_EQ(toYaml(redacted.objects).find("hunter2"), std::string::npos);
+  EXPECT_EQ(shown.objects[1]["metadata"]["labels"][kReleaseLabel], shown.id);
+
+  const auto rotated =
+      renderRelease(spec, "img@sha256:1", {{"db", {{"PASSWORD", "other"}}}}, false);
+  EXPECT_EQ(rotated.id, shown.id) << "the id hashes no secret value";
+  EXPECT_NE(renderRelease(spec, "img@sha256:2", values, false).id, shown.id);
+}
+
+TEST(RenderTest, StringsThatLookLikeOtherTypesAreQuotedInYaml) {
+  const auto spec =
+      parse("name: app\njobs:\n  t:\n    command: [echo, 'yes', '10', '1:30', '0x1F', '', ok]\n");
+  const auto yaml = toYaml(renderRelease(spec, "img", {}, true).objects);
+  for (const char* quoted : {"\"yes\"", "\"10\"", "\"1:30\"", "\"0x1F\"", "\"\""}) {
+    EXPECT_NE(yaml.find(quoted), std::string::npos) << quoted << "\n" << yaml;
+  }
+  EXPECT_NE(yaml.find("- ok\n"), std::string::npos) << yaml;
+}
+
+TEST(RenderTest, ANameLongerThanADnsLabelIsAnError) {
+  const auto spec = parse("name: " + std::string(40, 'a') + "\njobs:\n  " + std::string(30, 'b') +
+                          ": {command: [x]}\n");
+  EXPECT_NE(
+      messageOf([&] { renderRelease(spec, "img", {}, true); }).find("longer than 63 characters"),
+      std::string::npos);
+}
+
+}  // namespace
+}  // namespace skiff::deploy::k8s
