@@ -242,6 +242,23 @@ TEST(Serve, BrokenNewestVersionFallsBackToThePreviousOne) {
   EXPECT_NE(refused.body.find("Det"), std::string::npos) << refused.body;  // the operator named
 }
 
+TEST(Serve, AChangedFileOfAServingVersionReplacesItOnlyOnceLoaded) {
+  ServedRepository served;
+  served.putModel("add", 1, "add_v1");
+  ASSERT_TRUE(served.poll());
+  const Json request = kserveRequest(reference("add_v1")["inputs"]);
+  served.put("add/1/model.onnx", modelBytes("unsupported"));
+  ASSERT_TRUE(served.poll());
+  EXPECT_EQ(served.postJson("/v2/models/add/infer", request)["outputs"][0]["data"][0], 2.0);
+  const Json status = Json::parse(served.get("/v1/models/add").body)["model_version_status"][0];
+  EXPECT_EQ(status["state"], "AVAILABLE");
+  EXPECT_NE(status["status"]["error_message"].get<std::string>().find("previous one keeps serving"),
+            std::string::npos);
+  served.putModel("add", 1, "add_v2");  // same version number, new content
+  ASSERT_TRUE(served.poll());
+  EXPECT_EQ(served.postJson("/v2/models/add/infer", request)["outputs"][0]["data"][0], 3.0);
+}
+
 TEST(Serve, VersionPolicies) {
   ServedRepository served;
   for (int v = 1; v <= 3; ++v) served.putModel("add", v, fmt::format("add_v{}", v));
