@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5}
 source bench/lib.sh
-require wrk node bc
+require wrk node bc curl
 repo=$PWD
 
 echo "generating models and requests in $work"

@@ -77,6 +77,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->body_limit(server_.options.maxBodyBytes);
     stream_.expires_after(server_.options.idleTimeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code error, size_t) { self->onHeader(error); });
+  }
+
+  // Clients that ask (curl does for bodies over 1 MiB) get "100 Continue"
+  // before they send the body, instead of waiting a second for it.
+  void onHeader(beast::error_code error) {
+    busy_ = true;  // a request has begun: a shutdown lets it finish
+    if (error) return onRead(error);
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      continue_ = {http::status::continue_, 11};
+      return http::async_write(stream_, continue_,
+                               [self = shared_from_this()](beast::error_code written, size_t) {
+                                 if (written) return self->close();
+                                 self->readBody();
+                               });
+    }
+    readBody();
+  }
+
+  void readBody() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code error, size_t) { self->onRead(error); });
@@ -141,6 +163,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  http::response<http::empty_body> continue_;
   bool busy_ = false;
 };
 

@@ -117,9 +117,9 @@ void ModelManager::syncModel(const std::string& name, const ListedModel& listed)
       auto& versions = models_[name].versions;
       auto known = versions.find(version);
       if (known != versions.end() && known->second.etag == blob.etag) continue;
+      // A changed file of a serving version: the old one serves until the new one loaded.
       Tracked& tracked = versions[version];
-      tracked.state = VersionState::kLoading;
-      tracked.loaded.reset();
+      if (tracked.state != VersionState::kAvailable) tracked.state = VersionState::kLoading;
     }
     loadVersion(name, version, blob, config);
   }
@@ -190,6 +190,12 @@ void ModelManager::loadVersion(const std::string& name, int64_t version,
     tracked.reason.clear();
     tracked.loaded = std::move(loaded);
     spdlog::info("{} version {} is AVAILABLE", name, version);
+  } else if (tracked.loaded) {
+    tracked.reason = fmt::format(
+        "{}: the changed file failed to load; the previous one keeps "
+        "serving: {}",
+        uri, reason);
+    spdlog::warn("{} version {}: {}", name, version, tracked.reason);
   } else {
     tracked.state = VersionState::kUnavailable;
     tracked.reason = fmt::format("{}: {}", uri, reason);

@@ -1,7 +1,11 @@
 // skiff serve end to end over loopback HTTP: real models, real stores
 // (file:// and Azurite), both APIs, version rollouts under traffic.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -238,6 +242,23 @@ TEST(Serve, BrokenNewestVersionFallsBackToThePreviousOne) {
   EXPECT_NE(refused.body.find("Det"), std::string::npos) << refused.body;  // the operator named
 }
 
+TEST(Serve, AChangedFileOfAServingVersionReplacesItOnlyOnceLoaded) {
+  ServedRepository served;
+  served.putModel("add", 1, "add_v1");
+  ASSERT_TRUE(served.poll());
+  const Json request = kserveRequest(reference("add_v1")["inputs"]);
+  served.put("add/1/model.onnx", modelBytes("unsupported"));
+  ASSERT_TRUE(served.poll());
+  EXPECT_EQ(served.postJson("/v2/models/add/infer", request)["outputs"][0]["data"][0], 2.0);
+  const Json status = Json::parse(served.get("/v1/models/add").body)["model_version_status"][0];
+  EXPECT_EQ(status["state"], "AVAILABLE");
+  EXPECT_NE(status["status"]["error_message"].get<std::string>().find("previous one keeps serving"),
+            std::string::npos);
+  served.putModel("add", 1, "add_v2");  // same version number, new content
+  ASSERT_TRUE(served.poll());
+  EXPECT_EQ(served.postJson("/v2/models/add/infer", request)["outputs"][0]["data"][0], 3.0);
+}
+
 TEST(Serve, VersionPolicies) {
   ServedRepository served;
   for (int v = 1; v <= 3; ++v) served.putModel("add", v, fmt::format("add_v{}", v));
@@ -374,6 +395,39 @@ TEST(Serve, ShutdownDrainsRequestsInFlight) {
   EXPECT_EQ(Json::parse(response.body)["outputs"][0]["shape"], Json({rows, 10}));
   served.waitForShutdown();
   EXPECT_FALSE(skiff::testing::portAcceptsConnections(port));
+}
+
+// A client that sends "Expect: 100-continue" gets the interim answer before its body.
+TEST(Serve, AnswersExpectContinue) {
+  ServedRepository served;
+  served.putModel("iris", 1, "iris");
+  ASSERT_TRUE(served.poll());
+  const std::string body =
+      R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]})";
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(served.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const std::string head = fmt::format(
+      "POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n"
+      "Expect: 100-continue\r\nConnection: close\r\n\r\n",
+      body.size());
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  char buffer[4096];
+  ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+  ASSERT_GT(got, 0);
+  EXPECT_EQ(std::string(buffer, static_cast<size_t>(got)).rfind("HTTP/1.1 100 Continue", 0), 0u);
+  ASSERT_EQ(::send(fd, body.data(), body.size(), MSG_NOSIGNAL), static_cast<ssize_t>(body.size()));
+  std::string response;
+  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0)
+    response.append(buffer, static_cast<size_t>(got));
+  ::close(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200 OK", 0), 0u) << response;
+  EXPECT_NE(response.find("probabilities"), std::string::npos);
 }
 
 TEST(Serve, ReadyOnceTheRepositoryWasReadEvenWhenEmpty) {
