@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "deploy/serve_command.hpp"
 #include "image/build.hpp"
 #include "image/credentials.hpp"
 
@@ -316,17 +317,8 @@ class Renderer {
   std::vector<json> service(const spec::Service& service) const {
     json extra = json::object();
     if (service.kind == spec::ServiceKind::kServe) {
-      extra["command"] = {"skiff",
-                          "serve",
-                          "--model-repository",
-                          service.modelRepository,
-                          "--poll",
-                          fmt::format("{}", service.pollSeconds),
-                          "--http-port",
-                          std::to_string(service.port),
-                          "--host",
-                          "0.0.0.0"};
-      extra["readinessProbe"] = {{"httpGet", {{"path", "/v2/health/ready"}, {"port", "http"}}},
+      extra["command"] = serveCommand(service, "skiff", "0.0.0.0");
+      extra["readinessProbe"] = {{"httpGet", {{"path", kServeReadyPath}, {"port", "http"}}},
                                  {"periodSeconds", 5}};
     }
     spec::Service workload = service;

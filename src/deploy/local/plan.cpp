@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "common/net.hpp"
 #include "deploy/local/sandbox.hpp"
+#include "deploy/serve_command.hpp"
 
 namespace skiff::deploy::local {
 
@@ -264,24 +265,15 @@ class Planner {
     unit.port = service.port;
     unit.endpoint = fmt::format("http://127.0.0.1:{}", service.port);
     if (service.kind == spec::ServiceKind::kServe) {
-      unit.readyPath = "/v2/health/ready";
+      unit.readyPath = kServeReadyPath;
       ProcessPlan process;
       process.replica = "main";
       process.workingDir = projectDir_;
       process.env = baseEnv(service, "main");
       // The server reads the repository straight from blob storage, like on Kubernetes.
-      process.argv = {options_.skiffExe,
-                      "serve",
-                      "--model-repository",
-                      service.modelRepository,
-                      "--poll",
-                      fmt::format("{}", service.pollSeconds),
-                      "--http-port",
-                      std::to_string(service.port),
-                      "--host",
-                      "127.0.0.1",
-                      "--cache-dir",
-                      projectDir_ / ".skiff" / "cache" / ("serve-" + service.name)};
+      process.argv = serveCommand(service, options_.skiffExe, "127.0.0.1");
+      process.argv.insert(process.argv.end(), {"--cache-dir", projectDir_ / ".skiff" / "cache" /
+                                                                  ("serve-" + service.name)});
       unit.processes.push_back(std::move(process));
     } else {
       addProcess(unit, service, "main", service.command, {{"PORT", std::to_string(service.port)}});
