@@ -425,6 +425,42 @@ TEST(Serve, DynamicBatchingRunsShapesThatCannotMergeApart) {
   served.postJson("/v2/models/relu/infer", oneInput("x", {5, 1}, std::vector<float>(5)), 400);
 }
 
+TEST(Serve, DynamicBatchingKeepsInputsOfUnevenRowsOutOfBatches) {
+  ServedRepository served;
+  served.putModel("pair", 1, "pair");  // a, b: [N, 2]
+  served.put("pair/config.yaml", "max_batch_size: 8\ndynamic_batching: {max_queue_delay: 5ms}\n");
+  ASSERT_TRUE(served.poll());
+  auto request = [](int64_t rowsA, int64_t rowsB, float value) {
+    Json body =
+        oneInput("a", {rowsA, 2}, std::vector<float>(static_cast<size_t>(2 * rowsA), value));
+    body["inputs"].push_back({{"name", "b"},
+                              {"shape", {rowsB, 2}},
+                              {"datatype", "FP32"},
+                              {"data", std::vector<float>(static_cast<size_t>(2 * rowsB), 1.0f)}});
+    return body;
+  };
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 10; ++i) {
+        const auto value = static_cast<float>(c * 10 + i);
+        if (c == 0 && i % 2 == 0) {
+          // Rows that disagree between inputs run alone: the engine refuses them.
+          if (served.post("/v2/models/pair/infer", request(2, 3, value).dump()).status == 200) {
+            ++wrong;
+          }
+          continue;
+        }
+        const Json answer = served.postJson("/v2/models/pair/infer", request(1, 1, value));
+        if (answer["outputs"][0]["data"] != Json({value + 1, value + 1})) ++wrong;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(wrong, 0);
+}
+
 TEST(Serve, ConfigOverridesRefineTheSignature) {
   ServedRepository served;
   served.putModel("fixed", 1, "relu");
