@@ -10,6 +10,8 @@
 # Cases: the MLP and the CNN of tests/serve/make_models.py, batch 1, at 1 and
 # 8 connections. Needs build/skiff, wrk, node, /usr/bin/python3 with onnx;
 # installs onnxruntime-node into a temp dir (ONNXRUNTIME_NODE_INSTALL=skip).
+# BATCH_DELAY=1ms turns on skiff's dynamic batching (max_batch_size 8, that
+# max_queue_delay, 2 sessions, 8 HTTP threads so 8 requests can share a run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5}
@@ -22,6 +24,10 @@ echo "generating models and requests in $work"
 for model in mlp cnn; do
   mkdir -p "$work/repo/$model/1"
   cp "$work/models/$model.onnx" "$work/repo/$model/1/model.onnx"
+  if [ -n "${BATCH_DELAY:-}" ]; then
+    printf 'max_batch_size: 8\ninstances: 2\ndynamic_batching: {max_queue_delay: %s}\n' \
+      "$BATCH_DELAY" >"$work/repo/$model/config.yaml"
+  fi
   # Batch 1: the first row of the reference input, as a KServe v2 request.
   /usr/bin/python3 - "$work/models/$model.json" >"$work/$model.request.json" <<'PY'
 import json, sys
@@ -44,7 +50,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 
 skiff_port=$(free_port)
-build/skiff serve --model-repository "$work/repo" --http-port "$skiff_port" --threads 2 \
+skiff_threads=2
+[ -n "${BATCH_DELAY:-}" ] && skiff_threads=8
+build/skiff serve --model-repository "$work/repo" --http-port "$skiff_port" --threads "$skiff_threads" \
   --cache-dir "$work/cache" 2>"$work/skiff.log" &
 cleanup_hooks+=("kill $! 2>/dev/null")
 peer_port=$(free_port)

@@ -88,6 +88,16 @@ std::string Metrics::render(const std::map<std::string, int>& loadedVersions) co
     out += fmt::format("skiff_serve_inference_failures_total{{{}}} {}\n",
                        versionLabels(key.first, key.second), entry->failures.load());
   }
+  const std::pair<const char*, std::atomic<uint64_t> VersionMetrics::*> batchCounters[] = {
+      {"skiff_serve_batches_total", &VersionMetrics::batches},
+      {"skiff_serve_batched_requests_total", &VersionMetrics::batchedRequests}};
+  for (const auto& [name, member] : batchCounters) {
+    header(out, name, "counter", "Dynamic batching: engine runs, and the requests they served");
+    for (const auto& [key, entry] : versions_) {
+      out += fmt::format("{}{{{}}} {}\n", name, versionLabels(key.first, key.second),
+                         ((*entry).*member).load());
+    }
+  }
   const std::pair<const char*, Histogram VersionMetrics::*> histograms[] = {
       {"skiff_serve_request_duration_seconds", &VersionMetrics::requestSeconds},
       {"skiff_serve_queue_duration_seconds", &VersionMetrics::queueSeconds},

@@ -31,9 +31,11 @@ class Histogram {
 struct VersionMetrics {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> failures{0};
-  Histogram requestSeconds;    // from the parsed request to the encoded response
-  Histogram queueSeconds;      // waiting for a free session of the version
-  Histogram inferenceSeconds;  // the engine alone
+  Histogram requestSeconds;          // from the parsed request to the encoded response
+  Histogram queueSeconds;            // waiting for a free session (and, batched, for a batch)
+  Histogram inferenceSeconds;        // the engine alone
+  std::atomic<uint64_t> batches{0};  // runs of dynamic batching
+  std::atomic<uint64_t> batchedRequests{0};  // requests in them: / batches = mean batch size
 };
 
 class Metrics {

@@ -92,11 +92,13 @@ ModelConfig ModelManager::readConfig(const std::string& name, const ListedModel&
   entry.configError.clear();
   if (!listed.config) {
     entry.config = ModelConfig{};
+    entry.appliedConfigEtag.clear();
     return entry.config;
   }
   try {
     const std::string uri = store_.uriOf(listed.config->name);
     entry.config = parseModelConfig(readBlob(store_, listed.config->name), uri);
+    entry.appliedConfigEtag = etag;
   } catch (const std::exception& e) {
     // The previous settings stay; the error shows in the model's status.
     entry.configError = e.what();
@@ -107,6 +109,11 @@ ModelConfig ModelManager::readConfig(const std::string& name, const ListedModel&
 
 void ModelManager::syncModel(const std::string& name, const ListedModel& listed) {
   const ModelConfig config = readConfig(name, listed);
+  std::string configEtag;
+  {
+    std::lock_guard lock(mutex_);
+    configEtag = models_[name].appliedConfigEtag;
+  }
   std::vector<int64_t> available;
   for (const auto& version : listed.versions) available.push_back(version.first);
   const std::vector<int64_t> selected = config.policy.select(available);
@@ -116,12 +123,16 @@ void ModelManager::syncModel(const std::string& name, const ListedModel& listed)
       std::lock_guard lock(mutex_);
       auto& versions = models_[name].versions;
       auto known = versions.find(version);
-      if (known != versions.end() && known->second.etag == blob.etag) continue;
-      // A changed file of a serving version: the old one serves until the new one loaded.
+      if (known != versions.end() && known->second.etag == blob.etag &&
+          known->second.configEtag == configEtag) {
+        continue;
+      }
+      // A changed file (or config.yaml) of a serving version: the old one
+      // serves until the new one loaded; a failed one is retried.
       Tracked& tracked = versions[version];
       if (tracked.state != VersionState::kAvailable) tracked.state = VersionState::kLoading;
     }
-    loadVersion(name, version, blob, config);
+    loadVersion(name, version, blob, config, configEtag);
   }
   // Fallback: while fewer versions serve than the policy wants (the selected
   // ones failed), load the next lower versions of the repository.
@@ -135,7 +146,7 @@ void ModelManager::syncModel(const std::string& name, const ListedModel& listed)
       if (static_cast<size_t>(serving) >= config.policy.wanted(selected.size())) break;
       if (versions.count(it->first)) continue;
     }
-    loadVersion(name, it->first, it->second, config);
+    loadVersion(name, it->first, it->second, config, configEtag);
   }
   // Switch: serve the selected versions that loaded; while fewer than wanted
   // did, the highest of those serving before stay.
@@ -164,7 +175,8 @@ void ModelManager::syncModel(const std::string& name, const ListedModel& listed)
 }
 
 void ModelManager::loadVersion(const std::string& name, int64_t version,
-                               const blob::BlobProperties& blob, const ModelConfig& config) {
+                               const blob::BlobProperties& blob, const ModelConfig& config,
+                               const std::string& configEtag) {
   const std::string uri = store_.uriOf(blob.name);
   spdlog::info("loading {} version {} from {}", name, version, uri);
   std::shared_ptr<ModelVersion> loaded;
@@ -174,6 +186,9 @@ void ModelManager::loadVersion(const std::string& name, int64_t version,
     LoadSettings settings;
     settings.instances = config.instances > 0 ? config.instances : options_.instances;
     settings.maxBatchSize = config.maxBatchSize;
+    settings.batching = config.batching;
+    settings.inputs = config.inputs;
+    settings.outputs = config.outputs;
     loaded =
         ModelVersion::load(engine_, name, version, file, settings, metrics_.version(name, version));
   } catch (const Error& e) {
@@ -185,6 +200,7 @@ void ModelManager::loadVersion(const std::string& name, int64_t version,
   std::lock_guard lock(mutex_);
   Tracked& tracked = models_[name].versions[version];
   tracked.etag = blob.etag;
+  tracked.configEtag = configEtag;
   if (loaded) {
     tracked.state = VersionState::kAvailable;
     tracked.reason.clear();
@@ -192,7 +208,7 @@ void ModelManager::loadVersion(const std::string& name, int64_t version,
     spdlog::info("{} version {} is AVAILABLE", name, version);
   } else if (tracked.loaded) {
     tracked.reason = fmt::format(
-        "{}: the changed file failed to load; the previous one keeps "
+        "{}: the changed file (or config.yaml) failed to load; the previous one keeps "
         "serving: {}",
         uri, reason);
     spdlog::warn("{} version {}: {}", name, version, tracked.reason);

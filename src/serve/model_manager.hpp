@@ -67,11 +67,13 @@ class ModelManager {
     VersionState state = VersionState::kLoading;
     std::string reason;
     std::string etag;
+    std::string configEtag;  // of the config.yaml it was loaded with
     std::shared_ptr<ModelVersion> loaded;
   };
   struct Entry {
     ModelConfig config;
     std::string configEtag;
+    std::string appliedConfigEtag;  // of the config.yaml in force (the last one that parsed)
     std::string configError;
     std::map<int64_t, Tracked> versions;
   };
@@ -79,7 +81,7 @@ class ModelManager {
   void syncModel(const std::string& name, const ListedModel& listed);
   ModelConfig readConfig(const std::string& name, const ListedModel& listed);
   void loadVersion(const std::string& name, int64_t version, const blob::BlobProperties& blob,
-                   const ModelConfig& config);
+                   const ModelConfig& config, const std::string& configEtag);
   std::filesystem::path fetch(const std::string& name, int64_t version,
                               const blob::BlobProperties& blob);
   void unload(const std::string& name, int64_t version);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <fstream>
 #include <sstream>
 
@@ -80,6 +81,50 @@ bool hasBatchDimension(const Signature& signature) {
   return true;
 }
 
+// Dynamic batching concatenates along dim 0: every tensor must start with a
+// dynamic dimension.
+bool batchable(const Signature& signature) {
+  for (const auto* list : {&signature.inputs, &signature.outputs}) {
+    for (const TensorSpec& tensor : *list) {
+      if (tensor.shape.empty() || tensor.shape[0] >= 0) return false;
+    }
+  }
+  return true;
+}
+
+void applyOverrides(std::vector<TensorSpec>& tensors, const std::vector<TensorOverride>& overrides,
+                    const char* kind) {
+  for (const TensorOverride& entry : overrides) {
+    auto spec = std::find_if(tensors.begin(), tensors.end(),
+                             [&](const TensorSpec& tensor) { return tensor.name == entry.name; });
+    if (spec == tensors.end()) {
+      throw Error(fmt::format("config.yaml {} '{}' is not an {} of the model, which has {} ({})",
+                              kind, entry.name, kind, names(tensors), entry.where));
+    }
+    if (entry.datatype) {
+      if (spec->datatype != "unknown" && spec->datatype != *entry.datatype) {
+        throw Error(fmt::format("config.yaml {} '{}' has datatype {}, the model declares {} ({})",
+                                kind, entry.name, *entry.datatype, spec->datatype, entry.where));
+      }
+      spec->datatype = *entry.datatype;
+    }
+    if (entry.shape) {
+      // An override may fix dynamic dimensions, never change fixed ones.
+      bool fits = spec->shape.empty() || spec->shape.size() == entry.shape->size();
+      for (size_t d = 0; fits && !spec->shape.empty() && d < spec->shape.size(); ++d) {
+        fits = spec->shape[d] < 0 || spec->shape[d] == (*entry.shape)[d];
+      }
+      if (!fits) {
+        throw Error(fmt::format(
+            "config.yaml {} '{}' has shape {}, which does not fit the "
+            "model's {} ({})",
+            kind, entry.name, formatShape(*entry.shape), formatShape(spec->shape), entry.where));
+      }
+      spec->shape = *entry.shape;
+    }
+  }
+}
+
 void checkFinite(const std::vector<Tensor>& outputs, size_t expected) {
   if (outputs.size() != expected) {
     throw Error(fmt::format("the engine returned {} outputs, the model declares {}", outputs.size(),
@@ -95,6 +140,12 @@ void checkFinite(const std::vector<Tensor>& outputs, size_t expected) {
 }
 
 }  // namespace
+
+void applyOverrides(Signature& signature, const std::vector<TensorOverride>& inputs,
+                    const std::vector<TensorOverride>& outputs) {
+  applyOverrides(signature.inputs, inputs, "input");
+  applyOverrides(signature.outputs, outputs, "output");
+}
 
 std::vector<Tensor> checkInputs(const Signature& signature, std::vector<Tensor> inputs,
                                 int64_t maxBatchSize) {
@@ -133,12 +184,13 @@ std::vector<Tensor> checkInputs(const Signature& signature, std::vector<Tensor> 
 }
 
 ModelVersion::ModelVersion(std::string model, int64_t version, Signature signature,
-                           int64_t maxBatchSize, VersionMetrics& metrics)
+                           const LoadSettings& settings, VersionMetrics& metrics)
     : model_(std::move(model)),
       version_(version),
       signature_(std::move(signature)),
-      maxBatchSize_(maxBatchSize),
-      metrics_(metrics) {}
+      maxBatchSize_(settings.maxBatchSize),
+      metrics_(metrics),
+      batching_(settings.batching) {}
 
 std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::string& model,
                                                  int64_t version, const std::filesystem::path& file,
@@ -149,19 +201,46 @@ std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::stri
   std::stringstream bytes;
   bytes << stream.rdbuf();
   Signature signature = readOnnxSignature(bytes.str(), file.string());
+  applyOverrides(signature, settings.inputs, settings.outputs);
+  if (settings.batching && (settings.maxBatchSize <= 0 || !batchable(signature))) {
+    throw Error(fmt::format("dynamic_batching needs max_batch_size and a dynamic first (batch) "
+                            "dimension on every input and output; the model takes {} and gives {}",
+                            names(signature.inputs), names(signature.outputs)),
+                "",
+                "export the model with a dynamic first dimension, or turn dynamic_batching off");
+  }
   std::shared_ptr<ModelVersion> loaded(
-      new ModelVersion(model, version, signature, settings.maxBatchSize, metrics));
+      new ModelVersion(model, version, signature, settings, metrics));
   const std::vector<Tensor> single = probeInputs(signature, 1);
   std::vector<Tensor> reference;
   for (int i = 0; i < std::max(settings.instances, 1); ++i) {
     std::unique_ptr<Session> session = engine.load(file, signature);
     reference = session->run(single, signature.outputs);  // warm-up
     checkFinite(reference, signature.outputs.size());
+    for (size_t o = 0; o < reference.size(); ++o) {
+      // An output shape config.yaml declares must be what the engine gives.
+      const TensorSpec& declared = signature.outputs[o];
+      const bool overridden = std::any_of(
+          settings.outputs.begin(), settings.outputs.end(),
+          [&](const TensorOverride& entry) { return entry.name == declared.name && entry.shape; });
+      if (!overridden) continue;
+      Tensor shaped = reference[o];
+      applyDeclaredShape(shaped, declared.shape);
+      if (!shapeMatches(declared.shape, shaped.shape)) {
+        throw Error(
+            fmt::format("output '{}' has shape {} on the warm-up input; config.yaml "
+                        "declares {}",
+                        declared.name, formatShape(shaped.shape), formatShape(declared.shape)),
+            "", "fix the output's shape in config.yaml");
+      }
+    }
     loaded->idle_.push_back(std::move(session));
   }
   if (hasBatchDimension(signature)) {
     // Row 0 of a batch of 2 must equal the same row alone.
-    const std::vector<Tensor> batched = loaded->run(probeInputs(signature, 2), signature.outputs);
+    const TimePoint now = Clock::now();
+    const std::vector<Tensor> batched =
+        loaded->run(probeInputs(signature, 2), signature.outputs, {&now, 1});
     for (size_t o = 0; o < reference.size(); ++o) {
       const std::vector<float>& alone = reference[o].data;
       if (batched[o].data.size() != 2 * alone.size()) {
@@ -184,8 +263,8 @@ std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::stri
 }
 
 std::vector<Tensor> ModelVersion::run(const std::vector<Tensor>& inputs,
-                                      const std::vector<TensorSpec>& outputs) const {
-  const auto queued = Clock::now();
+                                      const std::vector<TensorSpec>& outputs,
+                                      std::span<const TimePoint> queued) const {
   std::unique_ptr<Session> session;
   {
     std::unique_lock lock(mutex_);
@@ -193,7 +272,7 @@ std::vector<Tensor> ModelVersion::run(const std::vector<Tensor>& inputs,
     session = std::move(idle_.back());
     idle_.pop_back();
   }
-  metrics_.queueSeconds.observe(secondsSince(queued));
+  for (const TimePoint arrived : queued) metrics_.queueSeconds.observe(secondsSince(arrived));
   const auto started = Clock::now();
   std::vector<Tensor> results;
   try {
@@ -232,10 +311,156 @@ std::vector<Tensor> ModelVersion::infer(std::vector<Tensor> inputs,
     }
   }
   try {
-    return run(ordered, wanted);
+    if (batching_) return runBatched(std::move(ordered), wanted);
+    const TimePoint now = Clock::now();
+    return run(ordered, wanted, {&now, 1});
   } catch (const Error& e) {
     throw RequestError(500, e.what());
   }
+}
+
+struct ModelVersion::Pending {
+  std::vector<Tensor> inputs;
+  const std::vector<TensorSpec>* outputs = nullptr;
+  int64_t rows = 0;
+  TimePoint queued;
+  std::vector<Tensor> results;
+  std::exception_ptr error;
+  bool alone = false;  // its inputs disagree on dim 0: merging would misalign rows
+  bool done = false;
+};
+
+namespace {
+
+// Requests share a run when they want the same outputs and their inputs
+// differ in dim 0 alone.
+bool mergeable(const std::vector<Tensor>& a, const std::vector<TensorSpec>& aOutputs,
+               const std::vector<Tensor>& b, const std::vector<TensorSpec>& bOutputs) {
+  if (aOutputs.size() != bOutputs.size() || a.size() != b.size()) return false;
+  for (size_t o = 0; o < aOutputs.size(); ++o) {
+    if (aOutputs[o].name != bOutputs[o].name) return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].shape.empty() || a[i].shape.size() != b[i].shape.size() ||
+        !std::equal(a[i].shape.begin() + 1, a[i].shape.end(), b[i].shape.begin() + 1)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
+                                             const std::vector<TensorSpec>& outputs) const {
+  Pending self;
+  self.rows = inputs.empty() || inputs.front().shape.empty() ? 1 : inputs.front().shape[0];
+  for (const Tensor& input : inputs) {
+    if (input.shape.empty() || input.shape[0] != self.rows) self.alone = true;
+  }
+  self.inputs = std::move(inputs);
+  self.outputs = &outputs;
+  self.queued = Clock::now();
+  std::vector<Pending*> batch;
+  {
+    std::unique_lock lock(queueMutex_);
+    queue_.push_back(&self);
+    queueChanged_.notify_all();
+    // The oldest waiting request leads: it gathers a batch, hands the lead
+    // on, and runs the batch; the others wait for their part of the result.
+    queueChanged_.wait(lock, [&] { return self.done || (!leading_ && queue_.front() == &self); });
+    if (self.done) {
+      if (self.error) std::rethrow_exception(self.error);
+      return std::move(self.results);
+    }
+    leading_ = true;
+    const TimePoint deadline = self.queued + batching_->maxQueueDelay;
+    const int64_t preferred =
+        batching_->preferredBatchSize > 0 ? batching_->preferredBatchSize : maxBatchSize_;
+    const auto gather = [&] {
+      batch.assign(1, &self);
+      int64_t rows = self.rows;
+      for (Pending* pending : queue_) {
+        if (pending == &self || self.alone || pending->alone ||
+            rows + pending->rows > maxBatchSize_ ||
+            !mergeable(self.inputs, outputs, pending->inputs, *pending->outputs)) {
+          continue;
+        }
+        batch.push_back(pending);
+        rows += pending->rows;
+      }
+      return rows;
+    };
+    while (!self.alone && gather() < preferred &&
+           queueChanged_.wait_until(lock, deadline) != std::cv_status::timeout) {
+    }
+    gather();
+    std::erase_if(queue_, [&](Pending* pending) {
+      return std::find(batch.begin(), batch.end(), pending) != batch.end();
+    });
+    leading_ = false;
+    queueChanged_.notify_all();
+  }
+  runBatch(batch);
+  if (self.error) std::rethrow_exception(self.error);
+  return std::move(self.results);
+}
+
+void ModelVersion::runBatch(const std::vector<Pending*>& batch) const {
+  std::vector<std::vector<Tensor>> parts(batch.size());
+  std::exception_ptr error;
+  try {
+    std::vector<TimePoint> queued;
+    for (const Pending* pending : batch) queued.push_back(pending->queued);
+    const std::vector<TensorSpec>& outputs = *batch.front()->outputs;
+    if (batch.size() == 1) {
+      parts[0] = run(batch[0]->inputs, outputs, queued);
+    } else {
+      int64_t rows = 0;
+      for (const Pending* pending : batch) rows += pending->rows;
+      std::vector<Tensor> merged;
+      for (size_t i = 0; i < batch.front()->inputs.size(); ++i) {
+        Tensor tensor{batch.front()->inputs[i].name, batch.front()->inputs[i].shape, {}};
+        tensor.shape[0] = rows;
+        for (const Pending* pending : batch) {
+          const std::vector<float>& data = pending->inputs[i].data;
+          tensor.data.insert(tensor.data.end(), data.begin(), data.end());
+        }
+        merged.push_back(std::move(tensor));
+      }
+      const std::vector<Tensor> results = run(merged, outputs, queued);
+      for (const Tensor& result : results) {
+        if (result.shape.empty() || result.shape[0] != rows) {
+          throw Error(fmt::format("output '{}' has shape {} for a batch of {} rows; it cannot be "
+                                  "split per request",
+                                  result.name, formatShape(result.shape), rows),
+                      "", "turn dynamic_batching off for this model");
+        }
+        const size_t perRow = rows == 0 ? 0 : result.data.size() / static_cast<size_t>(rows);
+        size_t offset = 0;
+        for (size_t p = 0; p < batch.size(); ++p) {
+          Tensor part{result.name, result.shape, {}};
+          part.shape[0] = batch[p]->rows;
+          const size_t count = perRow * static_cast<size_t>(batch[p]->rows);
+          part.data.assign(result.data.begin() + static_cast<std::ptrdiff_t>(offset),
+                           result.data.begin() + static_cast<std::ptrdiff_t>(offset + count));
+          offset += count;
+          parts[p].push_back(std::move(part));
+        }
+      }
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  metrics_.batches.fetch_add(1, std::memory_order_relaxed);
+  metrics_.batchedRequests.fetch_add(batch.size(), std::memory_order_relaxed);
+  std::lock_guard lock(queueMutex_);
+  for (size_t p = 0; p < batch.size(); ++p) {
+    batch[p]->results = std::move(parts[p]);
+    batch[p]->error = error;
+    batch[p]->done = true;
+  }
+  queueChanged_.notify_all();
 }
 
 }  // namespace skiff::serve

@@ -4,16 +4,21 @@
 // Requests hold a shared_ptr to it, so a version unloaded by a poll is freed
 // only once its last in-flight request has finished.
 
+#include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "serve/engine.hpp"
 #include "serve/metrics.hpp"
+#include "serve/repository.hpp"
 #include "serve/tensor.hpp"
 
 namespace skiff::serve {
@@ -30,13 +35,17 @@ class RequestError : public std::runtime_error {
 };
 
 struct LoadSettings {
-  int instances = 1;         // parallel sessions
-  int64_t maxBatchSize = 0;  // 0: no limit beyond the model's shapes
+  int instances = 1;                        // parallel sessions
+  int64_t maxBatchSize = 0;                 // 0: no limit beyond the model's shapes
+  std::optional<DynamicBatching> batching;  // needs maxBatchSize > 0
+  std::vector<TensorOverride> inputs;       // config.yaml's refinements of the signature
+  std::vector<TensorOverride> outputs;
 };
 
 class ModelVersion {
  public:
-  // Loads `file` into `settings.instances` sessions, warms each up, and checks
+  // Loads `file` into `settings.instances` sessions (the ONNX signature with
+  // config.yaml's overrides applied and checked), warms each up, and checks
   // that a row gives the same result alone and in a batch (models with a
   // batch dimension). Throws skiff::Error with the reason when it cannot serve.
   static std::shared_ptr<ModelVersion> load(Engine& engine, const std::string& model,
@@ -50,15 +59,23 @@ class ModelVersion {
 
   // Checks `inputs` against the signature (RequestError 400 naming the tensor,
   // expected and given shape) and runs them; `outputs` selects outputs by
-  // name (empty: all). Waits for a free session; thread-safe.
+  // name (empty: all). Waits for a free session (with dynamic batching, also
+  // for others to share one run with); thread-safe.
   std::vector<Tensor> infer(std::vector<Tensor> inputs,
                             const std::vector<std::string>& outputs = {}) const;
 
  private:
-  ModelVersion(std::string model, int64_t version, Signature signature, int64_t maxBatchSize,
-               VersionMetrics& metrics);
-  std::vector<Tensor> run(const std::vector<Tensor>& inputs,
-                          const std::vector<TensorSpec>& outputs) const;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  struct Pending;  // a request waiting in the batch queue
+
+  ModelVersion(std::string model, int64_t version, Signature signature,
+               const LoadSettings& settings, VersionMetrics& metrics);
+  // Runs on a free session; `queued`: when the requests it serves arrived.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const std::vector<TensorSpec>& outputs,
+                          std::span<const TimePoint> queued) const;
+  std::vector<Tensor> runBatched(std::vector<Tensor> inputs,
+                                 const std::vector<TensorSpec>& outputs) const;
+  void runBatch(const std::vector<Pending*>& batch) const;
 
   std::string model_;
   int64_t version_;
@@ -68,7 +85,18 @@ class ModelVersion {
   mutable std::mutex mutex_;
   mutable std::condition_variable released_;
   mutable std::vector<std::unique_ptr<Session>> idle_;
+  std::optional<DynamicBatching> batching_;
+  mutable std::mutex queueMutex_;
+  mutable std::condition_variable queueChanged_;
+  mutable std::deque<Pending*> queue_;
+  mutable bool leading_ = false;  // a request is gathering a batch
 };
+
+// Applies config.yaml's `inputs`/`outputs` to the signature read from the
+// file. Throws skiff::Error when one names no tensor of the model or
+// contradicts it (another data type, rank or fixed dimension).
+void applyOverrides(Signature& signature, const std::vector<TensorOverride>& inputs,
+                    const std::vector<TensorOverride>& outputs);
 
 // Checks `inputs` against `signature` and returns them in its order.
 // Throws RequestError(400) naming the tensor and what was expected.

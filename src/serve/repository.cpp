@@ -76,6 +76,71 @@ VersionPolicy parsePolicy(const YAML::Node& node, const std::string& where) {
   return policy;
 }
 
+// "2ms", "500us" or a plain number of microseconds.
+std::chrono::microseconds parseDelay(const YAML::Node& node, const std::string& where) {
+  const auto text = scalar<std::string>(node, where, "max_queue_delay", "a duration");
+  int64_t value = -1;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string unit(end, text.data() + text.size());
+  const int64_t scale = unit.empty() || unit == "us" ? 1 : unit == "ms" ? 1000 : 0;
+  if (error != std::errc() || value < 0 || scale == 0 || value > 1'000'000 ||
+      value * scale > 1'000'000) {
+    throw Error(
+        "max_queue_delay must be a duration up to 1s, like 2ms or 500us (a plain number "
+        "is microseconds)",
+        at(where, node));
+  }
+  return std::chrono::microseconds(value * scale);
+}
+
+DynamicBatching parseBatching(const YAML::Node& node, const std::string& where) {
+  DynamicBatching batching;
+  if (node.IsNull()) return batching;  // `dynamic_batching:` alone: the defaults
+  if (!node.IsMap()) {
+    throw Error("dynamic_batching must be a map like {max_queue_delay: 2ms}", at(where, node));
+  }
+  checkKeys(node, {"max_queue_delay", "preferred_batch_size"}, where);
+  if (node["max_queue_delay"]) batching.maxQueueDelay = parseDelay(node["max_queue_delay"], where);
+  if (node["preferred_batch_size"]) {
+    batching.preferredBatchSize =
+        positive(node["preferred_batch_size"], where, "preferred_batch_size");
+  }
+  return batching;
+}
+
+std::vector<TensorOverride> parseOverrides(const YAML::Node& node, const std::string& where,
+                                           const char* field) {
+  if (!node.IsSequence()) {
+    throw Error(fmt::format("{} must be a list of {{name, datatype, shape}}", field),
+                at(where, node));
+  }
+  std::vector<TensorOverride> overrides;
+  for (const auto& item : node) {
+    if (!item.IsMap() || !item["name"]) {
+      throw Error(fmt::format("each entry of {} needs a name", field), at(where, item));
+    }
+    checkKeys(item, {"name", "datatype", "shape"}, where);
+    TensorOverride entry;
+    entry.where = at(where, item);
+    entry.name = scalar<std::string>(item["name"], where, "name", "a tensor name");
+    if (item["datatype"]) {
+      entry.datatype = scalar<std::string>(item["datatype"], where, "datatype", "like FP32");
+    }
+    if (const YAML::Node shape = item["shape"]) {
+      if (!shape.IsSequence()) throw Error("shape must be a list like [-1, 3]", at(where, shape));
+      entry.shape.emplace();
+      for (const auto& dimension : shape) {
+        const auto size = scalar<int64_t>(dimension, where, "a dimension", "an integer");
+        if (size < -1)
+          throw Error("a dimension must be -1 (any size) or >= 0", at(where, dimension));
+        entry.shape->push_back(size);
+      }
+    }
+    overrides.push_back(std::move(entry));
+  }
+  return overrides;
+}
+
 }  // namespace
 
 std::vector<int64_t> VersionPolicy::select(const std::vector<int64_t>& available) const {
@@ -106,7 +171,10 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   ModelConfig config;
   if (root.IsNull()) return config;
   if (!root.IsMap()) throw Error("config.yaml must be a map of settings", at(where, root));
-  checkKeys(root, {"version_policy", "max_batch_size", "instances"}, where);
+  checkKeys(
+      root,
+      {"version_policy", "max_batch_size", "instances", "dynamic_batching", "inputs", "outputs"},
+      where);
   if (root["version_policy"]) config.policy = parsePolicy(root["version_policy"], where);
   if (root["max_batch_size"]) {
     config.maxBatchSize = positive(root["max_batch_size"], where, "max_batch_size");
@@ -115,6 +183,19 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
     config.instances =
         static_cast<int>(std::min<int64_t>(positive(root["instances"], where, "instances"), 256));
   }
+  if (const YAML::Node batching = root["dynamic_batching"]) {
+    if (config.maxBatchSize == 0) {
+      throw Error("dynamic_batching needs max_batch_size, the most rows one batch takes",
+                  at(where, batching), "add max_batch_size: N");
+    }
+    config.batching = parseBatching(batching, where);
+    if (config.batching->preferredBatchSize > config.maxBatchSize) {
+      throw Error("preferred_batch_size is above max_batch_size",
+                  at(where, batching["preferred_batch_size"]));
+    }
+  }
+  if (root["inputs"]) config.inputs = parseOverrides(root["inputs"], where, "inputs");
+  if (root["outputs"]) config.outputs = parseOverrides(root["outputs"], where, "outputs");
   return config;
 }
 

@@ -5,6 +5,7 @@
 //   <repo>/<model>/<version>/model.onnx   numeric version folders
 // One flat listing of the repository gives every model, version and ETag.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "blob/blob_store.hpp"
+#include "serve/tensor.hpp"
 
 namespace skiff::serve {
 
@@ -31,10 +33,27 @@ struct VersionPolicy {
   size_t wanted(size_t selected) const { return kind == Kind::kLatest ? latest : selected; }
 };
 
+// Requests of one version queue and run together, concatenated along dim 0.
+struct DynamicBatching {
+  std::chrono::microseconds maxQueueDelay{1000};  // the longest a request waits for others
+  int64_t preferredBatchSize = 0;                 // rows that end the wait; 0: max_batch_size
+};
+
+// An entry of `inputs:` or `outputs:`: refines what the ONNX file declares.
+struct TensorOverride {
+  std::string name;
+  std::optional<std::string> datatype;
+  std::optional<Shape> shape;
+  std::string where;  // file:line:col of the entry, for load errors
+};
+
 struct ModelConfig {
   VersionPolicy policy;
   int64_t maxBatchSize = 0;  // 0: no limit
   int instances = 0;         // sessions per version; 0: the server's default
+  std::optional<DynamicBatching> batching;
+  std::vector<TensorOverride> inputs;
+  std::vector<TensorOverride> outputs;
 };
 
 // Parses config.yaml; throws skiff::Error naming `where`, line and column.

@@ -107,6 +107,12 @@ def main(out):
           [tensor("x", ["N", 1, 16, 16])], [tensor("logits", ["N", 10])],
           [const("k", k), const("kb", kb), const("wf", wf), const("bf", bf)], {"x": x},
           {"logits": pooled.reshape(2, -1) @ wf + bf})
+    # relu: any [N, M]; a dynamic dimension besides the batch one (dynamic batching
+    # merges requests only when M matches).
+    x = np.array([[-1, 2, -3], [4, -5, 6]], dtype=np.float32)
+    write(out, "relu", [helper.make_node("Relu", ["x"], ["y"])],
+          [tensor("x", ["N", "M"])], [tensor("y", ["N", "M"])], [], {"x": x},
+          {"y": np.maximum(x, 0)})
     # unsupported: a valid ONNX graph with an operator OpenCV DNN 4.6 lacks.
     x = np.array([[1, 2], [3, 4]], dtype=np.float32)
     write(out, "unsupported", [helper.make_node("Det", ["x"], ["y"])],

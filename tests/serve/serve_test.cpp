@@ -326,6 +326,200 @@ TEST(Serve, ConcurrentClientsGetTheirOwnAnswers) {
   EXPECT_EQ(wrong, 0);
 }
 
+// A KServe v2 request for one FP32 input.
+Json oneInput(const std::string& name, const std::vector<int64_t>& shape,
+              const std::vector<float>& data) {
+  return {{"inputs", {{{"name", name}, {"shape", shape}, {"datatype", "FP32"}, {"data", data}}}}};
+}
+
+TEST(Serve, DynamicBatchingGivesEachRequestItsOwnRows) {
+  ServedRepository served;
+  served.putModel("mlp", 1, "mlp");
+  served.put("mlp/config.yaml", "max_batch_size: 8\ndynamic_batching: {max_queue_delay: 20ms}\n");
+  served.putModel("plain", 1, "mlp");  // the same model, unbatched: the reference
+  ASSERT_TRUE(served.poll());
+  // Rows of 1 to 3 per request, so batches split at uneven offsets.
+  constexpr int kClients = 8;
+  constexpr int kRequests = 12;
+  auto input = [](int c, int i) {
+    std::vector<float> data(static_cast<size_t>(16 * (1 + (c + i) % 3)));
+    for (size_t k = 0; k < data.size(); ++k) {
+      data[k] = std::sin(static_cast<float>(c * 131 + i * 17 + static_cast<int>(k)) * 0.37f);
+    }
+    return oneInput("x", {static_cast<int64_t>(data.size() / 16), 16}, data);
+  };
+  std::vector<std::vector<Json>> alone(kClients);
+  for (int c = 0; c < kClients; ++c) {
+    for (int i = 0; i < kRequests; ++i) {
+      alone[c].push_back(served.postJson("/v2/models/plain/infer", input(c, i))["outputs"][0]);
+    }
+  }
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kRequests; ++i) {
+        const Json answer = served.postJson("/v2/models/mlp/infer", input(c, i));
+        const Json& output = answer["outputs"][0];
+        if (output["shape"] != alone[c][i]["shape"]) ++failed;
+        expectClose(output["data"], alone[c][i]["data"], 1e-5);
+        if (c == 0) {
+          // A request that cannot join any batch still gets its own answer.
+          const Json refused = served.postJson("/v2/models/mlp/infer",
+                                               oneInput("x", {1, 15}, std::vector<float>(15)), 400);
+          if (refused.value("error", "") != "input 'x': expected shape [-1, 16], given [1, 15]") {
+            ++failed;
+          }
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failed, 0);
+  const VersionMetrics& metrics = served.metrics().version("mlp", 1);
+  EXPECT_EQ(metrics.batchedRequests, kClients * kRequests);
+  EXPECT_LT(metrics.batches, metrics.batchedRequests);  // some batch held more than one request
+  const std::string text = served.get("/metrics").body;
+  EXPECT_NE(text.find(fmt::format(R"(skiff_serve_batches_total{{model="mlp",version="1"}} {})",
+                                  metrics.batches.load())),
+            std::string::npos)
+      << text;
+  // Every batched request waited in the queue (the load's own check adds one).
+  const std::string queued =
+      R"(skiff_serve_queue_duration_seconds_count{model="mlp",version="1"} )";
+  const size_t at = text.find(queued);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_GE(std::stoi(text.substr(at + queued.size())), kClients * kRequests);
+  EXPECT_EQ(served.metrics().version("plain", 1).batches, 0u);
+}
+
+TEST(Serve, DynamicBatchingRunsShapesThatCannotMergeApart) {
+  ServedRepository served;
+  served.putModel("relu", 1, "relu");  // x: [N, M]
+  served.put("relu/config.yaml", "max_batch_size: 4\ndynamic_batching: {max_queue_delay: 5ms}\n");
+  ASSERT_TRUE(served.poll());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 6; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 10; ++i) {
+        const size_t width = 2 + static_cast<size_t>(c % 3);  // three kinds of rows
+        std::vector<float> data(width);
+        for (size_t k = 0; k < width; ++k) {
+          data[k] = static_cast<float>(c * 100 + i) * (k % 2 ? 1.0f : -1.0f);
+        }
+        std::vector<float> expected = data;
+        for (float& value : expected) value = std::max(value, 0.0f);
+        const Json answer = served.postJson("/v2/models/relu/infer",
+                                            oneInput("x", {1, static_cast<int64_t>(width)}, data));
+        if (answer["outputs"][0]["data"] != Json(expected) ||
+            answer["outputs"][0]["shape"] != Json({1, static_cast<int64_t>(width)})) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(wrong, 0);
+  // Rows above max_batch_size are refused before they queue.
+  served.postJson("/v2/models/relu/infer", oneInput("x", {5, 1}, std::vector<float>(5)), 400);
+}
+
+TEST(Serve, DynamicBatchingKeepsInputsOfUnevenRowsOutOfBatches) {
+  ServedRepository served;
+  served.putModel("pair", 1, "pair");  // a, b: [N, 2]
+  served.put("pair/config.yaml", "max_batch_size: 8\ndynamic_batching: {max_queue_delay: 5ms}\n");
+  ASSERT_TRUE(served.poll());
+  auto request = [](int64_t rowsA, int64_t rowsB, float value) {
+    Json body =
+        oneInput("a", {rowsA, 2}, std::vector<float>(static_cast<size_t>(2 * rowsA), value));
+    body["inputs"].push_back({{"name", "b"},
+                              {"shape", {rowsB, 2}},
+                              {"datatype", "FP32"},
+                              {"data", std::vector<float>(static_cast<size_t>(2 * rowsB), 1.0f)}});
+    return body;
+  };
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 10; ++i) {
+        const auto value = static_cast<float>(c * 10 + i);
+        if (c == 0 && i % 2 == 0) {
+          // Rows that disagree between inputs run alone: the engine refuses them.
+          if (served.post("/v2/models/pair/infer", request(2, 3, value).dump()).status == 200) {
+            ++wrong;
+          }
+          continue;
+        }
+        const Json answer = served.postJson("/v2/models/pair/infer", request(1, 1, value));
+        if (answer["outputs"][0]["data"] != Json({value + 1, value + 1})) ++wrong;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(Serve, ConfigOverridesRefineTheSignature) {
+  ServedRepository served;
+  served.putModel("fixed", 1, "relu");
+  served.put("fixed/config.yaml",
+             "inputs: [{name: x, datatype: FP32, shape: [-1, 3]}]\n"
+             "outputs: [{name: y, shape: [-1, 3]}]\n");
+  // Mismatches: an unknown name, another data type, a changed fixed dimension.
+  served.putModel("unknown", 1, "relu");
+  served.put("unknown/config.yaml", "inputs: [{name: image}]\n");
+  served.putModel("dtype", 1, "add_v1");
+  served.put("dtype/config.yaml", "inputs: [{name: x, datatype: INT64}]\n");
+  served.putModel("shape", 1, "add_v1");
+  served.put("shape/config.yaml", "outputs:\n  - name: y\n    shape: [-1, 4]\n");
+  served.putModel("nobatch", 1, "add_v1");
+  served.put("nobatch/config.yaml",
+             "inputs: [{name: x, shape: [2, 3]}]\n"
+             "max_batch_size: 4\ndynamic_batching:\n");
+  ASSERT_TRUE(served.poll());
+
+  const Json metadata = Json::parse(served.get("/v2/models/fixed").body);
+  EXPECT_EQ(metadata["inputs"][0]["shape"], Json({-1, 3}));
+  EXPECT_EQ(metadata["outputs"][0]["shape"], Json({-1, 3}));
+  const Json answer =
+      served.postJson("/v2/models/fixed/infer", oneInput("x", {1, 3}, {-1.0f, 2.0f, -3.0f}));
+  EXPECT_EQ(answer["outputs"][0]["data"], Json({0.0, 2.0, 0.0}));
+  const Json refused =
+      served.postJson("/v2/models/fixed/infer", oneInput("x", {1, 2}, {1.0f, 2.0f}), 400);
+  EXPECT_EQ(refused["error"], "input 'x': expected shape [-1, 3], given [1, 2]");
+
+  auto reason = [&](const std::string& model) {
+    EXPECT_EQ(served.get(fmt::format("/v2/models/{}/versions/1/ready", model)).status, 503);
+    const Json status = Json::parse(served.get(fmt::format("/v1/models/{}", model)).body);
+    EXPECT_EQ(status["model_version_status"][0]["state"], "END") << status.dump();
+    return status["model_version_status"][0]["status"]["error_message"].get<std::string>();
+  };
+  EXPECT_NE(reason("unknown").find("config.yaml input 'image' is not an input of the model, which "
+                                   "has 'x' [-1, -1]"),
+            std::string::npos);
+  EXPECT_NE(
+      reason("dtype").find("config.yaml input 'x' has datatype INT64, the model declares FP32"),
+      std::string::npos);
+  const std::string shape = reason("shape");
+  EXPECT_NE(shape.find("config.yaml output 'y' has shape [-1, 4], which does not fit the model's "
+                       "[-1, 3]"),
+            std::string::npos)
+      << shape;
+  EXPECT_NE(shape.find("shape/config.yaml:2:5"), std::string::npos) << shape;
+  EXPECT_NE(reason("nobatch").find("dynamic_batching needs"), std::string::npos);
+
+  // A fixed config.yaml retries the unchanged file; a changed one reloads a serving version.
+  served.put("unknown/config.yaml", "inputs: [{name: x}]\n");
+  served.put("fixed/config.yaml", "inputs: [{name: x, shape: [-1, 2]}]\n");
+  ASSERT_TRUE(served.poll());
+  EXPECT_EQ(served.get("/v2/models/unknown/versions/1/ready").status, 200);
+  EXPECT_EQ(served.postJson("/v2/models/fixed/infer",
+                            oneInput("x", {1, 2}, {1.0f, -2.0f}))["outputs"][0]["data"],
+            Json({1.0, 0.0}));
+}
+
 TEST(Serve, BadRequestsGetClearErrors) {
   HttpServerOptions options;
   options.maxBodyBytes = 4096;

@@ -10,6 +10,7 @@
 
 #include "../../fuzz/serve_request_parsers.hpp"
 #include "common/error.hpp"
+#include "serve/model_version.hpp"
 #include "serve/protocol.hpp"
 #include "serve/repository.hpp"
 
@@ -43,6 +44,90 @@ TEST(ServeConfig, ErrorsNameTheLineAndAHint) {
   EXPECT_THROW(parseModelConfig("version_policy: {latest: zero}", "c"), Error);
   EXPECT_THROW(parseModelConfig("version_policy: {specific: []}", "c"), Error);
   EXPECT_THROW(parseModelConfig("[1, 2", "c"), Error);
+}
+
+TEST(ServeConfig, ParsesBatchingAndOverrides) {
+  ModelConfig config = parseModelConfig(
+      "max_batch_size: 8\n"
+      "dynamic_batching: {max_queue_delay: 2ms, preferred_batch_size: 4}\n"
+      "inputs:\n  - {name: x, datatype: FP32, shape: [-1, 3]}\n"
+      "outputs: [{name: y}]\n",
+      "c");
+  ASSERT_TRUE(config.batching);
+  EXPECT_EQ(config.batching->maxQueueDelay, std::chrono::microseconds(2000));
+  EXPECT_EQ(config.batching->preferredBatchSize, 4);
+  ASSERT_EQ(config.inputs.size(), 1u);
+  EXPECT_EQ(config.inputs[0].name, "x");
+  EXPECT_EQ(config.inputs[0].datatype, "FP32");
+  EXPECT_EQ(config.inputs[0].shape, Shape({-1, 3}));
+  EXPECT_EQ(config.inputs[0].where, "c:4:5");
+  ASSERT_EQ(config.outputs.size(), 1u);
+  EXPECT_FALSE(config.outputs[0].shape);
+  EXPECT_FALSE(parseModelConfig("max_batch_size: 8", "c").batching);
+  EXPECT_EQ(parseModelConfig("max_batch_size: 8\ndynamic_batching: {max_queue_delay: 500}", "c")
+                .batching->maxQueueDelay,
+            std::chrono::microseconds(500));
+  EXPECT_EQ(parseModelConfig("max_batch_size: 8\ndynamic_batching: {max_queue_delay: 50us}", "c")
+                .batching->maxQueueDelay,
+            std::chrono::microseconds(50));
+  EXPECT_TRUE(parseModelConfig("max_batch_size: 2\ndynamic_batching:\n", "c").batching);
+
+  auto problem = [](const std::string& text) {
+    try {
+      parseModelConfig(text, "m/config.yaml");
+    } catch (const Error& e) {
+      return e.problem() + " @ " + e.where() + " / " + e.hint();
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(problem("dynamic_batching: {max_queue_delay: 2ms}"),
+            "dynamic_batching needs max_batch_size, the most rows one batch takes @ "
+            "m/config.yaml:1:19 / add max_batch_size: N");
+  EXPECT_NE(problem("max_batch_size: 4\ndynamic_batching: {max_queue_dely: 2ms}")
+                .find("did you mean 'max_queue_delay'?"),
+            std::string::npos);
+  EXPECT_NE(problem("max_batch_size: 4\ndynamic_batching: {max_queue_delay: 2h}")
+                .find("max_queue_delay must be a duration"),
+            std::string::npos);
+  EXPECT_NE(problem("max_batch_size: 4\ndynamic_batching: {max_queue_delay: 99999999999999999ms}")
+                .find("max_queue_delay must be a duration"),
+            std::string::npos);
+  EXPECT_NE(problem("max_batch_size: 4\ndynamic_batching: {preferred_batch_size: 5}")
+                .find("preferred_batch_size is above max_batch_size"),
+            std::string::npos);
+  EXPECT_NE(problem("inputs: [{datatype: FP32}]").find("needs a name"), std::string::npos);
+  EXPECT_NE(problem("inputs: [{name: x, shap: [1]}]").find("did you mean 'shape'?"),
+            std::string::npos);
+  EXPECT_NE(problem("inputs: [{name: x, shape: [-2]}]").find("-1 (any size)"), std::string::npos);
+  EXPECT_NE(problem("outputs: {name: y}").find("outputs must be a list"), std::string::npos);
+}
+
+TEST(ServeConfig, OverridesRefineTheSignatureOnly) {
+  const Signature model{{{"x", "FP32", {-1, -1}}}, {{"y", "unknown", {}}}};
+  Signature signature = model;
+  applyOverrides(signature, {{"x", std::nullopt, Shape{-1, 3}, "c:1:1"}},
+                 {{"y", "FP32", Shape{-1, 3}, "c:2:1"}});
+  EXPECT_EQ(signature.inputs[0].shape, Shape({-1, 3}));
+  EXPECT_EQ(signature.outputs[0].datatype, "FP32");  // completes what the file left open
+  EXPECT_EQ(signature.outputs[0].shape, Shape({-1, 3}));
+  auto problem = [&](const TensorOverride& input) {
+    Signature copy = model;
+    try {
+      applyOverrides(copy, {input}, {});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(problem({"x", std::nullopt, Shape{-1}, "c:1:1"}).find("does not fit"),
+            std::string::npos);
+  EXPECT_NE(problem({"z", std::nullopt, std::nullopt, "c:1:1"}).find("which has 'x' [-1, -1]"),
+            std::string::npos);
+  EXPECT_NE(problem({"x", "INT8", std::nullopt, "c:1:1"}).find("the model declares FP32 (c:1:1)"),
+            std::string::npos);
+  signature = model;
+  signature.inputs[0].shape = {-1, 3};
+  EXPECT_THROW(applyOverrides(signature, {{"x", std::nullopt, Shape{-1, 4}, "c"}}, {}), Error);
 }
 
 TEST(ServeVersionPolicy, SelectsVersions) {
