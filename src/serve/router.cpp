@@ -109,20 +109,43 @@ HttpReply Router::route(const HttpRequestView& request) const {
                                      request.method, path));
 }
 
-HttpReply Router::kserveModel(const HttpRequestView& request, std::string_view path) const {
-  // {m}[/versions/{v}][/ready|/infer]
-  std::vector<std::string_view> parts = split(path);
-  if (parts.empty()) return errorReply(404, "name a model: /v2/models/NAME");
-  const std::string model(parts[0]);
+namespace {
+
+// A model URL after its API prefix: "{model}[/versions/{v}][/rest...]".
+struct ModelPath {
+  std::string model;
   std::optional<int64_t> version;
+  std::vector<std::string_view> rest;  // what follows the model and version
+};
+
+// Splits `path` into `out`; an error reply (404: no model named, 400: a
+// version that is not a number) when it cannot.
+std::optional<HttpReply> parseModelPath(std::string_view path, std::string_view example,
+                                        ModelPath& out) {
+  std::vector<std::string_view> parts = split(path);
+  if (parts.empty()) return errorReply(404, fmt::format("name a model: {}", example));
+  out.model = std::string(parts[0]);
   size_t next = 1;
   if (parts.size() >= 3 && parts[1] == "versions") {
-    version = parseNumber(parts[2]);
-    if (!version) return errorReply(400, fmt::format("version '{}' is not a number", parts[2]));
+    out.version = parseNumber(parts[2]);
+    if (!out.version) {
+      return errorReply(400, fmt::format("version '{}' is not a number", parts[2]));
+    }
     next = 3;
   }
-  const std::string_view action = next < parts.size() ? parts[next] : "";
-  if (next + 1 < parts.size() || (action != "" && action != "ready" && action != "infer")) {
+  out.rest.assign(parts.begin() + static_cast<std::ptrdiff_t>(next), parts.end());
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpReply Router::kserveModel(const HttpRequestView& request, std::string_view path) const {
+  // {m}[/versions/{v}][/ready|/infer]
+  ModelPath parsed;
+  if (auto error = parseModelPath(path, "/v2/models/NAME", parsed)) return *error;
+  const auto& [model, version, rest] = parsed;
+  const std::string_view action = rest.empty() ? "" : rest[0];
+  if (rest.size() > 1 || (action != "" && action != "ready" && action != "infer")) {
     return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
   }
   const ModelManager::Lookup lookup = manager_.find(model, version);
@@ -155,18 +178,11 @@ HttpReply Router::tfModel(const HttpRequestView& request, std::string_view path)
     predict = true;
     path.remove_suffix(8);
   }
-  std::vector<std::string_view> parts = split(path);
-  if (parts.empty()) return errorReply(404, "name a model: /v1/models/NAME");
-  const std::string model(parts[0]);
-  std::optional<int64_t> version;
-  size_t next = 1;
-  if (parts.size() >= 3 && parts[1] == "versions") {
-    version = parseNumber(parts[2]);
-    if (!version) return errorReply(400, fmt::format("version '{}' is not a number", parts[2]));
-    next = 3;
-  }
-  const bool metadata = next < parts.size() && parts[next] == "metadata" && !predict;
-  if (parts.size() > next + (metadata ? 1 : 0)) {
+  ModelPath parsed;
+  if (auto error = parseModelPath(path, "/v1/models/NAME", parsed)) return *error;
+  const auto& [model, version, rest] = parsed;
+  const bool metadata = !rest.empty() && rest[0] == "metadata" && !predict;
+  if (rest.size() > (metadata ? 1u : 0u)) {
     return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
   }
   if (predict) {
