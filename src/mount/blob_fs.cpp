@@ -22,6 +22,12 @@ using blob::BlobError;
 using blob::ErrorKind;
 
 constexpr auto kRetryInterval = std::chrono::seconds(15);
+// Directory read-ahead: how many files past the one opened, up to what size,
+// on how many threads, with at most how many queued.
+constexpr size_t kPrefetchAhead = 16;
+constexpr uint64_t kPrefetchMaxBytes = 4ull << 20;
+constexpr int kPrefetchWorkers = 8;
+constexpr size_t kPrefetchQueue = 32;
 
 Clock::duration seconds(double value) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(value));
@@ -101,6 +107,7 @@ BlobFs::BlobFs(std::unique_ptr<blob::BlobStore> store, std::string prefix, Mount
       cache_(options_.cacheDir, options_.cacheSizeBytes) {
   if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
   std::filesystem::create_directories(std::filesystem::path(options_.cacheDir) / "pending");
+  prefetcher_ = std::make_unique<BoundedExecutor>(kPrefetchWorkers, kPrefetchQueue);
   retryThread_ = std::thread([this] {
     std::unique_lock lock(retryMutex_);
     while (!stopping_) {
@@ -119,6 +126,7 @@ BlobFs::~BlobFs() {
   }
   retryWake_.notify_all();
   retryThread_.join();
+  prefetcher_.reset();  // before the cache and the store its tasks use
 }
 
 std::string BlobFs::blobName(const std::string& path) const {
@@ -286,11 +294,56 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
       });
   file.etag = written.etag;
   file.present = true;
+  file.unseen = true;
   file.existsInStore = true;
   file.validatedAt = now;
   downloaded = true;
   fetched = written;
   return 0;
+}
+
+void BlobFs::prefetchAfter(const std::string& path) {
+  const std::string directory = parentOf(path);
+  const std::string base = path.substr(path.rfind('/') + 1);
+  const uint64_t largest = std::min(kPrefetchMaxBytes, options_.streamThreshold());
+  std::vector<std::string> next;
+  {
+    std::lock_guard lock(metadataMutex_);
+    const auto it = listings_.find(directory);
+    if (it == listings_.end() || it->second.expires <= Clock::now()) return;
+    const auto& entries = it->second.entries;
+    auto at = std::find_if(entries.begin(), entries.end(),
+                           [&](const DirectoryEntry& entry) { return entry.name == base; });
+    if (at == entries.end()) return;
+    for (++at; at != entries.end() && next.size() < kPrefetchAhead; ++at) {
+      if (at->attributes.isDirectory || at->attributes.size > largest) continue;
+      next.push_back(blobName((directory == "/" ? "" : directory) + "/" + at->name));
+    }
+  }
+  for (auto& name : next) {
+    {
+      std::lock_guard lock(prefetchMutex_);
+      // Never more than the queue holds: submit() must not block a FUSE thread.
+      if (prefetching_.size() >= kPrefetchQueue || !prefetching_.insert(name).second) continue;
+    }
+    prefetcher_->submit([this, name = std::move(name)] {
+      try {
+        const auto file = cache_.acquire(name);
+        try {
+          std::lock_guard lock(file->mutex);
+          bool downloaded = false;
+          fetchIntoCache(*file, false, downloaded);
+        } catch (const std::exception& e) {
+          spdlog::debug("read-ahead of {} failed: {}", name, e.what());
+        }
+        cache_.release(file);
+      } catch (const std::exception& e) {
+        spdlog::debug("read-ahead of {} failed: {}", name, e.what());
+      }
+      std::lock_guard lock(prefetchMutex_);
+      prefetching_.erase(name);
+    });
+  }
 }
 
 std::shared_ptr<BlobFs::OpenFile> BlobFs::handleOf(uint64_t handle) {
@@ -328,8 +381,12 @@ int BlobFs::open(const std::string& path, int flags, uint64_t& handle, bool& kee
         return result;
       }
       // The kernel may keep its pages only when the content is what it saw before.
-      keepCache = !downloaded && !open->cached->dirty;
+      const bool unseen = open->cached->unseen;
+      open->cached->unseen = false;
+      keepCache = !unseen && !open->cached->dirty;
       if (downloaded) remember(path, fileAttributes(fetched));
+      // A fetch here (or by the read-ahead) means a scan may be under way.
+      if (unseen && !writable) prefetchAfter(path);
     }
     std::lock_guard lock(handlesMutex_);
     handle = nextHandle_++;

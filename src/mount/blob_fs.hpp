@@ -17,9 +17,11 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "blob/blob_store.hpp"
+#include "common/parallel.hpp"
 #include "mount/file_cache.hpp"
 #include "mount/options.hpp"
 
@@ -87,6 +89,10 @@ class BlobFs {
   void recordPending(CachedFile& file);
   std::shared_ptr<OpenFile> handleOf(uint64_t handle);
   bool directoryIsEmpty(const std::string& name);
+  // Reading a directory's files one after another (cat dir/*, a data
+  // loader): fetches the next small files of its listing in the background,
+  // so their opens find them cached.
+  void prefetchAfter(const std::string& path);
 
   std::unique_ptr<blob::BlobStore> store_;
   std::string prefix_;  // ends in '/' or is empty
@@ -100,6 +106,10 @@ class BlobFs {
   std::mutex handlesMutex_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
   uint64_t nextHandle_ = 1;
+
+  std::mutex prefetchMutex_;
+  std::unordered_set<std::string> prefetching_;  // blob names queued or in flight
+  std::unique_ptr<BoundedExecutor> prefetcher_;
 
   std::mutex retryMutex_;
   std::condition_variable retryWake_;

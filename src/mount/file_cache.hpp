@@ -25,6 +25,7 @@ struct CachedFile {
   bool present = false;        // the local copy is complete
   bool dirty = false;          // local changes not yet in the store
   bool existsInStore = false;  // else the next upload must create it (If-None-Match: *)
+  bool unseen = false;  // downloaded since the kernel last opened it: its page cache is stale
   Clock::time_point validatedAt{};
   Clock::time_point lastUse{};
   int openCount = 0;  // guarded by the cache's mutex

@@ -237,6 +237,28 @@ TEST_P(MountTest, TimeoutZeroStillCreatesFilesInNewDirectories) {
   EXPECT_EQ(readFile(mount / "m/1/model.onnx"), "model\n");
 }
 
+TEST_P(MountTest, ReadingADirectorysFirstFileFetchesTheNextOnesAhead) {
+  for (int i = 0; i < 8; ++i) putBlob("scan/f" + std::to_string(i), "file " + std::to_string(i));
+  Mount mount(uri_);
+  ASSERT_EQ(sh("ls " + (mount / "scan").string() + " | wc -l").out, "8\n");
+  EXPECT_EQ(readFile(mount / "scan/f0"), "file 0");
+  // The other seven land in the cache without being opened.
+  const auto filled = [&] {
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(mount.cacheDir() / "data")) {
+      count += entry.file_size() > 0 ? 1 : 0;
+    }
+    return count;
+  };
+  for (int i = 0; i < 100 && filled() < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(filled(), 8);
+  for (int i = 1; i < 8; ++i) {
+    EXPECT_EQ(readFile(mount / ("scan/f" + std::to_string(i))), "file " + std::to_string(i));
+  }
+}
+
 TEST_P(MountTest, ReadOnlyMountsRejectWrites) {
   putBlob("ro.txt", "keep");
   Mount mount(uri_, {"--read-only"});
