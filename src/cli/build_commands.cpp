@@ -13,6 +13,11 @@
 #include "spec/parse.hpp"
 
 namespace skiff::cli {
+
+void sendBuildOutputToStderr(image::BuildOptions& build) {
+  build.output = [](std::string_view line) { std::cerr << line << "\n"; };
+  build.warn = [](std::string_view line) { std::cerr << "skiff: warning: " << line << "\n"; };
+}
 namespace {
 
 struct BuildCommandOptions {
@@ -52,10 +57,8 @@ void runBuild(const BuildCommandOptions& options, CommandContext& context) {
   build.builder = options.builder;
   build.insecureRegistry = options.insecureRegistry;
   build.force = options.force;
-  // Build output goes to stderr, so stdout carries only the result (--json for CI).
-  build.output = [](std::string_view line) { std::cerr << line << "\n"; };
+  sendBuildOutputToStderr(build);  // stdout carries only the result (--json for CI)
   build.quiet = options.quiet;
-  build.warn = [](std::string_view line) { std::cerr << "skiff: warning: " << line << "\n"; };
   const image::BuildRecord record =
       image::buildImage(options.projectDir, *parsed.spec->image, build);
   if (options.asJson) {

@@ -10,6 +10,10 @@
 
 #include "spec/spec.hpp"
 
+namespace skiff::image {
+struct BuildOptions;
+}
+
 namespace skiff::cli {
 
 // Exit codes shared by all commands.
@@ -40,6 +44,9 @@ using SpecAction = std::function<void(const spec::Spec&, const std::string& proj
 CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
                          const char* description, SpecAction then, bool announce = true,
                          const std::function<void(CLI::App&)>& addLeadingArguments = {});
+
+// Build output and warnings go to stderr, so stdout carries only results.
+void sendBuildOutputToStderr(image::BuildOptions& build);
 
 void addProjectCommands(CLI::App& app, CommandContext& context);
 void addBlobCommands(CLI::App& app, CommandContext& context);

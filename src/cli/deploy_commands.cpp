@@ -77,10 +77,7 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
       [](deploy::Target& target, const spec::Spec& spec, const deploy::ReleaseOptions& options) {
         if (target.needsImage() && spec.image) {
           image::BuildOptions build;
-          build.output = [](std::string_view line) { std::cerr << line << "\n"; };
-          build.warn = [](std::string_view line) {
-            std::cerr << "skiff: warning: " << line << "\n";
-          };
+          sendBuildOutputToStderr(build);
           const auto record = image::buildImage(options.projectDir, *spec.image, build);
           std::cout << "image " << record.reference() << "\n";
         }

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -141,6 +143,20 @@ int Subprocess::stop(std::chrono::milliseconds grace) {
   if (auto code = wait(grace)) return *code;
   ::kill(target, SIGKILL);
   return wait().value_or(-1);
+}
+
+std::optional<std::filesystem::path> findProgram(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "";
+  while (!rest.empty()) {
+    const auto colon = std::min(rest.find(':'), rest.size());
+    const std::filesystem::path candidate = std::filesystem::path(rest.substr(0, colon)) / name;
+    if (!candidate.parent_path().empty() && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    rest = colon < rest.size() ? rest.substr(colon + 1) : std::string_view();
+  }
+  return std::nullopt;
 }
 
 CommandResult runCommand(const std::vector<std::string>& argv, const SpawnOptions& options,

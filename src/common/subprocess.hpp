@@ -48,6 +48,9 @@ class Subprocess {
   std::optional<int> exitCode_;
 };
 
+// The full path of a program on PATH, when there is one.
+std::optional<std::filesystem::path> findProgram(const std::string& name);
+
 struct CommandResult {
   int exitCode = -1;
   std::string out;

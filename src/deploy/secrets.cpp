@@ -118,13 +118,21 @@ SecretValues resolveSecrets(const spec::Spec& spec, const std::filesystem::path&
 }
 
 std::string redact(std::string text, const SecretValues& secrets) {
+  std::vector<std::string> values;
   for (const auto& [name, keys] : secrets) {
-    for (const auto& [key, value] : keys) {
-      if (value.empty()) continue;
-      for (auto at = text.find(value); at != std::string::npos; at = text.find(value, at)) {
-        text.replace(at, value.size(), "<redacted>");
-        at += 10;
-      }
+    for (const auto& [key, value] : keys) values.push_back(value);
+  }
+  return redactValues(std::move(text), values);
+}
+
+std::string redactValues(std::string text, const std::vector<std::string>& values) {
+  constexpr std::string_view kRedacted = "<redacted>";
+  for (const auto& value : values) {
+    if (value.empty()) continue;
+    // Searching on after each replacement: a value inside "<redacted>" never loops.
+    for (auto at = text.find(value); at != std::string::npos; at = text.find(value, at)) {
+      text.replace(at, value.size(), kRedacted);
+      at += kRedacted.size();
     }
   }
   return text;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "spec/spec.hpp"
 
@@ -25,5 +26,7 @@ SecretValues resolveSecrets(const spec::Spec& spec, const std::filesystem::path&
 // Replaces every secret value in `text` with "<redacted>" (for output that
 // might echo one, e.g. an API server's error message).
 std::string redact(std::string text, const SecretValues& secrets);
+// The same for a plain list of values (what the local supervisor holds).
+std::string redactValues(std::string text, const std::vector<std::string>& values);
 
 }  // namespace skiff::deploy

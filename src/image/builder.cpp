@@ -232,20 +232,6 @@ BuilderSettings BuilderSettings::fromEnvironment(const Environment& env) {
   return settings;
 }
 
-std::optional<fs::path> findProgram(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path ? path : "";
-  while (!rest.empty()) {
-    const auto colon = std::min(rest.find(':'), rest.size());
-    const fs::path candidate = fs::path(rest.substr(0, colon)) / name;
-    if (!candidate.parent_path().empty() && ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    rest = colon < rest.size() ? rest.substr(colon + 1) : std::string_view();
-  }
-  return std::nullopt;
-}
-
 std::unique_ptr<Builder> selectBuilder(const std::string& name, const BuilderSettings& settings) {
   auto make = [&](const std::string& program) -> std::unique_ptr<Builder> {
     if (program == "docker") {

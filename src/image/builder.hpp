@@ -68,7 +68,4 @@ inline const std::vector<std::string> kBuilderNames = {"auto", "buildah", "podma
 // and docker. Throws skiff::Error when it is missing or cannot work.
 std::unique_ptr<Builder> selectBuilder(const std::string& name, const BuilderSettings& settings);
 
-// The full path of a program on PATH, when there is one.
-std::optional<std::filesystem::path> findProgram(const std::string& name);
-
 }  // namespace skiff::image

@@ -312,9 +312,11 @@ void BlobFs::prefetchAfter(const std::string& path) {
     const auto it = listings_.find(directory);
     if (it == listings_.end() || it->second.expires <= Clock::now()) return;
     const auto& entries = it->second.entries;
-    auto at = std::find_if(entries.begin(), entries.end(),
-                           [&](const DirectoryEntry& entry) { return entry.name == base; });
-    if (at == entries.end()) return;
+    // Listings are sorted by name (readdir builds them from a std::map).
+    auto at = std::lower_bound(
+        entries.begin(), entries.end(), base,
+        [](const DirectoryEntry& entry, const std::string& name) { return entry.name < name; });
+    if (at == entries.end() || at->name != base) return;
     for (++at; at != entries.end() && next.size() < kPrefetchAhead; ++at) {
       if (at->attributes.isDirectory || at->attributes.size > largest) continue;
       next.push_back(blobName((directory == "/" ? "" : directory) + "/" + at->name));

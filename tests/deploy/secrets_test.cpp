@@ -75,5 +75,9 @@ TEST(SecretsTest, RedactReplacesEveryOccurrenceOfEveryValue) {
   EXPECT_EQ(redact("a pw b pwpw", secrets), "a <redacted> b <redacted><redacted>");
 }
 
+TEST(SecretsTest, AValueInsideTheMarkerIsReplacedOnce) {
+  EXPECT_EQ(redactValues("see", {"e"}), "s<redacted><redacted>");
+}
+
 }  // namespace
 }  // namespace skiff::deploy

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -35,32 +36,41 @@ bool unmount(const std::string& mountpoint) {
   return !isMounted(mountpoint);
 }
 
+namespace {
+
+// The fields of /proc/PID/stat after the process name, starting with the
+// state (field 3); empty when the process is gone.
+std::vector<std::string> statFields(int pid) {
+  std::ifstream statFile(fmt::format("/proc/{}/stat", pid));
+  const std::string stat((std::istreambuf_iterator<char>(statFile)),
+                         std::istreambuf_iterator<char>());
+  const auto afterName = stat.rfind(')');
+  std::vector<std::string> fields;
+  if (afterName == std::string::npos) return fields;
+  std::istringstream in(stat.substr(afterName + 2));
+  for (std::string field; in >> field;) fields.push_back(field);
+  return fields;
+}
+
+}  // namespace
+
 bool isAlive(int pid) {
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
   // A zombie answers kill() too, until whoever adopted it reaps it.
-  std::ifstream statFile(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(statFile)), std::istreambuf_iterator<char>());
-  const auto afterName = stat.rfind(')');
-  return afterName == std::string::npos || stat.substr(afterName + 2, 1) != "Z";
+  const auto fields = statFields(pid);
+  return fields.empty() || fields[0] != "Z";
 }
 
 bool isSameProcess(int pid, double startedWall) {
   if (!isAlive(pid)) return false;
-  std::ifstream statFile(fmt::format("/proc/{}/stat", pid));
-  std::string stat((std::istreambuf_iterator<char>(statFile)), std::istreambuf_iterator<char>());
-  const auto afterName = stat.rfind(')');
-  if (afterName == std::string::npos) return false;
-  std::istringstream fields(stat.substr(afterName + 2));
-  std::string field;
-  // After the name: state is field 3; starttime is field 22.
-  for (int index = 3; index < 22 && fields >> field; ++index) {
-  }
-  unsigned long long startTicks = 0;
-  if (!(fields >> startTicks)) return false;
+  const auto fields = statFields(pid);
+  constexpr size_t kStartTime = 22 - 3;  // field 22, counted from the state (field 3)
+  if (fields.size() <= kStartTime) return false;
+  const double startTicks = std::strtod(fields[kStartTime].c_str(), nullptr);
   struct sysinfo info {};
   ::sysinfo(&info);
   const double bootWall = nowSeconds() - static_cast<double>(info.uptime);
-  const double startWall = bootWall + static_cast<double>(startTicks) / ::sysconf(_SC_CLK_TCK);
+  const double startWall = bootWall + startTicks / static_cast<double>(::sysconf(_SC_CLK_TCK));
   return std::fabs(startWall - startedWall) < 5;  // uptime has whole-second precision
 }
 

@@ -137,12 +137,7 @@ int waitForRelease(StateDb& state, const std::vector<std::pair<std::string, bool
 void printFailure(StateDb& state, const RunRecord& run) {
   std::cout << fmt::format("{} {}: {}\n", run.name, run.status, run.message);
   for (const auto& replica : state.replicas(run.id)) {
-    std::ifstream in(replica.logPath);
-    std::vector<std::string> last;
-    for (std::string line; std::getline(in, line);) {
-      last.push_back(line);
-      if (last.size() > 10) last.erase(last.begin());
-    }
+    const auto last = lastLines(replica.logPath, 10);
     if (last.empty()) continue;
     std::cout << fmt::format("  last lines of {}/{}:\n", run.name, replica.replica);
     for (const auto& line : last) std::cout << "    " << line << "\n";

@@ -7,25 +7,13 @@
 
 #include "common/error.hpp"
 #include "common/net.hpp"
+#include "common/subprocess.hpp"
 #include "deploy/local/sandbox.hpp"
 #include "deploy/serve_command.hpp"
 
 namespace skiff::deploy::local {
 
 namespace fs = std::filesystem;
-
-std::string findOnPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!dirs.empty()) {
-    const auto colon = dirs.find(':');
-    const fs::path candidate = fs::path(dirs.substr(0, colon)) / name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (colon == std::string_view::npos) break;
-    dirs.remove_prefix(colon + 1);
-  }
-  return {};
-}
 
 namespace {
 
@@ -43,7 +31,7 @@ class Planner {
         projectDir_(fs::absolute(projectDir).lexically_normal()),
         secrets_(secrets),
         options_(options) {
-    sandbox_ = options.sandbox ? findOnPath("bwrap") : "";
+    sandbox_ = options.sandbox ? findProgram("bwrap").value_or("").string() : "";
     if (options.sandbox && sandbox_.empty()) {
       plan_.warnings.push_back(
           "bubblewrap (bwrap) is not installed: jobs and services run as plain processes, and "
@@ -109,14 +97,11 @@ class Planner {
     env["SKIFF_NAME"] = workload.name;
     env["SKIFF_REPLICA"] = replica;
     if (sandbox_.empty()) {
-      for (const auto& mountName : workload.mounts) {
-        for (const auto& mount : plan_.mounts) {
-          if (mount.name != mountName) continue;
-          std::string variable = "SKIFF_MOUNT_" + mountName;
-          for (char& c : variable)
-            c = std::isalnum(static_cast<unsigned char>(c)) ? std::toupper(c) : '_';
-          env[variable] = mount.mountpoint;
-        }
+      for (const MountPlan* mount : mountsNamed(plan_, workload.mounts)) {
+        std::string variable = "SKIFF_MOUNT_" + mount->name;
+        for (char& c : variable)
+          c = std::isalnum(static_cast<unsigned char>(c)) ? std::toupper(c) : '_';
+        env[variable] = mount->mountpoint;
       }
     }
     return env;
@@ -136,11 +121,8 @@ class Planner {
     sandbox.bwrap = sandbox_;
     sandbox.projectDir = projectDir_;
     sandbox.workingDir = dir;
-    for (const auto& name : unit.mounts) {
-      for (const auto& mount : plan_.mounts) {
-        if (mount.name == name)
-          sandbox.binds.push_back({mount.mountpoint, mount.mountPath, mount.readOnly});
-      }
+    for (const MountPlan* mount : mountsNamed(plan_, unit.mounts)) {
+      sandbox.binds.push_back({mount->mountpoint, mount->mountPath, mount->readOnly});
     }
     return sandboxCommand(sandbox, command);
   }
@@ -240,7 +222,7 @@ class Planner {
 
   void addSparkProcess(UnitPlan& unit, const spec::Job& job) {
     unit.successReplica = "driver";
-    const std::string sparkSubmit = findOnPath("spark-submit");
+    const std::string sparkSubmit = findProgram("spark-submit").value_or("");
     if (sparkSubmit.empty()) {
       unit.error =
           "spark-submit was not found on PATH: the local target runs spark jobs with "
@@ -287,7 +269,7 @@ class Planner {
     UnitPlan unit = unitFor(workload, "notebook");
     unit.service = true;
     unit.port = notebook.port;
-    const std::string jupyter = findOnPath("jupyter-notebook");
+    const std::string jupyter = findProgram("jupyter-notebook").value_or("");
     if (jupyter.empty()) {
       unit.error =
           "Jupyter was not found (jupyter-notebook on PATH): install Debian's jupyter-notebook "
@@ -308,13 +290,13 @@ class Planner {
   // Services whose plan did not change keep running across releases.
   void finishService(UnitPlan& unit) {
     nlohmann::json identity = unit;
-    for (const auto& name : unit.mounts) {
-      for (const auto& mount : plan_.mounts) {
-        if (mount.name == name) identity["mountConfig"].push_back(mount);
-      }
+    for (const MountPlan* mount : mountsNamed(plan_, unit.mounts)) {
+      identity["mountConfig"].push_back(*mount);
     }
-    if (unit.kind == "notebook") identity.erase("endpoint");  // a new token each release
-    if (unit.kind == "notebook") identity.erase("processes");
+    if (unit.kind == "notebook") {  // a new token each release, in its URL and environment
+      identity.erase("endpoint");
+      identity.erase("processes");
+    }
     unit.configHash = fmt::format("{:016x}", std::hash<std::string>{}(identity.dump()));
     plan_.units.push_back(std::move(unit));
   }
@@ -328,6 +310,17 @@ class Planner {
 };
 
 }  // namespace
+
+std::vector<const MountPlan*> mountsNamed(const LocalPlan& plan,
+                                          const std::vector<std::string>& names) {
+  std::vector<const MountPlan*> found;
+  for (const auto& name : names) {
+    for (const auto& mount : plan.mounts) {
+      if (mount.name == name) found.push_back(&mount);
+    }
+  }
+  return found;
+}
 
 LocalPlan planRelease(const spec::Spec& spec, const fs::path& projectDir,
                       const SecretValues& secrets, const PlanOptions& options) {

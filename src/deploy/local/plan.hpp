@@ -64,11 +64,12 @@ struct PlanOptions {
   bool sandbox = true;   // wrap job and service commands in bubblewrap when it is installed
 };
 
+// The mounts of `plan` named in `names` (a unit's mounts), in that order.
+std::vector<const MountPlan*> mountsNamed(const LocalPlan& plan,
+                                          const std::vector<std::string>& names);
+
 LocalPlan planRelease(const spec::Spec& spec, const std::filesystem::path& projectDir,
                       const SecretValues& secrets, const PlanOptions& options);
-
-// The path of an executable on PATH, or empty.
-std::string findOnPath(const std::string& name);
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MountPlan, name, uri, mountpoint, mountPath, readOnly,
                                    cacheTimeoutSeconds, env, argv)

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <deque>
+#include <fstream>
+
 namespace skiff::deploy::local {
 
 namespace {
@@ -25,6 +28,16 @@ std::string metricsText(StateDb& state, const RunRecord& run) {
 }
 
 }  // namespace
+
+std::vector<std::string> lastLines(const std::filesystem::path& file, size_t count) {
+  std::ifstream in(file);
+  std::deque<std::string> last;
+  for (std::string line; std::getline(in, line);) {
+    last.push_back(std::move(line));
+    if (last.size() > count) last.pop_front();
+  }
+  return {last.begin(), last.end()};
+}
 
 std::string statusTable(StateDb& state) {
   const auto runs = state.latestRuns();

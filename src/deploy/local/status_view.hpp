@@ -3,14 +3,19 @@
 // How `skiff status` and the release summary show what the local target
 // recorded: a table for people, JSON for scripts.
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "deploy/local/state.hpp"
 
 namespace skiff::deploy::local {
 
 std::string statusTable(StateDb& state);
+
+// The last `count` lines of a log file (fewer when it is shorter or missing).
+std::vector<std::string> lastLines(const std::filesystem::path& file, size_t count);
 nlohmann::json statusJson(StateDb& state);
 
 // One line: "train Succeeded in 4.2s (accuracy=0.97)" or

@@ -21,6 +21,8 @@
 #include "deploy/local/metrics.hpp"
 #include "deploy/local/plan.hpp"
 #include "deploy/local/state.hpp"
+#include "deploy/local/status_view.hpp"
+#include "deploy/secrets.hpp"
 
 namespace skiff::deploy::local {
 
@@ -45,13 +47,8 @@ struct LogSink {
   std::vector<std::string> secrets;
   std::ofstream file;
 
-  void line(std::string text) {
-    for (const auto& secret : secrets) {
-      if (secret.empty()) continue;
-      for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-        text.replace(at, secret.size(), "<redacted>");
-      }
-    }
+  void line(const std::string& raw) {
+    const std::string text = redactValues(raw, secrets);
     file << text << '\n';
     file.flush();
     for (const auto& metric : parseMetricLine(text)) {
@@ -97,18 +94,6 @@ bool probe(int port, const std::string& path) {
   }
   ::close(fd);
   return ok;
-}
-
-std::string tail(const fs::path& file, size_t lines) {
-  std::ifstream in(file);
-  std::vector<std::string> last;
-  for (std::string line; std::getline(in, line);) {
-    last.push_back(line);
-    if (last.size() > lines) last.erase(last.begin());
-  }
-  std::string text;
-  for (const auto& line : last) text += "\n  " + line;
-  return text;
 }
 
 struct Replica {
@@ -219,10 +204,8 @@ class Supervisor {
     }
     for (const auto* unitPlan : toStart) {
       std::string mountError;
-      for (const auto& name : unitPlan->mounts) {
-        for (const auto& mount : plan.mounts) {
-          if (mount.name == name && mountError.empty()) mountError = ensureMounted(mount);
-        }
+      for (const MountPlan* mount : mountsNamed(plan, unitPlan->mounts)) {
+        if (mountError.empty()) mountError = ensureMounted(*mount);
       }
       startUnit(*unitPlan, releaseId, mountError);
     }
@@ -261,8 +244,10 @@ class Supervisor {
     while (!isMounted(plan.mountpoint)) {
       if (!mount.process->running() || Clock::now() > deadline) {
         mount.process->stop(kStopGrace);
+        std::string logTail;
+        for (const auto& line : lastLines(log, 5)) logTail += "\n  " + line;
         return fmt::format("storage \"{}\" ({}) could not be mounted at {}:{}", plan.name, plan.uri,
-                           plan.mountpoint, tail(log, 5));
+                           plan.mountpoint, logTail);
       }
       std::this_thread::sleep_for(milliseconds(50));
     }
