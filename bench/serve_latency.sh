@@ -3,7 +3,8 @@
 # server (the peer) on the same models and requests, with wrk on loopback.
 # Also times the engine alone in process (the limit) and prints the server's
 # overhead over it (end to end through wrk, and inside the server from its
-# own metrics) and the skiff/peer ratios.
+# own metrics) and the skiff/peer ratios; and onnxruntime-node alone on the
+# same models and inputs beside skiff's engine (ratio = onnxruntime / skiff time).
 #
 #   bench/serve_latency.sh [SECONDS_PER_RUN (5)]
 #
@@ -86,10 +87,16 @@ LUA
 echo "each run ${duration}s; latencies in microseconds; ratio = skiff requests/s / peer requests/s"
 printf '%-4s %5s | %-24s | %-24s | %6s | %s\n' model conns "skiff req/s p50 p99" "peer req/s p50 p99" ratio \
   "engine p50 / skiff overhead p50"
+engines=()
 for model in mlp cnn; do
   engine=$(build/skiff bench-engine "$work/repo/$model/1/model.onnx" "$work/$model.request.json" \
     --iterations 3000)
   engine_p50=$(echo "$engine" | sed -E 's/.*p50_us=([0-9.]+).*/\1/')
+  ort=$(NODE_PATH="$work/peer/node_modules" node bench/serve_ort_engine.js \
+    "$work/repo/$model/1/model.onnx" "$work/$model.request.json" 3000)
+  ort_p50=$(echo "$ort" | sed -E 's/.*p50_us=([0-9.]+).*/\1/')
+  engines+=("$(printf '%-4s engine alone, in process, p50: skiff (opencv-dnn) %s us, onnxruntime-node %s us = %sx' \
+    "$model" "$engine_p50" "$ort_p50" "$(ratio "$ort_p50" "$engine_p50")")")
   for connections in 1 8; do
     read -r s_rps s_p50 s_p99 < <(run_wrk "$skiff_port" "$model" "$connections")
     read -r p_rps p_p50 p_p99 < <(run_wrk "$peer_port" "$model" "$connections")
@@ -106,3 +113,4 @@ for model in mlp cnn; do
     END { printf "%-4s in the server, mean per request: %.1f us, of which the engine %.1f us (overhead %.1f us)\n",
           model, rs / rc * 1e6, is / ic * 1e6, (rs / rc - is / ic) * 1e6 }'
 done
+printf '%s\n' "${engines[@]}"
