@@ -24,7 +24,7 @@ start_azurite() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$port" --location "$work/azurite" \
-    --skipApiVersionCheck --loose --disableTelemetry >"$work/azurite.log" 2>&1 &
+    --skipApiVersionCheck --loose --disableTelemetry ${AZURITE_EXTRA:-} >"$work/azurite.log" 2>&1 &
   cleanup_hooks+=("kill $! 2>/dev/null")
   for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
   account=devstoreaccount1

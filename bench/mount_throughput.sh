@@ -79,11 +79,12 @@ s_list=$(seconds ls -l "$work/skiff/list")
 r_list=$(seconds ls -l "$work/rclone/list")
 report "ls -l of ${list_entries} entries" "$s_list" "$r_list" rclone
 [ "$(ls "$work/skiff/list" | wc -l)" = "$list_entries" ]
-s_write=$(seconds cp "$work/data/big.bin" "$work/skiff/written.bin")
+# Each its own name: the wait below must not see the blob skiff wrote.
+s_write=$(seconds cp "$work/data/big.bin" "$work/skiff/written-by-skiff.bin")
 r_start=$(now)
-cp "$work/data/big.bin" "$work/rclone/written.bin"
+cp "$work/data/big.bin" "$work/rclone/written-by-rclone.bin"
 # rclone uploads after close: the write is done when the blob is in the store.
-until [ "$(rclone lsf --format s az:bench/written.bin 2>/dev/null)" = "$((big_mib << 20))" ]; do
+until [ "$(rclone lsf --format s az:bench/written-by-rclone.bin 2>/dev/null)" = "$((big_mib << 20))" ]; do
   sleep 0.1
 done
 r_write=$(echo "$(now) - $r_start" | bc -l)

@@ -6,8 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "blob/errors.hpp"
@@ -28,6 +31,9 @@ constexpr size_t kPrefetchAhead = 16;
 constexpr uint64_t kPrefetchMaxBytes = 4ull << 20;
 constexpr int kPrefetchWorkers = 8;
 constexpr size_t kPrefetchQueue = 32;
+// A lookup lists the parent directory when it has at most this many entries
+// (one page): one request answers the lookup and its siblings' next ones.
+constexpr size_t kLookupListingLimit = 1000;
 
 Clock::duration seconds(double value) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(value));
@@ -143,6 +149,7 @@ void BlobFs::remember(const std::string& path, std::optional<Attributes> attribu
 
 void BlobFs::invalidate(const std::string& path) {
   std::lock_guard lock(metadataMutex_);
+  ++generation_;
   attributes_.erase(path);
   listings_.erase(parentOf(path));
   listings_.erase(path);
@@ -176,6 +183,10 @@ std::optional<Attributes> BlobFs::lookup(const std::string& path) {
       return it->second.attributes;
     }
   }
+  if (options_.listTimeout() > 0) {
+    const ListingAnswer answer = lookupInParentListing(path);
+    if (answer.known) return answer.attributes;
+  }
   const std::string name = blobName(path);
   std::optional<Attributes> found;
   if (const auto properties = store_->head(name)) {
@@ -201,8 +212,84 @@ int BlobFs::getattr(const std::string& path, Attributes& out) {
   });
 }
 
+BlobFs::ListingAnswer BlobFs::lookupInParentListing(const std::string& path) {
+  const std::string parent = parentOf(path);
+  const std::string child = path.substr(path.rfind('/') + 1);
+  const auto find = [&child](const std::vector<DirectoryEntry>& entries) {
+    const auto at = std::lower_bound(
+        entries.begin(), entries.end(), child,
+        [](const DirectoryEntry& entry, const std::string& name) { return entry.name < name; });
+    return at != entries.end() && at->name == child ? std::optional(at->attributes)
+                                                    : std::nullopt;
+  };
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(metadataMutex_);
+    const auto it = listings_.find(parent);
+    if (it != listings_.end() && it->second.answersUntil > Clock::now()) {
+      return {true, find(it->second.entries)};
+    }
+    generation = generation_;
+  }
+  const Listed listed = listDirectory(parent, kLookupListingLimit);
+  rememberListing(parent, listed, generation);
+  {
+    std::lock_guard lock(metadataMutex_);
+    if (generation != generation_) return {};  // changed meanwhile: ask the store
+  }
+  auto found = find(listed.entries);
+  if (!found && !listed.complete) return {};
+  remember(path, found);
+  return {true, found};
+}
+
+BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
+  const std::string prefix = path == "/" ? prefix_ : blobName(path) + "/";
+  std::map<std::string, DirectoryEntry> entries;  // sorted, and one per name
+  blob::ListOptions list;
+  list.prefix = prefix;
+  list.delimiter = "/";
+  list.withMetadata = true;
+  list.maxResults = static_cast<int>(std::min<size_t>(limit, 5000));
+  do {
+    const blob::ListPage page = store_->list(list);
+    for (const auto& directory : page.prefixes) {
+      std::string child = directory.substr(prefix.size());
+      child.pop_back();  // the trailing '/'
+      if (!child.empty()) entries[child] = {child, directoryAttributes()};
+    }
+    for (const auto& properties : page.blobs) {
+      const std::string child = properties.name.substr(prefix.size());
+      if (child.empty()) continue;
+      entries[child] = {child, fileAttributes(properties)};
+    }
+    list.marker = page.nextMarker;
+  } while (!list.marker.empty() && entries.size() < limit);
+  Listed listed;
+  listed.complete = list.marker.empty();
+  listed.entries.reserve(entries.size());
+  for (auto& [child, entry] : entries) listed.entries.push_back(std::move(entry));
+  return listed;
+}
+
+void BlobFs::rememberListing(const std::string& path, const Listed& listed, uint64_t generation) {
+  const auto now = Clock::now();
+  const auto attributesExpire = now + seconds(options_.attrTimeout());
+  std::lock_guard lock(metadataMutex_);
+  if (generation != generation_) return;
+  for (const auto& entry : listed.entries) {
+    // The listing also answers the getattr calls that `ls -l` and `find` make next.
+    const std::string childPath = (path == "/" ? "" : path) + "/" + entry.name;
+    attributes_[childPath] = {true, entry.attributes, attributesExpire};
+  }
+  if (!listed.complete) return;
+  const auto listingExpires = now + seconds(options_.listTimeout());
+  listings_[path] = {listed.entries, listingExpires, std::min(listingExpires, attributesExpire)};
+}
+
 int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {
   return guarded("readdir", path, [&] {
+    uint64_t generation = 0;
     {
       std::lock_guard lock(metadataMutex_);
       const auto it = listings_.find(path);
@@ -210,38 +297,12 @@ int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {
         out = it->second.entries;
         return 0;
       }
+      generation = generation_;
     }
-    const std::string prefix = path == "/" ? prefix_ : blobName(path) + "/";
-    std::map<std::string, DirectoryEntry> entries;  // sorted, and one per name
-    blob::ListOptions list;
-    list.prefix = prefix;
-    list.delimiter = "/";
-    list.withMetadata = true;
-    do {
-      const blob::ListPage page = store_->list(list);
-      for (const auto& directory : page.prefixes) {
-        std::string child = directory.substr(prefix.size());
-        child.pop_back();  // the trailing '/'
-        if (!child.empty()) entries[child] = {child, directoryAttributes()};
-      }
-      for (const auto& properties : page.blobs) {
-        const std::string child = properties.name.substr(prefix.size());
-        if (child.empty()) continue;
-        entries[child] = {child, fileAttributes(properties)};
-      }
-      list.marker = page.nextMarker;
-    } while (!list.marker.empty());
-    if (entries.empty() && path != "/" && !lookup(path)) return -ENOENT;
-    out.clear();
-    const auto expires = Clock::now() + seconds(options_.attrTimeout());
-    std::lock_guard lock(metadataMutex_);
-    for (auto& [child, entry] : entries) {
-      // The listing also answers the getattr calls that `ls -l` and `find` make next.
-      const std::string childPath = (path == "/" ? "" : path) + "/" + child;
-      attributes_[childPath] = {true, entry.attributes, expires};
-      out.push_back(std::move(entry));
-    }
-    listings_[path] = {out, Clock::now() + seconds(options_.listTimeout())};
+    Listed listed = listDirectory(path, std::numeric_limits<size_t>::max());
+    if (listed.entries.empty() && path != "/" && !lookup(path)) return -ENOENT;
+    rememberListing(path, listed, generation);
+    out = std::move(listed.entries);
     return 0;
   });
 }

@@ -71,12 +71,28 @@ class BlobFs {
     Clock::time_point expires;
   };
   struct CachedListing {
-    std::vector<DirectoryEntry> entries;
-    Clock::time_point expires;
+    std::vector<DirectoryEntry> entries;  // sorted by name
+    Clock::time_point expires;            // for readdir
+    Clock::time_point answersUntil;       // for lookups of its children (also the attr timeout)
+  };
+  struct Listed {
+    std::vector<DirectoryEntry> entries;  // sorted by name
+    bool complete = true;                 // false: stopped at the entry limit
+  };
+  // What a parent's listing says of a path: unknown, absent or these attributes.
+  struct ListingAnswer {
+    bool known = false;
+    std::optional<Attributes> attributes;
   };
 
   std::string blobName(const std::string& path) const;
   std::optional<Attributes> lookup(const std::string& path);
+  ListingAnswer lookupInParentListing(const std::string& path);
+  // Lists a directory's children, page after page, up to `limit` of them.
+  Listed listDirectory(const std::string& path, size_t limit);
+  // Caches the children's attributes, and the listing when it is complete,
+  // unless something changed under the directory since `generation`.
+  void rememberListing(const std::string& path, const Listed& listed, uint64_t generation);
   void remember(const std::string& path, std::optional<Attributes> attributes);
   std::optional<Attributes> writingAttributes(const std::string& path);
   void invalidate(const std::string& path);  // the path and its parent's listing
@@ -102,6 +118,7 @@ class BlobFs {
   std::mutex metadataMutex_;
   std::unordered_map<std::string, CachedAttributes> attributes_;
   std::unordered_map<std::string, CachedListing> listings_;
+  uint64_t generation_ = 0;  // counts invalidations: listings begun before one are not kept
 
   std::mutex handlesMutex_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
