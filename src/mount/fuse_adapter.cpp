@@ -74,6 +74,10 @@ void* onInit(struct fuse_conn_info* connection, struct fuse_config* config) {
   config->hard_remove = 1;   // unlink of an open file: no .fuse_hidden renames
   config->use_ino = 0;
   connection->max_readahead = 1 << 20;
+  // Freshness is decided per open (keep_cache). Left on, auto_inval_data
+  // makes every cached read() check attributes: warm reads ran 0.66x a local
+  // file with it and 0.8x without.
+  connection->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   return &mount;
 }
 
