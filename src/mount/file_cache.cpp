@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "common/error.hpp"
@@ -33,14 +35,20 @@ FileCache::~FileCache() {
 std::shared_ptr<CachedFile> FileCache::acquire(const std::string& name) {
   std::lock_guard lock(mutex_);
   auto& slot = entries_[name];
-  if (!slot) {
+  const bool created = !slot;
+  if (created) {
     slot = std::make_shared<CachedFile>();
     slot->name = name;
     slot->local = directory_ / "data" / std::to_string(nextId_++);
-    slot->fd = ::open(slot->local.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  }
+  if (slot->fd < 0) {
+    const int flags = O_RDWR | O_CLOEXEC | (created ? O_CREAT | O_TRUNC : 0);
+    slot->fd = ::open(slot->local.c_str(), flags, 0600);
     if (slot->fd < 0) {
-      entries_.erase(name);
-      throw Error("cannot create a cache file", (directory_ / "data").string(),
+      const int error = errno;
+      const std::string local = slot->local.string();
+      if (created) entries_.erase(name);
+      throw Error(std::string("cannot open a cache file: ") + std::strerror(error), local,
                   "check free space and permissions of the cache directory");
     }
   }
@@ -50,12 +58,38 @@ std::shared_ptr<CachedFile> FileCache::acquire(const std::string& name) {
 }
 
 void FileCache::release(const std::shared_ptr<CachedFile>& file) {
+  bool overLimit = false;
   {
     std::lock_guard lock(mutex_);
-    --file->openCount;
     file->lastUse = Clock::now();
+    if (--file->openCount == 0) {
+      if (file->forgotten) {
+        discard(*file);
+      } else {
+        account(*file);
+        ::close(file->fd);
+        file->fd = -1;
+      }
+    }
+    overLimit = usedBytes_ > maxBytes_;
   }
-  evict();
+  if (overLimit) evict();
+}
+
+void FileCache::account(CachedFile& file) {
+  struct stat st {};
+  const uint64_t bytes =
+      ::fstat(file.fd, &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+  usedBytes_ = usedBytes_ - std::min(usedBytes_, file.accountedBytes) + bytes;
+  file.accountedBytes = bytes;
+}
+
+void FileCache::discard(CachedFile& file) {
+  if (file.fd >= 0) ::close(file.fd);
+  file.fd = -1;
+  ::unlink(file.local.c_str());
+  usedBytes_ -= std::min(usedBytes_, file.accountedBytes);
+  file.accountedBytes = 0;
 }
 
 void FileCache::forget(const std::string& name) {
@@ -63,8 +97,9 @@ void FileCache::forget(const std::string& name) {
   const auto it = entries_.find(name);
   if (it == entries_.end()) return;
   if (it->second->openCount == 0) {
-    ::close(it->second->fd);
-    ::unlink(it->second->local.c_str());
+    discard(*it->second);
+  } else {
+    it->second->forgotten = true;
   }
   entries_.erase(it);
 }
@@ -75,48 +110,35 @@ void FileCache::rename(const std::string& from, const std::string& to) {
   if (it == entries_.end()) return;
   auto file = it->second;
   entries_.erase(it);
-  if (auto old = entries_.find(to); old != entries_.end() && old->second->openCount == 0) {
-    ::close(old->second->fd);
-    ::unlink(old->second->local.c_str());
+  if (auto old = entries_.find(to); old != entries_.end()) {
+    if (old->second->openCount == 0) {
+      discard(*old->second);
+    } else {
+      old->second->forgotten = true;
+    }
   }
   file->name = to;
   entries_[to] = file;
 }
 
-uint64_t FileCache::usedBytes() {
-  std::lock_guard lock(mutex_);
-  uint64_t used = 0;
-  for (const auto& [name, file] : entries_) {
-    struct stat st {};
-    if (::fstat(file->fd, &st) == 0) used += static_cast<uint64_t>(st.st_blocks) * 512;
-  }
-  return used;
-}
-
 void FileCache::evict() {
   std::lock_guard lock(mutex_);
+  const uint64_t target = maxBytes_ / 10 * 9;
+  if (usedBytes_ <= target) return;
   std::vector<std::pair<Clock::time_point, std::string>> candidates;
-  uint64_t used = 0;
   for (const auto& [name, file] : entries_) {
-    struct stat st {};
-    if (::fstat(file->fd, &st) == 0) used += static_cast<uint64_t>(st.st_blocks) * 512;
     if (file->openCount == 0 && !file->dirty) candidates.emplace_back(file->lastUse, name);
   }
-  if (used <= maxBytes_) return;
   std::sort(candidates.begin(), candidates.end());
   for (const auto& [lastUse, name] : candidates) {
-    if (used <= maxBytes_) break;
-    auto& file = entries_.at(name);
+    if (usedBytes_ <= target) break;
+    const auto it = entries_.find(name);
     // Another thread may hold the entry's lock mid-fetch: leave it.
-    std::unique_lock entryLock(file->mutex, std::try_to_lock);
+    std::unique_lock entryLock(it->second->mutex, std::try_to_lock);
     if (!entryLock.owns_lock()) continue;
-    struct stat st {};
-    ::fstat(file->fd, &st);
-    used -= std::min<uint64_t>(used, static_cast<uint64_t>(st.st_blocks) * 512);
-    ::close(file->fd);
-    ::unlink(file->local.c_str());
+    discard(*it->second);
     entryLock.unlock();
-    entries_.erase(name);
+    entries_.erase(it);
   }
 }
 

@@ -3,6 +3,9 @@
 // The local whole-file cache of a mount: one local file per cached blob,
 // served without asking the store until the cache timeout passes, evicted
 // least-recently-used to stay under a size limit, never while open or dirty.
+// A local file is open (fd) only while its entry is acquired, so a cache of
+// any number of files holds no descriptors at rest, and its size is kept as
+// a running total (each entry re-measured when released).
 
 #include <atomic>
 #include <chrono>
@@ -20,7 +23,7 @@ struct CachedFile {
   std::mutex mutex;  // held while the local copy is fetched, changed or uploaded
   std::string name;  // blob name
   std::filesystem::path local;
-  int fd = -1;                 // open read-write while the entry lives
+  int fd = -1;                 // open read-write while acquired (openCount > 0)
   std::string etag;            // of the blob version the local copy started from
   bool present = false;        // the local copy is complete
   bool dirty = false;          // local changes not yet in the store
@@ -28,7 +31,10 @@ struct CachedFile {
   bool unseen = false;  // downloaded since the kernel last opened it: its page cache is stale
   Clock::time_point validatedAt{};
   Clock::time_point lastUse{};
-  int openCount = 0;  // guarded by the cache's mutex
+  // Guarded by the cache's mutex:
+  int openCount = 0;
+  uint64_t accountedBytes = 0;  // its share of the cache's running total
+  bool forgotten = false;       // dropped while open: the last release deletes it
 };
 
 class FileCache {
@@ -42,9 +48,9 @@ class FileCache {
   // Drops a blob's entry and local copy (unless it is open: then only the link).
   void forget(const std::string& name);
   void rename(const std::string& from, const std::string& to);
-  // Evicts least-recently-used entries until the cache fits its limit.
+  // Evicts least-recently-used entries until the cache is back under 90% of
+  // its limit (so a full cache does not scan on every release).
   void evict();
-  uint64_t usedBytes();
   const std::filesystem::path& directory() const { return directory_; }
 
  private:
@@ -52,7 +58,13 @@ class FileCache {
   uint64_t maxBytes_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<CachedFile>> entries_;
+  uint64_t usedBytes_ = 0;  // disk space of the released entries' local files
   std::atomic<uint64_t> nextId_{0};
+
+  // With mutex_ held: re-measures an entry's local file into the total.
+  void account(CachedFile& file);
+  // With mutex_ held, the entry unused: deletes its local file.
+  void discard(CachedFile& file);
 };
 
 }  // namespace skiff::mount
