@@ -6,6 +6,8 @@
 #
 # Cases: one BIG_MIB file in 8 MiB blocks, and SMALL_FILES files of 64 KiB,
 # uploaded and downloaded. Needs build/skiff, node_modules (scripts/setup) and rclone.
+# Also prints the CPU Azurite used: a ratio near 1 with Azurite at 100% of a
+# core or more in both runs measures the emulator more than the clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 big_mib=${1:-1024}
@@ -28,20 +30,23 @@ trials=${SKIFF_BENCH_TRIALS:-3}
 # tools $trials times (CLEAN_DIR emptied before each) and compares median times.
 run_case() {
   local name=$1 mib=$2 clean=$3; shift 3
-  local skiff_cmd=() rclone_cmd=() s=() r=()
+  local skiff_cmd=() rclone_cmd=() s=() r=() s_busy=() r_busy=() seconds busy
   while [ "$1" != -- ]; do skiff_cmd+=("$1"); shift; done; shift
   rclone_cmd=("$@")
   for _ in $(seq "$trials"); do
-    rm -rf "$clean"; s+=("$(seconds "${skiff_cmd[@]}")")
-    rm -rf "$clean"; r+=("$(seconds "${rclone_cmd[@]}")")
+    rm -rf "$clean"; read -r seconds busy < <(measure "${skiff_cmd[@]}"); s+=("$seconds"); s_busy+=("$busy")
+    rm -rf "$clean"; read -r seconds busy < <(measure "${rclone_cmd[@]}"); r+=("$seconds"); r_busy+=("$busy")
   done
   local sm rm_
   sm=$(median "${s[@]}"); rm_=$(median "${r[@]}")
-  printf '%-30s skiff %7s MB/s   rclone %7s MB/s   ratio %5sx\n' "$name" "$(mbps "$mib" "$sm")" \
-    "$(mbps "$mib" "$rm_")" "$(ratio "$rm_" "$sm")"
+  printf '%-30s skiff %7s MB/s   rclone %7s MB/s   ratio %5sx   Azurite CPU %3s%% / %3s%%\n' "$name" \
+    "$(mbps "$mib" "$sm")" "$(mbps "$mib" "$rm_")" "$(ratio "$rm_" "$sm")" "$(median "${s_busy[@]}")" \
+    "$(median "${r_busy[@]}")"
 }
 
-echo "median of $trials trials each; MB/s = 10^6 bytes/s; ratio = skiff speed / rclone speed"
+echo "median of $trials trials each; MB/s = 10^6 bytes/s; ratio = skiff speed / rclone speed;"
+echo "Azurite CPU = the emulator's CPU use during skiff's / rclone's runs, in % of one core"
+echo "(of the 2 this machine has: at 100% and more the emulator sets the pace, not the client)"
 run_case "upload ${big_mib} MiB, 8 MiB blocks" "$big_mib" "$work/none" \
   build/skiff blob cp -q "$work/big/data.bin" "az://$account/skiff-big/data.bin" -- \
   rclone copy "${rclone_flags[@]}" "$work/big" az:rclone-big
