@@ -219,8 +219,7 @@ BlobFs::ListingAnswer BlobFs::lookupInParentListing(const std::string& path) {
     const auto at = std::lower_bound(
         entries.begin(), entries.end(), child,
         [](const DirectoryEntry& entry, const std::string& name) { return entry.name < name; });
-    return at != entries.end() && at->name == child ? std::optional(at->attributes)
-                                                    : std::nullopt;
+    return at != entries.end() && at->name == child ? std::optional(at->attributes) : std::nullopt;
   };
   uint64_t generation = 0;
   {

@@ -78,8 +78,7 @@ void FileCache::release(const std::shared_ptr<CachedFile>& file) {
 
 void FileCache::account(CachedFile& file) {
   struct stat st {};
-  const uint64_t bytes =
-      ::fstat(file.fd, &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+  const uint64_t bytes = ::fstat(file.fd, &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
   usedBytes_ = usedBytes_ - std::min(usedBytes_, file.accountedBytes) + bytes;
   file.accountedBytes = bytes;
 }

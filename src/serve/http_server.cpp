@@ -31,7 +31,9 @@ std::string_view view(boost::beast::string_view text) {
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(const Router& routes, HttpServerOptions chosen)
-      : router(routes), options(std::move(chosen)), contexts(makeContexts(options.threads)),
+      : router(routes),
+        options(std::move(chosen)),
+        contexts(makeContexts(options.threads)),
         acceptor(*contexts.front()) {}
 
   // One io_context per thread, each run by its thread alone: a connection's
@@ -190,17 +192,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 void HttpServer::Impl::accept() {
-  acceptor.async_accept(nextContext(), [self = shared_from_this()](beast::error_code error,
-                                                                           tcp::socket socket) {
-    if (self->stopping) return;
-    if (!error) {
-      socket.set_option(tcp::no_delay(true), error);
-      auto connection = std::make_shared<Connection>(std::move(socket), *self);
-      self->add(connection);
-      connection->start();
-    }
-    self->accept();
-  });
+  acceptor.async_accept(
+      nextContext(), [self = shared_from_this()](beast::error_code error, tcp::socket socket) {
+        if (self->stopping) return;
+        if (!error) {
+          socket.set_option(tcp::no_delay(true), error);
+          auto connection = std::make_shared<Connection>(std::move(socket), *self);
+          self->add(connection);
+          connection->start();
+        }
+        self->accept();
+      });
 }
 
 void HttpServer::Impl::add(const std::shared_ptr<Connection>& connection) {
