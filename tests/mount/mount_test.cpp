@@ -218,12 +218,27 @@ TEST_P(MountTest, ChangesBehindTheMountShowAfterTheCacheTimeout) {
   EXPECT_EQ(readFile(mount / "fresh.txt"), "new content") << "seen after the timeout";
 }
 
+TEST_P(MountTest, NamesAddedBehindTheMountShowAfterTheListTimeout) {
+  putBlob("dir/a.txt", "a");
+  Mount mount(uri_, {"--cache-timeout", "2s"});
+  // Looking up dir/a.txt lists dir/ once; that listing answers for its other names.
+  EXPECT_EQ(readFile(mount / "dir/a.txt"), "a");
+  EXPECT_FALSE(std::filesystem::exists(mount / "dir/missing.txt"));
+  putBlob("dir/b.txt", "b");
+  EXPECT_FALSE(std::filesystem::exists(mount / "dir/b.txt")) << "answered from the listing";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(readFile(mount / "dir/b.txt"), "b") << "seen after the timeout";
+  EXPECT_EQ(std::filesystem::file_size(mount / "dir/b.txt"), 1u);
+}
+
 TEST_P(MountTest, TimeoutZeroSeesChangesAtOnce) {
   putBlob("now.txt", "old");
   Mount mount(uri_, {"--cache-timeout", "0"});
   EXPECT_EQ(readFile(mount / "now.txt"), "old");
   putBlob("now.txt", "new content");
   EXPECT_EQ(readFile(mount / "now.txt"), "new content");
+  putBlob("later.txt", "added");
+  EXPECT_EQ(readFile(mount / "later.txt"), "added");
 }
 
 TEST_P(MountTest, TimeoutZeroStillCreatesFilesInNewDirectories) {
