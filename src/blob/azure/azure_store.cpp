@@ -447,31 +447,65 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
   std::mutex progressMutex;
   uint64_t done = 0;
   uint64_t total = 0;
+  const auto sendBlock = [&](const std::string& id, const std::string& data) {
+    Call call;
+    call.method = "PUT";
+    call.name = name;
+    call.query = {{"comp", "block"}, {"blockid", id}};
+    call.body = data;
+    call.accept = {201};
+    execute(call);
+    std::lock_guard lock(progressMutex);
+    done += data.size();
+    if (progress) progress(done);
+  };
+  // Block ids of one blob must all have the same length.
+  const auto nextBlockId = [&] {
+    blockIds.push_back(base64Encode(fmt::format("{}-{:08d}", uploadId, blockIds.size())));
+    return blockIds.back();
+  };
   {
     const int workers = options_.concurrency;
-    BoundedExecutor executor(workers, static_cast<size_t>(workers));
-    auto block = std::make_shared<std::string>(std::move(firstBlock));
-    while (!block->empty()) {
-      // Block ids of one blob must all have the same length.
-      const std::string id = base64Encode(fmt::format("{}-{:08d}", uploadId, blockIds.size()));
-      blockIds.push_back(id);
-      total += block->size();
-      const bool accepted =
-          executor.submit([this, &name, id, block, &progress, &progressMutex, &done] {
-            Call call;
-            call.method = "PUT";
-            call.name = name;
-            call.query = {{"comp", "block"}, {"blockid", id}};
-            call.body = *block;
-            call.accept = {201};
-            execute(call);
-            std::lock_guard lock(progressMutex);
-            done += block->size();
-            if (progress) progress(done);
-          });
-      if (!accepted) break;
-      block = std::make_shared<std::string>(options_.blockSize, '\0');
-      block->resize(readFully(source, block->data(), block->size()));
+    // Reading a block takes far less than sending one: two queued blocks keep
+    // the workers busy.
+    BoundedExecutor executor(workers, 2);
+    auto first = std::make_shared<std::string>(std::move(firstBlock));
+    total += first->size();
+    executor.submit([&sendBlock, id = nextBlockId(), first] { sendBlock(id, *first); });
+    if (source.supportsReadAt() && source.size()) {
+      // A file: each worker reads the block it sends, so memory holds only
+      // the blocks in flight.
+      const uint64_t size = *source.size();
+      for (uint64_t offset = first->size(); offset < size; offset += options_.blockSize) {
+        const size_t length = static_cast<size_t>(std::min(options_.blockSize, size - offset));
+        total += length;
+        const bool accepted =
+            executor.submit([this, &name, &source, &sendBlock, id = nextBlockId(), offset, length] {
+              std::string block(length, '\0');
+              size_t got = 0;
+              while (got < length) {
+                const size_t read = source.readAt(offset + got, block.data() + got, length - got);
+                if (read == 0) break;
+                got += read;
+              }
+              if (got != length) {
+                throw BlobError(ErrorKind::kOther, "the file became shorter while it was uploaded",
+                                uriOf(name), "upload it again once nothing writes to it");
+              }
+              sendBlock(id, block);
+            });
+        if (!accepted) break;
+      }
+    } else {
+      while (true) {
+        auto block = std::make_shared<std::string>(options_.blockSize, '\0');
+        block->resize(readFully(source, block->data(), block->size()));
+        if (block->empty()) break;
+        total += block->size();
+        if (!executor.submit([&sendBlock, id = nextBlockId(), block] { sendBlock(id, *block); })) {
+          break;
+        }
+      }
     }
     executor.finish();  // rethrows the first failed block: nothing is committed then
   }
