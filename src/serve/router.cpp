@@ -67,10 +67,6 @@ std::string tfTensorMap(const std::vector<TensorSpec>& tensors) {
 
 }  // namespace
 
-HttpReply errorReply(int status, const std::string& message) {
-  return json("{\"error\":" + jsonString(message) + "}", status);
-}
-
 HttpReply Router::handle(const HttpRequestView& request) const {
   HttpReply reply;
   try {

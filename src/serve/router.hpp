@@ -8,24 +8,15 @@
 #include <string>
 #include <string_view>
 
+#include "http/server.hpp"
 #include "serve/metrics.hpp"
 #include "serve/model_manager.hpp"
 
 namespace skiff::serve {
 
-struct HttpRequestView {
-  std::string_view method;
-  std::string_view target;  // path and query
-  std::string_view body;
-  std::string_view inferenceHeaderLength;  // Inference-Header-Content-Length; empty when absent
-};
-
-struct HttpReply {
-  int status = 200;
-  std::string contentType = "application/json";
-  std::string body;
-  std::optional<size_t> inferenceHeaderLength;
-};
+using http::errorReply;
+using http::HttpReply;
+using http::HttpRequestView;
 
 class Router {
  public:
@@ -44,6 +35,4 @@ class Router {
 };
 
 // {"error": message}, the error body both APIs use.
-HttpReply errorReply(int status, const std::string& message);
-
 }  // namespace skiff::serve

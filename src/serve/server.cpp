@@ -14,8 +14,9 @@
 #include "blob/blob_store.hpp"
 #include "blob/uri.hpp"
 #include "common/error.hpp"
-#include "serve/http_server.hpp"
+#include "http/server.hpp"
 #include "serve/model_manager.hpp"
+#include "serve/router.hpp"
 
 namespace skiff::serve {
 namespace fs = std::filesystem;
@@ -64,12 +65,13 @@ int runServe(const ServeOptions& options) {
   Metrics metrics;
   ModelManager manager(*store, prefix, *engine, metrics, managerOptions);
   Router router(manager, metrics);
-  HttpServerOptions serverOptions;
+  http::HttpServerOptions serverOptions;
   serverOptions.host = options.host;
   serverOptions.port = options.port;
   serverOptions.threads = threads;
   serverOptions.maxBodyBytes = options.maxBodyBytes;
-  HttpServer server(router, serverOptions);
+  http::HttpServer server(
+      [&router](const HttpRequestView& request) { return router.handle(request); }, serverOptions);
   server.start();
   std::cerr << fmt::format("skiff serve: {} on http://{}:{} ({} threads, engine {}, cache {})\n",
                            uri.toString(), options.host, server.port(), threads, engine->name(),

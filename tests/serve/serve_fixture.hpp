@@ -19,8 +19,8 @@
 #include "common/subprocess.hpp"
 #include "harness/temp_dir.hpp"
 #include "http/http_client.hpp"
+#include "http/server.hpp"
 #include "serve/engine.hpp"
-#include "serve/http_server.hpp"
 #include "serve/model_manager.hpp"
 #include "serve/router.hpp"
 
@@ -82,7 +82,7 @@ inline Json flat(const Json& value) {
 
 class ServedRepository {
  public:
-  explicit ServedRepository(const std::string& kind = "file", HttpServerOptions options = {})
+  explicit ServedRepository(const std::string& kind = "file", http::HttpServerOptions options = {})
       : store_(blob::testing::makeStore(kind)), engine_(makeOpenCvEngine(1)) {
     ManagerOptions managerOptions;
     managerOptions.cacheDir = cache_.path();
@@ -92,7 +92,11 @@ class ServedRepository {
     router_ = std::make_unique<Router>(*manager_, metrics_);
     options.port = 0;
     options.threads = 4;
-    server_ = std::make_unique<HttpServer>(*router_, options);
+    server_ = std::make_unique<http::HttpServer>(
+        [router = router_.get()](const http::HttpRequestView& request) {
+          return router->handle(request);
+        },
+        options);
     server_->start();
   }
   ~ServedRepository() {
@@ -147,7 +151,7 @@ class ServedRepository {
   Metrics metrics_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<Router> router_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<http::HttpServer> server_;
   http::Client client_;
 };
 

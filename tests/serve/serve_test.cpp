@@ -521,7 +521,7 @@ TEST(Serve, ConfigOverridesRefineTheSignature) {
 }
 
 TEST(Serve, BadRequestsGetClearErrors) {
-  HttpServerOptions options;
+  http::HttpServerOptions options;
   options.maxBodyBytes = 4096;
   ServedRepository served("file", options);
   served.putModel("iris", 1, "iris");

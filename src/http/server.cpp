@@ -1,4 +1,4 @@
-#include "serve/http_server.hpp"
+#include "http/server.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -15,7 +16,17 @@
 
 #include "common/error.hpp"
 
-namespace skiff::serve {
+namespace skiff::http {
+
+HttpReply errorReply(int status, const std::string& message) {
+  HttpReply reply;
+  reply.status = status;
+  // Messages may quote request bytes: invalid UTF-8 is replaced, not thrown on.
+  reply.body = nlohmann::json{{"error", message}}.dump(-1, ' ', false,
+                                                       nlohmann::json::error_handler_t::replace);
+  return reply;
+}
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -30,8 +41,8 @@ std::string_view view(boost::beast::string_view text) {
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(const Router& routes, HttpServerOptions chosen)
-      : router(routes),
+  Impl(HttpHandler handle, HttpServerOptions chosen)
+      : handler(std::move(handle)),
         options(std::move(chosen)),
         contexts(makeContexts(options.threads)),
         acceptor(*contexts.front()) {}
@@ -56,7 +67,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void add(const std::shared_ptr<Connection>& connection);
   void remove(Connection* connection);
 
-  const Router& router;
+  const HttpHandler handler;
   HttpServerOptions options;
   int port = 0;  // as bound (the acceptor closes on shutdown)
   std::atomic<bool> stopping{false};
@@ -150,7 +161,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       request.inferenceHeaderLength = view(header->value());
       if (request.inferenceHeaderLength.empty()) request.inferenceHeaderLength = "invalid";
     }
-    reply(server_.router.handle(request), message.keep_alive());
+    reply(server_.handler(request), message.keep_alive());
   }
 
   void reply(HttpReply reply, bool keepAlive) {
@@ -215,8 +226,8 @@ void HttpServer::Impl::remove(Connection* connection) {
   connections.erase(connection);
 }
 
-HttpServer::HttpServer(const Router& router, HttpServerOptions options)
-    : impl_(std::make_shared<Impl>(router, std::move(options))) {
+HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options)
+    : impl_(std::make_shared<Impl>(std::move(handler), std::move(options))) {
   const std::string where = fmt::format("{}:{}", impl_->options.host, impl_->options.port);
   try {
     tcp::resolver resolver(impl_->mainContext());
@@ -295,4 +306,4 @@ void HttpServer::wait() {
   impl_->threads.clear();
 }
 
-}  // namespace skiff::serve
+}  // namespace skiff::http
