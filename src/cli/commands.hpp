@@ -55,5 +55,6 @@ void addBuildCommands(CLI::App& app, CommandContext& context);
 void addDeployCommands(CLI::App& app, CommandContext& context);
 void addServeCommands(CLI::App& app, CommandContext& context);
 void addRenderCommands(CLI::App& app, CommandContext& context);
+void addDashboardCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

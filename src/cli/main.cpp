@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   addDeployCommands(app, context);
   addServeCommands(app, context);
   addRenderCommands(app, context);
+  addDashboardCommands(app, context);
 
   std::vector<std::string> args = rewriteHelp(argc, argv);
   if (!args.empty() && args[0].rfind("-", 0) != 0) {

@@ -1,7 +1,6 @@
 #include "serve/server.hpp"
 
 #include <fmt/format.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include "blob/blob_store.hpp"
 #include "blob/uri.hpp"
 #include "common/error.hpp"
+#include "common/signals.hpp"
 #include "http/server.hpp"
 #include "serve/model_manager.hpp"
 #include "serve/router.hpp"
@@ -31,22 +31,10 @@ std::string defaultCacheDir(const std::string& repository) {
   return (fs::temp_directory_path() / ("skiff-serve-" + id)).string();
 }
 
-// Waits for SIGINT or SIGTERM on this thread (blocked in all others).
-int waitForSignal(const sigset_t& signals) {
-  int signal = 0;
-  sigwait(&signals, &signal);
-  return signal;
-}
-
 }  // namespace
 
 int runServe(const ServeOptions& options) {
-  // Block the signals before any thread starts, so only sigwait sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  TerminationSignals signals;  // before any thread starts
 
   const blob::BlobUri uri = blob::parseBlobUri(options.repository);
   std::unique_ptr<blob::BlobStore> store = blob::openStore(uri);
@@ -91,7 +79,7 @@ int runServe(const ServeOptions& options) {
     }
   });
 
-  const int signal = waitForSignal(signals);
+  const int signal = signals.wait();
   std::cerr << fmt::format("skiff serve: {}, draining requests in flight\n",
                            signal == SIGINT ? "interrupted" : "terminated");
   server.shutdown();

@@ -304,10 +304,22 @@ void StateDb::addMetric(const MetricRecord& metric) {
 }
 
 std::vector<MetricRecord> StateDb::latestMetrics(int64_t runId) {
-  std::lock_guard lock(mutex_);
-  auto statement = prepare(
+  return queryMetrics(
       "SELECT run_id, replica, name, value, step, time FROM metrics WHERE rowid IN "
-      "(SELECT max(rowid) FROM metrics WHERE run_id = ? GROUP BY name) ORDER BY name");
+      "(SELECT max(rowid) FROM metrics WHERE run_id = ? GROUP BY name) ORDER BY name",
+      runId);
+}
+
+std::vector<MetricRecord> StateDb::metrics(int64_t runId) {
+  return queryMetrics(
+      "SELECT run_id, replica, name, value, step, time FROM metrics WHERE run_id = ? "
+      "ORDER BY rowid",
+      runId);
+}
+
+std::vector<MetricRecord> StateDb::queryMetrics(const char* sql, int64_t runId) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(sql);
   statement.bind(1, runId);
   std::vector<MetricRecord> metrics;
   while (statement.step()) {

@@ -87,6 +87,8 @@ class StateDb {
   void addMetric(const MetricRecord& metric);
   // The last value of each metric of a run.
   std::vector<MetricRecord> latestMetrics(int64_t runId);
+  // Every value of every metric of a run, in the order they were reported.
+  std::vector<MetricRecord> metrics(int64_t runId);
 
   void putMount(const MountRecord& mount);
   void removeMount(const std::string& name);
@@ -102,6 +104,7 @@ class StateDb {
   static void bindRun(Statement& statement, const RunRecord& run);
   static void bindReplica(Statement& statement, const ReplicaRecord& replica);
   Statement prepare(const char* sql);
+  std::vector<MetricRecord> queryMetrics(const char* sql, int64_t runId);
 
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;

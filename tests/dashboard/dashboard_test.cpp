@@ -1,0 +1,217 @@
+// skiff dashboard: its JSON API over a project's recorded runs, metrics and
+// logs, the model versions of a live `skiff serve`, and its page, run in
+// jsdom against a live `skiff dashboard`.
+
+#include "dashboard/dashboard.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/subprocess.hpp"
+#include "deploy/local/state.hpp"
+#include "harness/services.hpp"
+#include "harness/temp_dir.hpp"
+#include "http/http_client.hpp"
+
+namespace skiff::dashboard {
+namespace {
+
+using deploy::local::MetricRecord;
+using deploy::local::ReplicaRecord;
+using deploy::local::RunRecord;
+using deploy::local::StateDb;
+using nlohmann::json;
+using skiff::testing::TempDir;
+
+bool waitFor(const std::function<bool()>& ready, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// A project whose state records a finished training job with a loss curve
+// and a log, and a failed service.
+class DashboardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    project_.write("skiff.yaml", "name: dash\njobs:\n  train:\n    command: [true]\n");
+    StateDb state(project_.path());
+    const int64_t release = state.addRelease();
+    RunRecord train;
+    train.releaseId = release;
+    train.name = "train";
+    train.kind = "job";
+    train.status = "Succeeded";
+    train.exitCode = 0;
+    train.started = deploy::local::nowSeconds() - 5;
+    train.ended = train.started + 4;
+    train.id = state.addRun(train);
+    ReplicaRecord replica;
+    replica.runId = train.id;
+    replica.replica = "main";
+    replica.status = "Succeeded";
+    replica.exitCode = 0;
+    replica.logPath = project_.write("train.log", "epoch 1\nepoch 2\nepoch 3 <done>\n").string();
+    state.addReplica(replica);
+    for (int step = 1; step <= 3; ++step) {
+      state.addMetric({train.id, "main", "loss", 1.0 / step, step, train.started + step});
+    }
+    RunRecord api;
+    api.releaseId = release;
+    api.name = "api";
+    api.kind = "service";
+    api.status = "Failed";
+    api.message = "main exited with code 3";
+    serviceId_ = state.addRun(api);
+  }
+
+  json getJson(Dashboard& dashboard, const std::string& target, int status = 200) {
+    const auto reply = dashboard.handle({"GET", target, "", ""});
+    EXPECT_EQ(reply.status, status) << target << ": " << reply.body;
+    EXPECT_EQ(reply.contentType, "application/json");
+    return json::parse(reply.body);
+  }
+
+  TempDir project_{"skiff-dashboard"};
+  int64_t serviceId_ = 0;
+};
+
+TEST_F(DashboardTest, StatusMetricsAndLogsComeFromTheRecordedState) {
+  Dashboard dashboard(project_.path());
+  const json status = getJson(dashboard, "/api/status");
+  ASSERT_EQ(status["runs"].size(), 2u);
+  std::map<std::string, json> runs;
+  for (const auto& run : status["runs"]) runs[run["name"]] = run;
+  EXPECT_EQ(runs["train"]["status"], "Succeeded");
+  EXPECT_EQ(runs["train"]["metrics"]["loss"], 1.0 / 3);
+  EXPECT_EQ(runs["api"]["message"], "main exited with code 3");
+
+  const json metrics = getJson(dashboard, "/api/metrics");
+  json loss;
+  for (const auto& run : metrics["runs"]) {
+    if (run["name"] == "train") loss = run["metrics"]["loss"];
+  }
+  ASSERT_EQ(loss.size(), 3u) << metrics.dump();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(loss[i]["x"], i + 1);
+    EXPECT_DOUBLE_EQ(loss[i]["value"].get<double>(), 1.0 / (i + 1));
+  }
+
+  const json logs = getJson(dashboard, "/api/logs?name=train&lines=2");
+  EXPECT_EQ(logs["replicas"]["main"], json({"epoch 2", "epoch 3 <done>"}));
+}
+
+TEST_F(DashboardTest, BadRequestsSayWhatIsWrong) {
+  Dashboard dashboard(project_.path());
+  const json unknown = getJson(dashboard, "/api/logs?name=trian", 404);
+  EXPECT_NE(unknown["error"].get<std::string>().find("known: api, train"), std::string::npos)
+      << unknown.dump();
+  EXPECT_NE(getJson(dashboard, "/api/logs", 400)["error"].get<std::string>().find("name=NAME"),
+            std::string::npos);
+  EXPECT_NE(
+      getJson(dashboard, "/api/logs?name=train&lines=many", 400)["error"].get<std::string>().find(
+          "lines=many"),
+      std::string::npos);
+  getJson(dashboard, "/api/nothing", 404);
+  EXPECT_EQ(dashboard.handle({"POST", "/api/status", "{}", ""}).status, 405);
+  const auto page = dashboard.handle({"GET", "/", "", ""});
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.contentType, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<title>skiff dashboard</title>"), std::string::npos);
+}
+
+TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {
+  // A real `skiff serve` with version 1 of the MLP of make_models.py.
+  TempDir models("skiff-dashboard-models");
+  const auto made = runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (models / "made").string()});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  std::filesystem::create_directories(models / "repo/mlp/1");
+  std::filesystem::copy_file(models / "made/mlp.onnx", models / "repo/mlp/1/model.onnx");
+  const int port = freeLoopbackPort();
+  SpawnOptions quiet;
+  quiet.stderrFile = models / "serve.log";
+  Subprocess serve(
+      {skiff::testing::skiffBinary(), "serve", "--model-repository", (models / "repo").string(),
+       "--http-port", std::to_string(port), "--cache-dir", (models / "cache").string()},
+      quiet);
+  const std::string endpoint = fmt::format("http://127.0.0.1:{}", port);
+  http::Client client;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        try {
+          http::Request ready;
+          ready.url = endpoint + "/v2/health/ready";
+          return client.send(ready).status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      std::chrono::seconds(30)));
+  {
+    StateDb state(project_.path());
+    RunRecord server;
+    server.releaseId = *state.latestRelease();
+    server.name = "classifier";
+    server.kind = "serve";
+    server.status = "Ready";
+    server.endpoint = endpoint;
+    state.addRun(server);
+    RunRecord gone = server;
+    gone.name = "old-classifier";
+    gone.endpoint = fmt::format("http://127.0.0.1:{}", freeLoopbackPort());  // nothing listens
+    state.addRun(gone);
+  }
+  Dashboard dashboard(project_.path());
+  const json answer = getJson(dashboard, "/api/models");
+  std::map<std::string, json> servers;
+  for (const auto& server : answer["servers"]) servers[server["name"]] = server;
+  ASSERT_EQ(servers.size(), 2u) << answer.dump();
+  EXPECT_EQ(servers["classifier"]["models"]["mlp"],
+            json::parse(R"([{"version": "1", "state": "AVAILABLE", "message": ""}])"));
+  EXPECT_TRUE(servers["old-classifier"].contains("error")) << answer.dump();
+}
+
+TEST_F(DashboardTest, ThePageRendersRunsChartsAndLogsInABrowserDom) {
+  const int port = freeLoopbackPort();
+  TempDir work("skiff-dashboard-run");
+  SpawnOptions options;
+  options.stderrFile = work / "dashboard.log";
+  Subprocess dashboard({skiff::testing::skiffBinary(), "dashboard", project_.path().string(),
+                        "--port", std::to_string(port)},
+                       options);
+  const std::string base = fmt::format("http://127.0.0.1:{}", port);
+  ASSERT_TRUE(waitFor([&] { return portAcceptsConnections(port); }, std::chrono::seconds(20)));
+
+  SpawnOptions node;
+  node.extraEnv = {{"NODE_PATH", SKIFF_NODE_MODULES}};
+  const auto rendered = runCommand({"node", SKIFF_RENDER_PAGE, base, "train"}, node);
+  ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+  const json page = json::parse(rendered.out);
+  EXPECT_EQ(page["errors"], json::array());
+  EXPECT_EQ(page["updated"].get<std::string>().rfind("updated", 0), 0u) << page.dump();
+  ASSERT_EQ(page["runs"].size(), 2u) << page.dump();
+  std::map<std::string, json> rows;
+  for (const auto& row : page["runs"]) rows[row[0]] = row;
+  EXPECT_EQ(rows["train"][2], "Succeeded");
+  EXPECT_EQ(rows["train"][3], "0");
+  EXPECT_EQ(rows["api"][2], "Failed");
+  EXPECT_EQ(rows["api"][8], "main exited with code 3");
+  ASSERT_EQ(page["charts"].size(), 1u) << page.dump();
+  EXPECT_EQ(page["charts"][0]["points"], 3);
+  EXPECT_NE(page["charts"][0]["title"].get<std::string>().find("train loss"), std::string::npos);
+  // Log text is shown as text: the "<done>" of the log is not markup.
+  EXPECT_NE(page["logs"].get<std::string>().find("epoch 3 <done>"), std::string::npos)
+      << page.dump();
+
+  EXPECT_EQ(dashboard.stop(), 0) << "SIGTERM stops the dashboard cleanly";
+}
+
+}  // namespace
+}  // namespace skiff::dashboard
