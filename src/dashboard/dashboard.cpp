@@ -87,8 +87,9 @@ std::vector<std::string> modelsInMetrics(const std::string& text) {
 
 }  // namespace
 
-Dashboard::Dashboard(const std::filesystem::path& projectDir)
-    : state_(std::make_unique<deploy::local::StateDb>(projectDir)) {
+Dashboard::Dashboard(const std::filesystem::path& projectDir, std::string listenHost)
+    : state_(std::make_unique<deploy::local::StateDb>(projectDir)),
+      listenHost_(std::move(listenHost)) {
   http::ClientOptions options;
   // A model server that does not answer must not hold the page up.
   options.connectTimeout = std::chrono::seconds(2);
@@ -98,7 +99,25 @@ Dashboard::Dashboard(const std::filesystem::path& projectDir)
 
 Dashboard::~Dashboard() = default;
 
+bool Dashboard::allowedHost(std::string_view host) const {
+  if (host.empty() || listenHost_ == "0.0.0.0" || listenHost_ == "::") return true;
+  // Host is NAME, NAME:PORT, [V6] or [V6]:PORT.
+  std::string_view name = host;
+  if (name.front() == '[') {
+    name = name.substr(1, name.find(']') - 1);
+  } else if (const size_t colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  return name == "127.0.0.1" || name == "localhost" || name == "::1" || name == listenHost_;
+}
+
 http::HttpReply Dashboard::handle(const http::HttpRequestView& request) {
+  if (!allowedHost(request.host)) {
+    return http::errorReply(403, fmt::format("requests for host '{}' are refused: open the "
+                                             "dashboard at http://127.0.0.1 or the --host it "
+                                             "listens on",
+                                             request.host));
+  }
   if (request.method != "GET") return http::errorReply(405, "the dashboard only answers GET");
   const size_t question = request.target.find('?');
   const std::string_view path = request.target.substr(0, question);
@@ -208,7 +227,7 @@ http::HttpReply Dashboard::models() {
 
 int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions& options) {
   TerminationSignals signals;  // before any thread starts
-  Dashboard dashboard(projectDir);
+  Dashboard dashboard(projectDir, options.host);
   http::HttpServerOptions serverOptions;
   serverOptions.host = options.host;
   serverOptions.port = options.port;

@@ -29,7 +29,11 @@ namespace skiff::dashboard {
 //   GET /api/models            model versions of each ready `serve`
 class Dashboard {
  public:
-  explicit Dashboard(const std::filesystem::path& projectDir);
+  // `listenHost` is the address the dashboard listens on: requests naming
+  // another host are refused (a web page must not reach it through DNS
+  // rebinding: the status holds the notebook's login URL), unless it listens
+  // on every address.
+  explicit Dashboard(const std::filesystem::path& projectDir, std::string listenHost = "127.0.0.1");
   ~Dashboard();
   http::HttpReply handle(const http::HttpRequestView& request);
 
@@ -37,9 +41,11 @@ class Dashboard {
   http::HttpReply metrics();
   http::HttpReply logs(const std::string& query);
   http::HttpReply models();
+  bool allowedHost(std::string_view host) const;
 
   std::unique_ptr<deploy::local::StateDb> state_;
   std::unique_ptr<http::Client> client_;
+  std::string listenHost_;
 };
 
 struct DashboardOptions {

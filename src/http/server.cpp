@@ -154,6 +154,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (error) return reply(errorReply(400, "malformed HTTP request: " + error.message()), false);
     const auto& message = parser_->get();
     HttpRequestView request;
+    request.host = view(message[http::field::host]);
     request.method = view(message.method_string());
     request.target = view(message.target());
     request.body = message.body();

@@ -22,6 +22,7 @@ struct HttpRequestView {
   std::string_view target;  // path and query
   std::string_view body;
   std::string_view inferenceHeaderLength;  // Inference-Header-Content-Length; empty when absent
+  std::string_view host;                   // the Host header; empty when absent
 };
 
 struct HttpReply {

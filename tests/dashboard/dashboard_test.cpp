@@ -73,7 +73,7 @@ class DashboardTest : public ::testing::Test {
   }
 
   json getJson(Dashboard& dashboard, const std::string& target, int status = 200) {
-    const auto reply = dashboard.handle({"GET", target, "", ""});
+    const auto reply = dashboard.handle({"GET", target, "", "", "127.0.0.1:8080"});
     EXPECT_EQ(reply.status, status) << target << ": " << reply.body;
     EXPECT_EQ(reply.contentType, "application/json");
     return json::parse(reply.body);
@@ -120,11 +120,25 @@ TEST_F(DashboardTest, BadRequestsSayWhatIsWrong) {
           "lines=many"),
       std::string::npos);
   getJson(dashboard, "/api/nothing", 404);
-  EXPECT_EQ(dashboard.handle({"POST", "/api/status", "{}", ""}).status, 405);
-  const auto page = dashboard.handle({"GET", "/", "", ""});
+  EXPECT_EQ(dashboard.handle({"POST", "/api/status", "{}", "", "localhost:8080"}).status, 405);
+  const auto page = dashboard.handle({"GET", "/", "", "", "[::1]:8080"});
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.contentType, "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("<title>skiff dashboard</title>"), std::string::npos);
+}
+
+TEST_F(DashboardTest, RequestsForOtherHostsAreRefused) {
+  // A page elsewhere that rebinds its own name to 127.0.0.1 must not read the
+  // status (it holds the notebook's login URL).
+  Dashboard dashboard(project_.path());
+  const auto refused = dashboard.handle({"GET", "/api/status", "", "", "evil.example:8080"});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("evil.example"), std::string::npos) << refused.body;
+  Dashboard everywhere(project_.path(), "0.0.0.0");
+  EXPECT_EQ(everywhere.handle({"GET", "/api/status", "", "", "box.lan:8080"}).status, 200);
+  Dashboard named(project_.path(), "10.1.2.3");
+  EXPECT_EQ(named.handle({"GET", "/api/status", "", "", "10.1.2.3:8080"}).status, 200);
+  EXPECT_EQ(named.handle({"GET", "/api/status", "", "", "other:8080"}).status, 403);
 }
 
 TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {
