@@ -29,7 +29,7 @@ HttpReply errorReply(int status, const std::string& message) {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace beast_http = beast::http;  // Beast's, not skiff::http
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -110,7 +110,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->body_limit(server_.options.maxBodyBytes);
     stream_.expires_after(server_.options.idleTimeout);
-    http::async_read_header(
+    beast_http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code error, size_t) { self->onHeader(error); });
   }
@@ -120,33 +120,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void onHeader(beast::error_code error) {
     busy_ = true;  // a request has begun: a shutdown lets it finish
     if (error) return onRead(error);
-    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
-      continue_ = {http::status::continue_, 11};
-      return http::async_write(stream_, continue_,
-                               [self = shared_from_this()](beast::error_code written, size_t) {
-                                 if (written) return self->close();
-                                 self->readBody();
-                               });
+    if (beast::iequals(parser_->get()[beast_http::field::expect], "100-continue")) {
+      continue_ = {beast_http::status::continue_, 11};
+      return beast_http::async_write(
+          stream_, continue_, [self = shared_from_this()](beast::error_code written, size_t) {
+            if (written) return self->close();
+            self->readBody();
+          });
     }
     readBody();
   }
 
   void readBody() {
-    http::async_read(
+    beast_http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code error, size_t) { self->onRead(error); });
   }
 
   void onRead(beast::error_code error) {
     busy_ = true;
-    if (error == http::error::body_limit) {
+    if (error == beast_http::error::body_limit) {
       return reply(
           errorReply(413, fmt::format("the request body is larger than the limit of {} bytes "
                                       "(--max-body-size)",
                                       server_.options.maxBodyBytes)),
           false);
     }
-    if (error == http::error::end_of_stream || error == beast::error::timeout ||
+    if (error == beast_http::error::end_of_stream || error == beast::error::timeout ||
         error == asio::error::operation_aborted || error == asio::error::eof ||
         error == asio::error::connection_reset || error == asio::error::bad_descriptor) {
       return close();
@@ -154,7 +154,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (error) return reply(errorReply(400, "malformed HTTP request: " + error.message()), false);
     const auto& message = parser_->get();
     HttpRequestView request;
-    request.host = view(message[http::field::host]);
+    request.host = view(message[beast_http::field::host]);
     request.method = view(message.method_string());
     request.target = view(message.target());
     request.body = message.body();
@@ -169,8 +169,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response_ = {};
     response_.version(11);
     response_.result(static_cast<unsigned>(reply.status));
-    response_.set(http::field::server, "skiff");
-    response_.set(http::field::content_type, reply.contentType);
+    response_.set(beast_http::field::server, "skiff");
+    response_.set(beast_http::field::content_type, reply.contentType);
     if (reply.inferenceHeaderLength) {
       response_.set("Inference-Header-Content-Length",
                     std::to_string(*reply.inferenceHeaderLength));
@@ -179,11 +179,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response_.keep_alive(keepAlive && !server_.stopping);
     response_.prepare_payload();
     stream_.expires_after(server_.options.idleTimeout);
-    http::async_write(stream_, response_,
-                      [self = shared_from_this()](beast::error_code error, size_t) {
-                        if (error || !self->response_.keep_alive()) return self->close();
-                        self->read();
-                      });
+    beast_http::async_write(stream_, response_,
+                            [self = shared_from_this()](beast::error_code error, size_t) {
+                              if (error || !self->response_.keep_alive()) return self->close();
+                              self->read();
+                            });
   }
 
   void close() {
@@ -195,9 +195,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::tcp_stream stream_;
   HttpServer::Impl& server_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
-  http::response<http::empty_body> continue_;
+  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  beast_http::response<beast_http::string_body> response_;
+  beast_http::response<beast_http::empty_body> continue_;
   bool busy_ = false;
 };
 
