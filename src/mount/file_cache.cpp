@@ -1,6 +1,7 @@
 #include "mount/file_cache.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,14 @@ std::shared_ptr<CachedFile> FileCache::acquire(const std::string& name) {
   if (slot->fd < 0) {
     const int flags = O_RDWR | O_CLOEXEC | (created ? O_CREAT | O_TRUNC : 0);
     slot->fd = ::open(slot->local.c_str(), flags, 0600);
+    if (slot->fd < 0 && errno == ENOENT) {
+      // Deleted behind the cache's back (someone cleaned the cache
+      // directory): start the local copy again; the next fetch downloads it.
+      if (slot->dirty) spdlog::warn("the cache file of {} was deleted before its upload", name);
+      slot->fd = ::open(slot->local.c_str(), O_RDWR | O_CLOEXEC | O_CREAT | O_TRUNC, 0600);
+      slot->present = false;
+      slot->dirty = false;
+    }
     if (slot->fd < 0) {
       const int error = errno;
       const std::string local = slot->local.string();

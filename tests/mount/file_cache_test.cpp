@@ -66,6 +66,20 @@ TEST(FileCache, ReleasedEntriesHoldNoDescriptorAndKeepTheirContent) {
   cache.release(again);
 }
 
+TEST(FileCache, ALocalFileDeletedBehindTheCacheIsStartedAgain) {
+  testing::TempDir dir;
+  FileCache cache(dir.path(), kLimit);
+  auto file = cached(cache, "cleaned", 1000);
+  file->present = true;
+  cache.release(file);
+  std::filesystem::remove(file->local);
+  auto again = cache.acquire("cleaned");
+  ASSERT_GE(again->fd, 0);
+  EXPECT_FALSE(again->present) << "the next fetch must download it again";
+  EXPECT_TRUE(std::filesystem::exists(again->local));
+  cache.release(again);
+}
+
 TEST(FileCache, AnEntryForgottenWhileOpenIsDeletedAtItsLastRelease) {
   testing::TempDir dir;
   FileCache cache(dir.path(), kLimit);
