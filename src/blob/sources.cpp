@@ -83,4 +83,14 @@ size_t readFully(Source& source, char* buffer, size_t capacity) {
   return filled;
 }
 
+size_t readFullyAt(Source& source, uint64_t offset, char* buffer, size_t capacity) {
+  size_t filled = 0;
+  while (filled < capacity) {
+    const size_t got = source.readAt(offset + filled, buffer + filled, capacity - filled);
+    if (got == 0) break;
+    filled += got;
+  }
+  return filled;
+}
+
 }  // namespace skiff::blob

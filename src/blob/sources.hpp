@@ -55,5 +55,7 @@ class FdSource : public Source {
 
 // Fills `buffer` completely unless the source ends first; returns the bytes read.
 size_t readFully(Source& source, char* buffer, size_t capacity);
+// The same from `offset`, for sources that supportsReadAt(); safe from many threads.
+size_t readFullyAt(Source& source, uint64_t offset, char* buffer, size_t capacity);
 
 }  // namespace skiff::blob

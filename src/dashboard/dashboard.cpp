@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -29,29 +28,6 @@ http::HttpReply jsonReply(const json& body) {
   return reply;
 }
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%' && i + 2 < text.size() && hexDigit(text[i + 1]) >= 0 &&
-               hexDigit(text[i + 2]) >= 0) {
-      out += static_cast<char>(hexDigit(text[i + 1]) * 16 + hexDigit(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 std::map<std::string, std::string> parseQuery(std::string_view query) {
   std::map<std::string, std::string> values;
   while (!query.empty()) {
@@ -59,9 +35,10 @@ std::map<std::string, std::string> parseQuery(std::string_view query) {
     const std::string_view pair = query.substr(0, end);
     const size_t equals = pair.find('=');
     if (equals == std::string_view::npos) {
-      values[percentDecode(pair)] = "";
+      values[http::percentDecode(pair, true)] = "";
     } else {
-      values[percentDecode(pair.substr(0, equals))] = percentDecode(pair.substr(equals + 1));
+      values[http::percentDecode(pair.substr(0, equals), true)] =
+          http::percentDecode(pair.substr(equals + 1), true);
     }
     query.remove_prefix(std::min(end + 1, query.size()));
   }
@@ -231,14 +208,10 @@ int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions
   http::HttpServerOptions serverOptions;
   serverOptions.host = options.host;
   serverOptions.port = options.port;
-  serverOptions.threads = 1;
+  serverOptions.threads = 1;  // one request at a time: the page polls, nothing here is hot
   serverOptions.maxBodyBytes = 1 << 16;
-  std::mutex mutex;  // one request at a time: the page polls, nothing here is hot
   http::HttpServer server(
-      [&](const http::HttpRequestView& request) {
-        std::lock_guard lock(mutex);
-        return dashboard.handle(request);
-      },
+      [&dashboard](const http::HttpRequestView& request) { return dashboard.handle(request); },
       serverOptions);
   server.start();
   std::cerr << fmt::format("skiff dashboard: {} on http://{}:{}\n", projectDir.string(),

@@ -78,5 +78,7 @@ class Client {
 
 // Percent-encodes everything but unreserved characters (and '/' when keepSlash).
 std::string percentEncode(std::string_view text, bool keepSlash);
+// The reverse; `plusIsSpace` for query strings (form encoding).
+std::string percentDecode(std::string_view text, bool plusIsSpace);
 
 }  // namespace skiff::http

@@ -231,15 +231,13 @@ BlobFs::ListingAnswer BlobFs::lookupInParentListing(const std::string& path) {
     generation = generation_;
   }
   const Listed listed = listDirectory(parent, kLookupListingLimit);
-  rememberListing(parent, listed, generation);
-  {
-    std::lock_guard lock(metadataMutex_);
-    if (generation != generation_) return {};  // changed meanwhile: ask the store
-  }
-  auto found = find(listed.entries);
-  if (!found && !listed.complete) return {};
-  remember(path, found);
-  return {true, found};
+  // Changed meanwhile: the listing may be stale, ask the store.
+  if (!rememberListing(parent, listed, generation)) return {};
+  const auto found = find(listed.entries);
+  if (found) return {true, found};  // remembered with its siblings
+  if (!listed.complete) return {};
+  remember(path, std::nullopt);
+  return {true, std::nullopt};
 }
 
 BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
@@ -271,19 +269,20 @@ BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
   return listed;
 }
 
-void BlobFs::rememberListing(const std::string& path, const Listed& listed, uint64_t generation) {
+bool BlobFs::rememberListing(const std::string& path, const Listed& listed, uint64_t generation) {
   const auto now = Clock::now();
   const auto attributesExpire = now + seconds(options_.attrTimeout());
   std::lock_guard lock(metadataMutex_);
-  if (generation != generation_) return;
+  if (generation != generation_) return false;
   for (const auto& entry : listed.entries) {
     // The listing also answers the getattr calls that `ls -l` and `find` make next.
     const std::string childPath = (path == "/" ? "" : path) + "/" + entry.name;
     attributes_[childPath] = {true, entry.attributes, attributesExpire};
   }
-  if (!listed.complete) return;
+  if (!listed.complete) return true;
   const auto listingExpires = now + seconds(options_.listTimeout());
   listings_[path] = {listed.entries, listingExpires, std::min(listingExpires, attributesExpire)};
+  return true;
 }
 
 int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {

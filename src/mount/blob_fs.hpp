@@ -91,8 +91,9 @@ class BlobFs {
   // Lists a directory's children, page after page, up to `limit` of them.
   Listed listDirectory(const std::string& path, size_t limit);
   // Caches the children's attributes, and the listing when it is complete,
-  // unless something changed under the directory since `generation`.
-  void rememberListing(const std::string& path, const Listed& listed, uint64_t generation);
+  // unless something changed under the directory since `generation` (then
+  // it keeps nothing and returns false).
+  bool rememberListing(const std::string& path, const Listed& listed, uint64_t generation);
   void remember(const std::string& path, std::optional<Attributes> attributes);
   std::optional<Attributes> writingAttributes(const std::string& path);
   void invalidate(const std::string& path);  // the path and its parent's listing

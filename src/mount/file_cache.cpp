@@ -100,15 +100,19 @@ void FileCache::discard(CachedFile& file) {
   file.accountedBytes = 0;
 }
 
+void FileCache::drop(CachedFile& file) {
+  if (file.openCount == 0) {
+    discard(file);
+  } else {
+    file.forgotten = true;
+  }
+}
+
 void FileCache::forget(const std::string& name) {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(name);
   if (it == entries_.end()) return;
-  if (it->second->openCount == 0) {
-    discard(*it->second);
-  } else {
-    it->second->forgotten = true;
-  }
+  drop(*it->second);
   entries_.erase(it);
 }
 
@@ -118,13 +122,7 @@ void FileCache::rename(const std::string& from, const std::string& to) {
   if (it == entries_.end()) return;
   auto file = it->second;
   entries_.erase(it);
-  if (auto old = entries_.find(to); old != entries_.end()) {
-    if (old->second->openCount == 0) {
-      discard(*old->second);
-    } else {
-      old->second->forgotten = true;
-    }
-  }
+  if (auto old = entries_.find(to); old != entries_.end()) drop(*old->second);
   file->name = to;
   entries_[to] = file;
 }

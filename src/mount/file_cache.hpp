@@ -65,6 +65,9 @@ class FileCache {
   void account(CachedFile& file);
   // With mutex_ held, the entry unused: deletes its local file.
   void discard(CachedFile& file);
+  // With mutex_ held, for an entry leaving the map: discards it now, or at
+  // its last release when it is open.
+  void drop(CachedFile& file);
 };
 
 }  // namespace skiff::mount

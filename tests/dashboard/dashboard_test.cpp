@@ -106,6 +106,8 @@ TEST_F(DashboardTest, StatusMetricsAndLogsComeFromTheRecordedState) {
 
   const json logs = getJson(dashboard, "/api/logs?name=train&lines=2");
   EXPECT_EQ(logs["replicas"]["main"], json({"epoch 2", "epoch 3 <done>"}));
+  // Query values are percent-decoded (as encodeURIComponent writes them).
+  EXPECT_EQ(getJson(dashboard, "/api/logs?name=tr%61in&lines=%32")["replicas"]["main"].size(), 2u);
 }
 
 TEST_F(DashboardTest, BadRequestsSayWhatIsWrong) {

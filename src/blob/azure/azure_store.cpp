@@ -482,13 +482,7 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
         const bool accepted =
             executor.submit([this, &name, &source, &sendBlock, id = nextBlockId(), offset, length] {
               std::string block(length, '\0');
-              size_t got = 0;
-              while (got < length) {
-                const size_t read = source.readAt(offset + got, block.data() + got, length - got);
-                if (read == 0) break;
-                got += read;
-              }
-              if (got != length) {
+              if (readFullyAt(source, offset, block.data(), length) != length) {
                 throw BlobError(ErrorKind::kOther, "the file became shorter while it was uploaded",
                                 uriOf(name), "upload it again once nothing writes to it");
               }
