@@ -53,6 +53,14 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
       ->add_option("--threads", options.threads,
                    "Request threads, and engine sessions per model version (default: cores)")
       ->check(CLI::Range(1, 1024));
+  command
+      ->add_option("--intra-op-threads", options.onnxruntime.threads,
+                   "Threads ONNX Runtime's operators share across models (default: cores; "
+                   "intra_op_threads in a model's config.yaml gives it a pool of its own)")
+      ->check(CLI::Range(1, 1024));
+  command->add_option("--onnxruntime-library", options.onnxruntime.library,
+                      "libonnxruntime.so.1 to run models with, e.g. a GPU build (default: "
+                      "$SKIFF_ONNXRUNTIME_LIBRARY, then next to the skiff binary)");
   command->add_option("--cache-dir", options.cacheDir,
                       "Local copies of the models (default /var/cache/skiff/serve-<id>)");
   command
@@ -81,6 +89,7 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
     std::string model;
     std::string request;
     int iterations = 2000;
+    serve::OnnxRuntimeOptions engine;
   };
   auto bench = std::make_shared<BenchArguments>();
   CLI::App* benchCommand =
@@ -90,13 +99,15 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   benchCommand->add_option("REQUEST", bench->request, "A KServe v2 JSON infer request file")
       ->required();
   benchCommand->add_option("--iterations", bench->iterations)->check(CLI::Range(1, 10000000));
+  benchCommand->add_option("--intra-op-threads", bench->engine.threads)->check(CLI::Range(1, 1024));
+  benchCommand->add_option("--onnxruntime-library", bench->engine.library);
   benchCommand->callback([bench] {
     std::ifstream in(bench->request);
     if (!in) throw Error("cannot read the request file", bench->request);
     std::stringstream body;
     body << in.rdbuf();
     const serve::EngineBenchResult result =
-        serve::benchEngine(bench->model, body.str(), bench->iterations);
+        serve::benchEngine(bench->model, body.str(), bench->iterations, bench->engine);
     std::cout << fmt::format("p50_us={:.2f} p99_us={:.2f} iterations={}\n", result.p50Microseconds,
                              result.p99Microseconds, result.iterations);
   });

@@ -1,11 +1,12 @@
 #pragma once
 
-// Execution of a loaded model. An Engine loads a model file into Sessions;
-// one Session runs one request at a time, so a model version holds a pool of
-// them (see loaded_version.hpp) to serve requests in parallel.
+// Execution of a loaded model. An Engine loads a model file into a Session;
+// a model version holds one Session and runs every request on it, from as
+// many threads as the HTTP server has.
 
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,25 +17,43 @@ namespace skiff::serve {
 class Session {
  public:
   virtual ~Session() = default;
-  // Runs the model on `inputs` (already checked against the signature) and
-  // returns the outputs named in `outputs`, in that order. Not thread-safe.
-  virtual std::vector<Tensor> run(const std::vector<Tensor>& inputs,
-                                  const std::vector<TensorSpec>& outputs) = 0;
+  // Runs the model on `inputs` (already checked against the signature, in
+  // its order) and returns the outputs named in `outputs`, in that order.
+  // Thread-safe: requests run on one session at once.
+  virtual std::vector<Tensor> run(std::span<const Tensor> inputs,
+                                  std::span<const TensorSpec> outputs) const = 0;
+};
+
+struct SessionSettings {
+  // Threads one run may use for its operators; 0: the engine's shared pool.
+  int intraOpThreads = 0;
 };
 
 class Engine {
  public:
   virtual ~Engine() = default;
+  // Names the engine and its build for logs and /v2 ("onnxruntime 1.30.0").
   virtual std::string name() const = 0;
   // Loads a model file; throws skiff::Error with the reason when the engine
-  // cannot run it (unsupported operator, layout or data type).
+  // cannot run it (the unsupported operator and its node, a tensor type no
+  // protocol carries, a sequence or map output).
   virtual std::unique_ptr<Session> load(const std::filesystem::path& file,
-                                        const Signature& signature) = 0;
+                                        const Signature& signature,
+                                        const SessionSettings& settings) = 0;
 };
 
-// OpenCV DNN (Debian's libopencv-dnn-dev): fast on small dense models, no
-// extra runtime to ship. It runs FP32 tensors only; `threads` is OpenCV's
-// per-inference parallelism (1 suits a server that runs requests in parallel).
-std::unique_ptr<Engine> makeOpenCvEngine(int threads = 1);
+// Where the ONNX Runtime engine finds its shared library, and how it runs.
+struct OnnxRuntimeOptions {
+  // libonnxruntime.so.1 to load; empty: $SKIFF_ONNXRUNTIME_LIBRARY, then next
+  // to the skiff binary, then the dynamic linker's search path.
+  std::string library;
+  // Threads of the pool that sessions share for their operators; 0: one per core.
+  int threads = 0;
+};
+
+// ONNX Runtime through its C API, loaded at run time (dlopen). Throws
+// skiff::Error saying where it looked and how to install the library when
+// none loads.
+std::unique_ptr<Engine> makeOnnxRuntimeEngine(const OnnxRuntimeOptions& options = {});
 
 }  // namespace skiff::serve

@@ -15,14 +15,14 @@
 namespace skiff::serve {
 
 EngineBenchResult benchEngine(const std::string& modelFile, const std::string& kserveBody,
-                              int iterations) {
+                              int iterations, const OnnxRuntimeOptions& engineOptions) {
   std::ifstream in(modelFile, std::ios::binary);
   if (!in) throw Error("cannot read the model", modelFile);
   std::stringstream bytes;
   bytes << in.rdbuf();
   const Signature signature = readOnnxSignature(bytes.str(), modelFile);
-  std::unique_ptr<Engine> engine = makeOpenCvEngine(1);
-  std::unique_ptr<Session> session = engine->load(modelFile, signature);
+  std::unique_ptr<Engine> engine = makeOnnxRuntimeEngine(engineOptions);
+  std::unique_ptr<Session> session = engine->load(modelFile, signature, {});
   std::vector<Tensor> inputs;
   try {
     inputs = checkInputs(signature, parseKServeInfer(kserveBody, {}, signature).inputs, 0);

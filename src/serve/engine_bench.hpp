@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "serve/engine.hpp"
+
 namespace skiff::serve {
 
 struct EngineBenchResult {
@@ -16,6 +18,6 @@ struct EngineBenchResult {
 // Loads `modelFile`, parses `kserveBody` (a KServe v2 JSON infer request) once,
 // and times `iterations` runs of the engine session alone.
 EngineBenchResult benchEngine(const std::string& modelFile, const std::string& kserveBody,
-                              int iterations);
+                              int iterations, const OnnxRuntimeOptions& engineOptions);
 
 }  // namespace skiff::serve

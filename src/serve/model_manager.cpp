@@ -184,7 +184,8 @@ void ModelManager::loadVersion(const std::string& name, int64_t version,
   try {
     const fs::path file = fetch(name, version, blob);
     LoadSettings settings;
-    settings.instances = config.instances > 0 ? config.instances : options_.instances;
+    settings.concurrency = config.instances;
+    settings.session.intraOpThreads = config.intraOpThreads;
     settings.maxBatchSize = config.maxBatchSize;
     settings.batching = config.batching;
     settings.inputs = config.inputs;

@@ -34,7 +34,6 @@ struct VersionStatus {
 
 struct ManagerOptions {
   std::filesystem::path cacheDir;
-  int instances = 1;  // sessions per version unless config.yaml says otherwise
 };
 
 class ModelManager {

@@ -42,7 +42,7 @@ void applyDeclaredShape(Tensor& tensor, const Shape& declared) {
       known *= dimension;
     }
   }
-  const auto total = static_cast<int64_t>(tensor.data.size());
+  const auto total = static_cast<int64_t>(tensor.size());
   if (dynamic > 1 || known == 0 || total % known != 0 || (dynamic == 0 && known != total)) return;
   tensor.shape = declared;
   for (int64_t& dimension : tensor.shape) {
@@ -54,17 +54,25 @@ void applyDeclaredShape(Tensor& tensor, const Shape& declared) {
 std::vector<Tensor> probeInputs(const Signature& signature, int64_t batch) {
   std::vector<Tensor> inputs;
   for (const TensorSpec& spec : signature.inputs) {
-    Tensor tensor{spec.name, spec.shape, {}};
-    for (size_t d = 0; d < tensor.shape.size(); ++d) {
-      if (tensor.shape[d] < 0) tensor.shape[d] = d == 0 ? batch : 1;
+    Shape shape = spec.shape;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] < 0) shape[d] = d == 0 ? batch : 1;
     }
-    const int64_t count = elementCount(tensor.shape);
+    const int64_t count = elementCount(shape);
     if (count < 0) throw Error("input '" + spec.name + "' has an invalid shape");
-    tensor.data.resize(static_cast<size_t>(count));
-    for (size_t i = 0; i < tensor.data.size(); ++i) {
-      tensor.data[i] = static_cast<float>(std::sin(0.7 * static_cast<double>(i) + 0.3));
+    const std::optional<DataType> type = parseDataType(spec.datatype);
+    if (!type) {
+      throw Error(fmt::format("input '{}' has data type {}, which no request can carry",
+                              spec.name, spec.datatype),
+                  "", "export the model with inputs of a KServe v2 type (FP32, INT64, ...)");
     }
-    inputs.push_back(std::move(tensor));
+    // Integers stay 0 and 1: valid indices for an Embedding, valid labels.
+    std::vector<double> values(static_cast<size_t>(count));
+    for (size_t i = 0; i < values.size(); ++i) {
+      values[i] = isFloatingPoint(*type) ? std::sin(0.7 * static_cast<double>(i) + 0.3)
+                                         : static_cast<double>(i % 2);
+    }
+    inputs.push_back(makeTensor(spec.name, *type, std::move(shape), values));
   }
   return inputs;
 }
@@ -131,12 +139,24 @@ void checkFinite(const std::vector<Tensor>& outputs, size_t expected) {
                             expected));
   }
   for (const Tensor& output : outputs) {
-    for (const float value : output.data) {
-      if (!std::isfinite(value)) {
+    if (!isFloatingPoint(output.type)) continue;
+    for (size_t i = 0; i < output.size(); ++i) {
+      if (!std::isfinite(output.number(i))) {
         throw Error("output '" + output.name + "' is not finite on the warm-up input");
       }
     }
   }
+}
+
+// Whether element `i` of `a` and element `j` of `b` agree (floats within a
+// relative 1e-4: a batch may sum in another order).
+bool sameElement(const Tensor& a, size_t i, const Tensor& b, size_t j) {
+  if (a.type == DataType::kBytes) return a.strings[i] == b.strings[j];
+  const double x = a.number(i);
+  const double y = b.number(j);
+  if (!isFloatingPoint(a.type)) return x == y;
+  const double tolerance = a.type == DataType::kFp16 ? 1e-2 : 1e-4;
+  return std::abs(x - y) <= tolerance * std::max(1.0, std::abs(x));
 }
 
 }  // namespace
@@ -158,15 +178,19 @@ std::vector<Tensor> checkInputs(const Signature& signature, std::vector<Tensor> 
       throw RequestError(400, fmt::format("input '{}' is missing; the model takes {}", spec.name,
                                           names(signature.inputs)));
     }
+    if (spec.datatype != dataTypeName(given->type)) {
+      throw RequestError(400, fmt::format("input '{}': expected datatype {}, given {}", spec.name,
+                                          spec.datatype, dataTypeName(given->type)));
+    }
     if (!shapeMatches(spec.shape, given->shape)) {
       throw RequestError(400, fmt::format("input '{}': expected shape {}, given {}", spec.name,
                                           formatShape(spec.shape), formatShape(given->shape)));
     }
     const int64_t count = elementCount(given->shape);
-    if (count < 0 || static_cast<uint64_t>(count) != given->data.size()) {
+    if (count < 0 || static_cast<uint64_t>(count) != given->size()) {
       throw RequestError(400,
                          fmt::format("input '{}': shape {} needs {} values, given {}", spec.name,
-                                     formatShape(given->shape), count, given->data.size()));
+                                     formatShape(given->shape), count, given->size()));
     }
     if (maxBatchSize > 0 && !given->shape.empty() && given->shape[0] > maxBatchSize) {
       throw RequestError(400, fmt::format("input '{}': batch of {} is above the model's "
@@ -190,6 +214,7 @@ ModelVersion::ModelVersion(std::string model, int64_t version, Signature signatu
       signature_(std::move(signature)),
       maxBatchSize_(settings.maxBatchSize),
       metrics_(metrics),
+      concurrency_(settings.concurrency),
       batching_(settings.batching) {}
 
 std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::string& model,
@@ -211,30 +236,25 @@ std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::stri
   }
   std::shared_ptr<ModelVersion> loaded(
       new ModelVersion(model, version, signature, settings, metrics));
-  const std::vector<Tensor> single = probeInputs(signature, 1);
-  std::vector<Tensor> reference;
-  for (int i = 0; i < std::max(settings.instances, 1); ++i) {
-    std::unique_ptr<Session> session = engine.load(file, signature);
-    reference = session->run(single, signature.outputs);  // warm-up
-    checkFinite(reference, signature.outputs.size());
-    for (size_t o = 0; o < reference.size(); ++o) {
-      // An output shape config.yaml declares must be what the engine gives.
-      const TensorSpec& declared = signature.outputs[o];
-      const bool overridden = std::any_of(
-          settings.outputs.begin(), settings.outputs.end(),
-          [&](const TensorOverride& entry) { return entry.name == declared.name && entry.shape; });
-      if (!overridden) continue;
-      Tensor shaped = reference[o];
-      applyDeclaredShape(shaped, declared.shape);
-      if (!shapeMatches(declared.shape, shaped.shape)) {
-        throw Error(
-            fmt::format("output '{}' has shape {} on the warm-up input; config.yaml "
-                        "declares {}",
-                        declared.name, formatShape(shaped.shape), formatShape(declared.shape)),
-            "", "fix the output's shape in config.yaml");
-      }
+  loaded->session_ = engine.load(file, signature, settings.session);
+  const std::vector<Tensor> reference =
+      loaded->session_->run(probeInputs(signature, 1), signature.outputs);  // warm-up
+  checkFinite(reference, signature.outputs.size());
+  for (size_t o = 0; o < reference.size(); ++o) {
+    // An output shape config.yaml declares must be what the engine gives.
+    const TensorSpec& declared = signature.outputs[o];
+    const bool overridden = std::any_of(
+        settings.outputs.begin(), settings.outputs.end(),
+        [&](const TensorOverride& entry) { return entry.name == declared.name && entry.shape; });
+    if (!overridden) continue;
+    Tensor shaped = reference[o];
+    applyDeclaredShape(shaped, declared.shape);
+    if (!shapeMatches(declared.shape, shaped.shape)) {
+      throw Error(fmt::format("output '{}' has shape {} on the warm-up input; config.yaml "
+                              "declares {}",
+                              declared.name, formatShape(shaped.shape), formatShape(declared.shape)),
+                  "", "fix the output's shape in config.yaml");
     }
-    loaded->idle_.push_back(std::move(session));
   }
   if (hasBatchDimension(signature)) {
     // Row 0 of a batch of 2 must equal the same row alone.
@@ -242,19 +262,19 @@ std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::stri
     const std::vector<Tensor> batched =
         loaded->run(probeInputs(signature, 2), signature.outputs, {&now, 1});
     for (size_t o = 0; o < reference.size(); ++o) {
-      const std::vector<float>& alone = reference[o].data;
-      if (batched[o].data.size() != 2 * alone.size()) {
+      const Tensor& alone = reference[o];
+      if (batched[o].size() != 2 * alone.size()) {
         throw Error(
             fmt::format("output '{}' has {} values for a batch of 2 and {} for one row; "
                         "the engine cannot batch this model",
-                        reference[o].name, batched[o].data.size(), alone.size()));
+                        alone.name, batched[o].size(), alone.size()));
       }
       for (size_t i = 0; i < alone.size(); ++i) {
-        if (std::abs(alone[i] - batched[o].data[i]) > 1e-4f * std::max(1.0f, std::abs(alone[i]))) {
+        if (!sameElement(alone, i, batched[o], i)) {
           throw Error(
               fmt::format("output '{}' differs between a row alone and the same row in a "
                           "batch; the engine runs this model wrongly",
-                          reference[o].name));
+                          alone.name));
         }
       }
     }
@@ -265,30 +285,30 @@ std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::stri
 std::vector<Tensor> ModelVersion::run(const std::vector<Tensor>& inputs,
                                       const std::vector<TensorSpec>& outputs,
                                       std::span<const TimePoint> queued) const {
-  std::unique_ptr<Session> session;
-  {
+  if (concurrency_ > 0) {
     std::unique_lock lock(mutex_);
-    released_.wait(lock, [&] { return !idle_.empty(); });
-    session = std::move(idle_.back());
-    idle_.pop_back();
+    released_.wait(lock, [&] { return running_ < concurrency_; });
+    ++running_;
   }
+  const auto release = [&] {
+    if (concurrency_ <= 0) return;
+    {
+      std::lock_guard lock(mutex_);
+      --running_;
+    }
+    released_.notify_one();
+  };
   for (const TimePoint arrived : queued) metrics_.queueSeconds.observe(secondsSince(arrived));
   const auto started = Clock::now();
   std::vector<Tensor> results;
   try {
-    results = session->run(inputs, outputs);
+    results = session_->run(inputs, outputs);
   } catch (...) {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(session));
-    released_.notify_one();
+    release();
     throw;
   }
   metrics_.inferenceSeconds.observe(secondsSince(started));
-  {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(session));
-  }
-  released_.notify_one();
+  release();
   for (size_t i = 0; i < results.size(); ++i) applyDeclaredShape(results[i], outputs[i].shape);
   return results;
 }
@@ -420,11 +440,11 @@ void ModelVersion::runBatch(const std::vector<Pending*>& batch) const {
       for (const Pending* pending : batch) rows += pending->rows;
       std::vector<Tensor> merged;
       for (size_t i = 0; i < batch.front()->inputs.size(); ++i) {
-        Tensor tensor{batch.front()->inputs[i].name, batch.front()->inputs[i].shape, {}};
+        const Tensor& first = batch.front()->inputs[i];
+        Tensor tensor{first.name, first.type, first.shape, {}, {}};
         tensor.shape[0] = rows;
         for (const Pending* pending : batch) {
-          const std::vector<float>& data = pending->inputs[i].data;
-          tensor.data.insert(tensor.data.end(), data.begin(), data.end());
+          tensor.append(pending->inputs[i], 0, pending->inputs[i].size());
         }
         merged.push_back(std::move(tensor));
       }
@@ -436,14 +456,13 @@ void ModelVersion::runBatch(const std::vector<Pending*>& batch) const {
                                   result.name, formatShape(result.shape), rows),
                       "", "turn dynamic_batching off for this model");
         }
-        const size_t perRow = rows == 0 ? 0 : result.data.size() / static_cast<size_t>(rows);
+        const size_t perRow = rows == 0 ? 0 : result.size() / static_cast<size_t>(rows);
         size_t offset = 0;
         for (size_t p = 0; p < batch.size(); ++p) {
-          Tensor part{result.name, result.shape, {}};
+          Tensor part{result.name, result.type, result.shape, {}, {}};
           part.shape[0] = batch[p]->rows;
           const size_t count = perRow * static_cast<size_t>(batch[p]->rows);
-          part.data.assign(result.data.begin() + static_cast<std::ptrdiff_t>(offset),
-                           result.data.begin() + static_cast<std::ptrdiff_t>(offset + count));
+          part.append(result, offset, count);
           offset += count;
           parts[p].push_back(std::move(part));
         }

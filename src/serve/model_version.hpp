@@ -1,6 +1,7 @@
 #pragma once
 
-// One loaded version of a model: its signature and a pool of engine sessions.
+// One loaded version of a model: its signature and the engine session that
+// runs its requests.
 // Requests hold a shared_ptr to it, so a version unloaded by a poll is freed
 // only once its last in-flight request has finished.
 
@@ -12,30 +13,20 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "serve/engine.hpp"
 #include "serve/metrics.hpp"
 #include "serve/repository.hpp"
+#include "serve/request_error.hpp"
 #include "serve/tensor.hpp"
 
 namespace skiff::serve {
 
-// A problem with a request, answered with this HTTP status and message.
-class RequestError : public std::runtime_error {
- public:
-  RequestError(int status, const std::string& message)
-      : std::runtime_error(message), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
-};
-
 struct LoadSettings {
-  int instances = 1;                        // parallel sessions
+  int concurrency = 0;                      // requests that run at once; 0: no limit
+  SessionSettings session;
   int64_t maxBatchSize = 0;                 // 0: no limit beyond the model's shapes
   std::optional<DynamicBatching> batching;  // needs maxBatchSize > 0
   std::vector<TensorOverride> inputs;       // config.yaml's refinements of the signature
@@ -44,8 +35,8 @@ struct LoadSettings {
 
 class ModelVersion {
  public:
-  // Loads `file` into `settings.instances` sessions (the ONNX signature with
-  // config.yaml's overrides applied and checked), warms each up, and checks
+  // Loads `file` into a session (the ONNX signature with config.yaml's
+  // overrides applied and checked), warms it up, and checks
   // that a row gives the same result alone and in a batch (models with a
   // batch dimension). Throws skiff::Error with the reason when it cannot serve.
   static std::shared_ptr<ModelVersion> load(Engine& engine, const std::string& model,
@@ -59,8 +50,8 @@ class ModelVersion {
 
   // Checks `inputs` against the signature (RequestError 400 naming the tensor,
   // expected and given shape) and runs them; `outputs` selects outputs by
-  // name (empty: all). Waits for a free session (with dynamic batching, also
-  // for others to share one run with); thread-safe.
+  // name (empty: all). Waits while `concurrency` requests run (with dynamic
+  // batching, also for others to share one run with); thread-safe.
   std::vector<Tensor> infer(std::vector<Tensor> inputs,
                             const std::vector<std::string>& outputs = {}) const;
 
@@ -70,7 +61,7 @@ class ModelVersion {
 
   ModelVersion(std::string model, int64_t version, Signature signature,
                const LoadSettings& settings, VersionMetrics& metrics);
-  // Runs on a free session; `queued`: when the requests it serves arrived.
+  // Runs on the session; `queued`: when the requests it serves arrived.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const std::vector<TensorSpec>& outputs,
                           std::span<const TimePoint> queued) const;
   std::vector<Tensor> runBatched(std::vector<Tensor> inputs,
@@ -82,9 +73,11 @@ class ModelVersion {
   Signature signature_;
   int64_t maxBatchSize_;
   VersionMetrics& metrics_;
+  std::unique_ptr<Session> session_;
+  int concurrency_;
   mutable std::mutex mutex_;
   mutable std::condition_variable released_;
-  mutable std::vector<std::unique_ptr<Session>> idle_;
+  mutable int running_ = 0;
   std::optional<DynamicBatching> batching_;
   mutable std::mutex queueMutex_;
   mutable std::condition_variable queueChanged_;

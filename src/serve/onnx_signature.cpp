@@ -12,6 +12,13 @@ namespace {
 
 // Field numbers of onnx.proto that the signature needs.
 constexpr uint32_t kModelGraph = 7;
+constexpr uint32_t kModelOpsetImport = 8;
+constexpr uint32_t kOpsetDomain = 1;
+constexpr uint32_t kOpsetVersion = 2;
+constexpr uint32_t kGraphNode = 1;
+constexpr uint32_t kNodeName = 3;
+constexpr uint32_t kNodeOpType = 4;
+constexpr uint32_t kNodeDomain = 7;
 constexpr uint32_t kGraphInitializer = 5;
 constexpr uint32_t kGraphInput = 11;
 constexpr uint32_t kGraphOutput = 12;
@@ -153,18 +160,47 @@ std::string readTensorName(std::string_view bytes, const std::string& where) {
   return {};
 }
 
+OnnxNode readNode(std::string_view bytes, const std::string& where) {
+  OnnxNode node;
+  Reader reader(bytes, where);
+  while (auto field = reader.next()) {
+    if (field->wireType != kLengthDelimited) continue;
+    if (field->number == kNodeName) node.name = std::string(field->bytes);
+    if (field->number == kNodeOpType) node.opType = std::string(field->bytes);
+    if (field->number == kNodeDomain) node.domain = std::string(field->bytes);
+  }
+  if (node.domain == "ai.onnx") node.domain.clear();
+  return node;
+}
+
 }  // namespace
 
-Signature readOnnxSignature(std::string_view bytes, const std::string& where) {
+OnnxGraph readOnnxGraph(std::string_view bytes, const std::string& where) {
   Reader model(bytes, where);
-  std::optional<std::string_view> graph;
+  std::optional<std::string_view> graphBytes;
+  OnnxGraph graph;
   while (auto field = model.next()) {
-    if (field->number == kModelGraph && field->wireType == kLengthDelimited) graph = field->bytes;
+    if (field->wireType != kLengthDelimited) continue;
+    if (field->number == kModelGraph) graphBytes = field->bytes;
+    if (field->number == kModelOpsetImport) {
+      std::string domain;
+      int64_t version = 0;
+      Reader opset(field->bytes, where);
+      while (auto part = opset.next()) {
+        if (part->number == kOpsetDomain && part->wireType == kLengthDelimited) {
+          domain = std::string(part->bytes);
+        }
+        if (part->number == kOpsetVersion && part->wireType == kVarint) {
+          version = static_cast<int64_t>(part->varint);
+        }
+      }
+      graph.opsets[domain == "ai.onnx" ? "" : domain] = version;
+    }
   }
-  if (!graph) model.fail("it has no graph");
-  Signature signature;
+  if (!graphBytes) model.fail("it has no graph");
+  Signature& signature = graph.signature;
   std::set<std::string> initializers;
-  Reader reader(*graph, where);
+  Reader reader(*graphBytes, where);
   while (auto field = reader.next()) {
     if (field->wireType != kLengthDelimited) continue;
     if (field->number == kGraphInput)
@@ -174,13 +210,18 @@ Signature readOnnxSignature(std::string_view bytes, const std::string& where) {
     }
     if (field->number == kGraphInitializer)
       initializers.insert(readTensorName(field->bytes, where));
+    if (field->number == kGraphNode) graph.nodes.push_back(readNode(field->bytes, where));
   }
   std::erase_if(signature.inputs,
                 [&](const TensorSpec& input) { return initializers.count(input.name) > 0; });
   if (signature.inputs.empty() || signature.outputs.empty()) {
     model.fail("its graph declares no inputs or no outputs");
   }
-  return signature;
+  return graph;
+}
+
+Signature readOnnxSignature(std::string_view bytes, const std::string& where) {
+  return readOnnxGraph(bytes, where).signature;
 }
 
 }  // namespace skiff::serve

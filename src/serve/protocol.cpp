@@ -1,10 +1,14 @@
 #include "serve/protocol.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <simdjson.h>
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <span>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 namespace skiff::serve {
@@ -82,21 +86,91 @@ const TensorSpec* findSpec(const std::vector<TensorSpec>& specs, const std::stri
   return nullptr;
 }
 
-// Appends the numbers of a (possibly nested) list to `out`.
-void flatten(const Element& value, const std::string& tensor, std::vector<float>& out, int depth) {
+// What a JSON leaf of each data type must be, for messages.
+const char* leafKind(DataType type) {
+  if (type == DataType::kBytes) return "strings";
+  if (type == DataType::kBool) return "true or false";
+  return isFloatingPoint(type) ? "numbers" : "integers";
+}
+
+[[noreturn]] void badLeaf(const Element& value, const std::string& tensor, DataType type) {
+  bad(fmt::format("input '{}': {} data must hold {}, found {}", tensor, dataTypeName(type),
+                  leafKind(type),
+                  value.is_string()   ? "a string"
+                  : value.is_object() ? "an object"
+                  : value.is_bool()   ? "a boolean"
+                  : value.is_null()   ? "null"
+                                      : "a number"));
+}
+
+// The elements of one tensor as they are read, before they become bytes.
+// BOOL is kept as uint8_t (std::vector<bool> packs bits).
+template <typename T>
+using Storage = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
+
+template <typename T>
+Storage<T> readLeaf(const Element& value, const std::string& tensor, DataType type) {
+  if constexpr (std::is_same_v<T, bool>) {
+    bool flag = false;
+    if (value.get_bool().get(flag)) badLeaf(value, tensor, type);
+    return flag ? 1 : 0;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    std::string_view text;
+    if (value.get_string().get(text)) badLeaf(value, tensor, type);
+    return std::string(text);
+  } else if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, _Float16>) {
+    double number = 0;
+    if (value.get_double().get(number)) badLeaf(value, tensor, type);
+    return static_cast<T>(number);
+  } else if constexpr (std::is_signed_v<T>) {
+    int64_t number = 0;
+    if (value.get_int64().get(number)) badLeaf(value, tensor, type);
+    if (number < std::numeric_limits<T>::min() || number > std::numeric_limits<T>::max()) {
+      bad(fmt::format("input '{}': {} is out of the range of {}", tensor, number,
+                      dataTypeName(type)));
+    }
+    return static_cast<T>(number);
+  } else {
+    uint64_t number = 0;
+    if (value.get_uint64().get(number)) badLeaf(value, tensor, type);
+    if (number > std::numeric_limits<T>::max()) {
+      bad(fmt::format("input '{}': {} is out of the range of {}", tensor, number,
+                      dataTypeName(type)));
+    }
+    return static_cast<T>(number);
+  }
+}
+
+// Appends the leaves of a (possibly nested) list to `out`.
+template <typename T>
+void flatten(const Element& value, const std::string& tensor, DataType type,
+             std::vector<Storage<T>>& out, int depth) {
   if (depth > kMaxRank) bad(fmt::format("input '{}': data nests deeper than {}", tensor, kMaxRank));
   if (value.is_array()) {
-    for (const Element item : Array(value)) flatten(item, tensor, out, depth + 1);
+    for (const Element item : Array(value)) flatten<T>(item, tensor, type, out, depth + 1);
     return;
   }
-  double number = 0;
-  if (value.get_double().get(number)) {
-    bad(fmt::format("input '{}': data must hold numbers, found {}", tensor,
-                    value.is_string()   ? "a string"
-                    : value.is_object() ? "an object"
-                                        : "a literal"));
+  out.push_back(readLeaf<T>(value, tensor, type));
+}
+
+// Reads the leaves of every element of `values` into `tensor` (of its type).
+void readData(std::span<const Element> values, Tensor& tensor, size_t expected) {
+  if (tensor.type == DataType::kBytes) {
+    tensor.strings.reserve(expected);
+    for (const Element& value : values) {
+      flatten<std::string>(value, tensor.name, tensor.type, tensor.strings, 0);
+    }
+    return;
   }
-  out.push_back(static_cast<float>(number));
+  visitElementType(tensor.type, [&](auto zero) {
+    using T = decltype(zero);
+    thread_local std::vector<Storage<T>> leaves;
+    leaves.clear();
+    leaves.reserve(expected);
+    for (const Element& value : values) flatten<T>(value, tensor.name, tensor.type, leaves, 0);
+    tensor.bytes.resize(leaves.size() * sizeof(T));
+    std::memcpy(tensor.bytes.data(), leaves.data(), tensor.bytes.size());
+  });
 }
 
 // The shape of a nested list, following first elements.
@@ -109,8 +183,8 @@ void inferShape(const Element& value, const std::string& tensor, Shape& shape, s
 }
 
 // A tensor from rows of equal shape (TF Serving "instances", or the rows of a list).
-Tensor tensorFromRows(const std::vector<Element>& rows, const std::string& name) {
-  Tensor tensor{name, {static_cast<int64_t>(rows.size())}, {}};
+Tensor tensorFromRows(const std::vector<Element>& rows, const std::string& name, DataType type) {
+  Tensor tensor{name, type, {static_cast<int64_t>(rows.size())}, {}, {}};
   Shape rowShape;
   if (!rows.empty()) inferShape(rows.front(), name, rowShape, 0);
   tensor.shape.insert(tensor.shape.end(), rowShape.begin(), rowShape.end());
@@ -124,19 +198,19 @@ Tensor tensorFromRows(const std::vector<Element>& rows, const std::string& name)
       bad(fmt::format("input '{}': ragged nested lists (every row must have the same shape)",
                       name));
     }
-    flatten(row, name, tensor.data, 0);
   }
-  if (static_cast<size_t>(count) != tensor.data.size()) {
+  readData(rows, tensor, static_cast<size_t>(count));
+  if (static_cast<size_t>(count) != tensor.size()) {
     bad(fmt::format("input '{}': ragged nested lists (every row must have the same shape)", name));
   }
   return tensor;
 }
 
-Tensor nestedTensor(const Element& value, const std::string& name) {
+Tensor nestedTensor(const Element& value, const std::string& name, DataType type) {
   if (!value.is_array()) bad(fmt::format("input '{}' must be a list", name));
   std::vector<Element> rows;
   for (const Element row : Array(value)) rows.push_back(row);
-  return tensorFromRows(rows, name);
+  return tensorFromRows(rows, name, type);
 }
 
 Shape readShape(const Element& value, const std::string& name) {
@@ -161,6 +235,39 @@ Shape readShape(const Element& value, const std::string& name) {
   return shape;
 }
 
+// Reads `count` elements of the binary tensor extension from the front of
+// `binary`: raw little-endian values, or for BYTES a 4-byte length before each.
+void readBinary(std::string_view& binary, uint64_t size, size_t count, Tensor& tensor) {
+  if (size > binary.size()) {
+    bad(fmt::format("input '{}': binary_data_size runs past the end of the body", tensor.name));
+  }
+  std::string_view data = binary.substr(0, size);
+  binary.remove_prefix(size);
+  if (tensor.type != DataType::kBytes) {
+    if (size != count * elementSize(tensor.type)) {
+      bad(fmt::format("input '{}': binary_data_size is {} bytes; shape {} of {} needs {}",
+                      tensor.name, size, formatShape(tensor.shape), dataTypeName(tensor.type),
+                      count * elementSize(tensor.type)));
+    }
+    tensor.bytes.resize(size);
+    std::memcpy(tensor.bytes.data(), data.data(), size);
+    return;
+  }
+  while (!data.empty()) {
+    uint32_t length = 0;
+    if (data.size() < sizeof(length) ||
+        (std::memcpy(&length, data.data(), sizeof(length)), data.size() - sizeof(length) < length)) {
+      bad(fmt::format("input '{}': a BYTES element runs past binary_data_size", tensor.name));
+    }
+    tensor.strings.emplace_back(data.substr(sizeof(length), length));
+    data.remove_prefix(sizeof(length) + length);
+  }
+  if (tensor.strings.size() != count) {
+    bad(fmt::format("input '{}': binary data holds {} BYTES elements; shape {} needs {}",
+                    tensor.name, tensor.strings.size(), formatShape(tensor.shape), count));
+  }
+}
+
 // Whether `object.parameters.name` is true.
 bool flagSet(const Object& object, std::string_view name) {
   Object parameters;
@@ -170,8 +277,10 @@ bool flagSet(const Object& object, std::string_view name) {
   return !parameters.at_key(name).get_bool().get(flag) && flag;
 }
 
-// Writes a float as JSON: shortest round-trip form; null for NaN and infinities.
-void appendNumber(std::string& out, float value) {
+// Writes a floating-point value as JSON: shortest round-trip form; null for
+// NaN and infinities, which JSON cannot carry.
+template <typename T>
+void appendFloat(std::string& out, T value) {
   if (std::isfinite(value)) {
     fmt::format_to(std::back_inserter(out), "{}", value);
   } else {
@@ -179,32 +288,82 @@ void appendNumber(std::string& out, float value) {
   }
 }
 
-// Writes data[offset ...] as nested lists of `shape` from dimension `d` on.
-void appendNested(std::string& out, const std::vector<float>& data, const Shape& shape, size_t d,
+// Writes elements [first, first + count) of a tensor as a flat JSON list body.
+void appendElements(std::string& out, const Tensor& tensor, size_t first, size_t count) {
+  if (tensor.type == DataType::kBytes) {
+    for (size_t i = first; i < first + count; ++i) {
+      if (i != first) out += ',';
+      out += jsonString(tensor.strings[i]);
+    }
+    return;
+  }
+  visitElementType(tensor.type, [&](auto zero) {
+    using T = decltype(zero);
+    const auto* data = reinterpret_cast<const T*>(tensor.bytes.data());
+    for (size_t i = first; i < first + count; ++i) {
+      if (i != first) out += ',';
+      if constexpr (std::is_same_v<T, bool>) {
+        out += data[i] ? "true" : "false";
+      } else if constexpr (std::is_same_v<T, _Float16>) {
+        appendFloat(out, static_cast<float>(data[i]));
+      } else if constexpr (std::is_floating_point_v<T>) {
+        appendFloat(out, data[i]);
+      } else {
+        fmt::format_to(std::back_inserter(out), "{}", data[i]);
+      }
+    }
+  });
+}
+
+// Writes elements from `offset` on as nested lists of `shape` from dimension `d` on.
+void appendNested(std::string& out, const Tensor& tensor, std::span<const int64_t> shape,
                   size_t& offset) {
-  if (d == shape.size()) {
-    appendNumber(out, offset < data.size() ? data[offset] : 0.0f);
+  if (shape.empty()) {
+    if (offset < tensor.size()) {
+      appendElements(out, tensor, offset, 1);
+    } else {
+      out += "null";
+    }
     ++offset;
     return;
   }
   out += '[';
-  for (int64_t i = 0; i < shape[d]; ++i) {
-    if (i) out += ',';
-    appendNested(out, data, shape, d + 1, offset);
+  if (shape.size() == 1) {
+    // The innermost list in one go: the common case of a [N, K] output.
+    const size_t count = std::min<size_t>(static_cast<size_t>(shape[0]),
+                                          tensor.size() - std::min(offset, tensor.size()));
+    appendElements(out, tensor, offset, count);
+    offset += static_cast<size_t>(shape[0]);
+  } else {
+    for (int64_t i = 0; i < shape[0]; ++i) {
+      if (i) out += ',';
+      appendNested(out, tensor, shape.subspan(1), offset);
+    }
   }
   out += ']';
 }
 
 void appendTensor(std::string& out, const Tensor& tensor) {
   size_t offset = 0;
-  appendNested(out, tensor.data, tensor.shape, 0, offset);
+  appendNested(out, tensor, tensor.shape, offset);
 }
 
 // Row `row` of a tensor whose first dimension is the batch.
 void appendRow(std::string& out, const Tensor& tensor, int64_t row) {
-  const Shape rowShape(tensor.shape.begin() + 1, tensor.shape.end());
-  size_t offset = static_cast<size_t>(row * std::max<int64_t>(elementCount(rowShape), 0));
-  appendNested(out, tensor.data, rowShape, 0, offset);
+  const std::span<const int64_t> rowShape = std::span<const int64_t>(tensor.shape).subspan(1);
+  const int64_t perRow = std::max<int64_t>(elementCount(Shape(rowShape.begin(), rowShape.end())), 0);
+  size_t offset = static_cast<size_t>(row * perRow);
+  appendNested(out, tensor, rowShape, offset);
+}
+
+// The data type of input `name`, as the signature declares it.
+DataType inputType(const Signature& signature, const std::string& name) {
+  const TensorSpec* spec = findSpec(signature.inputs, name);
+  if (!spec) return DataType::kFp32;  // an unknown input: checkInputs names it
+  const std::optional<DataType> type = parseDataType(spec->datatype);
+  if (!type) bad(fmt::format("input '{}' has data type {}, which no request can carry", name,
+                             spec->datatype));
+  return *type;
 }
 
 }  // namespace
@@ -236,12 +395,19 @@ KServeRequest parseKServeInfer(std::string_view body, std::optional<size_t> head
     }
     const auto name = stringField(input, "name");
     if (!name) bad("an input has no \"name\"");
-    Tensor tensor{*name, {}, {}};
+    Tensor tensor{*name, DataType::kFp32, {}, {}, {}};
     const auto shape = field(input, "shape");
     if (!shape) bad(fmt::format("input '{}' has no \"shape\"", tensor.name));
     tensor.shape = readShape(*shape, tensor.name);
     const auto datatype = stringField(input, "datatype");
     if (!datatype) bad(fmt::format("input '{}' has no \"datatype\"", tensor.name));
+    const std::optional<DataType> type = parseDataType(*datatype);
+    if (!type) {
+      bad(fmt::format("input '{}': unknown datatype \"{}\" (KServe v2 types: BOOL, UINT8 ... "
+                      "UINT64, INT8 ... INT64, FP16, FP32, FP64, BYTES)",
+                      tensor.name, *datatype));
+    }
+    tensor.type = *type;
     const TensorSpec* spec = findSpec(signature.inputs, tensor.name);
     if (spec && spec->datatype != *datatype) {
       bad(fmt::format("input '{}': expected datatype {}, given {}", tensor.name, spec->datatype,
@@ -253,22 +419,14 @@ KServeRequest parseKServeInfer(std::string_view body, std::optional<size_t> head
     const auto parametersField = field(input, "parameters");
     if (parametersField && !parametersField->get_object().get(parameters) &&
         field(parameters, "binary_data_size")) {
-      if (parameters["binary_data_size"].get_uint64().get(size) || size > binary.size()) {
-        bad(fmt::format("input '{}': binary_data_size runs past the end of the body", tensor.name));
+      if (parameters["binary_data_size"].get_uint64().get(size)) {
+        bad(fmt::format("input '{}': binary_data_size must be a number of bytes", tensor.name));
       }
-      if (size != count * sizeof(float)) {
-        bad(fmt::format("input '{}': binary_data_size is {} bytes; shape {} of {} needs {}",
-                        tensor.name, size, formatShape(tensor.shape), *datatype,
-                        count * sizeof(float)));
-      }
-      tensor.data.resize(count);
-      std::memcpy(tensor.data.data(), binary.data(), count * sizeof(float));
-      binary.remove_prefix(count * sizeof(float));
+      readBinary(binary, size, count, tensor);
     } else {
       const auto data = field(input, "data");
       if (!data) bad(fmt::format("input '{}' has no \"data\"", tensor.name));
-      tensor.data.reserve(std::min(count, body.size()));
-      flatten(*data, tensor.name, tensor.data, 0);
+      readData({&*data, 1}, tensor, std::min(count, body.size()));
     }
     request.inputs.push_back(std::move(tensor));
   }
@@ -302,22 +460,24 @@ EncodedBody encodeKServeInfer(const KServeRequest& request, const std::string& m
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& tensor = outputs[i];
     if (i) out += ',';
-    out += "{\"name\":" + jsonString(tensor.name) + ",\"datatype\":\"FP32\",\"shape\":[";
-    for (size_t d = 0; d < tensor.shape.size(); ++d) {
-      out += (d ? "," : "") + std::to_string(tensor.shape[d]);
-    }
-    out += "]";
+    out += fmt::format("{{\"name\":{},\"datatype\":\"{}\",\"shape\":[{}]", jsonString(tensor.name),
+                       dataTypeName(tensor.type), fmt::join(tensor.shape, ","));
     if (request.allOutputsBinary || request.binaryOutputs.count(tensor.name)) {
-      const size_t bytes = tensor.data.size() * sizeof(float);
-      out += fmt::format(",\"parameters\":{{\"binary_data_size\":{}}}}}", bytes);
-      binary.append(reinterpret_cast<const char*>(tensor.data.data()), bytes);
+      const size_t before = binary.size();
+      if (tensor.type == DataType::kBytes) {
+        for (const std::string& element : tensor.strings) {
+          const auto length = static_cast<uint32_t>(element.size());
+          binary.append(reinterpret_cast<const char*>(&length), sizeof(length));
+          binary += element;
+        }
+      } else {
+        binary.append(reinterpret_cast<const char*>(tensor.bytes.data()), tensor.bytes.size());
+      }
+      out += fmt::format(",\"parameters\":{{\"binary_data_size\":{}}}}}", binary.size() - before);
       continue;
     }
     out += ",\"data\":[";
-    for (size_t v = 0; v < tensor.data.size(); ++v) {
-      if (v) out += ',';
-      appendNumber(out, tensor.data[v]);
-    }
+    appendElements(out, tensor, 0, tensor.size());
     out += "]}";
   }
   out += "]}";
@@ -358,16 +518,19 @@ TfRequest parseTfPredict(std::string_view body, const Signature& signature) {
                           signature.inputs.size()));
         }
       }
-      request.inputs.push_back(tensorFromRows(column, spec.name));
+      request.inputs.push_back(
+          tensorFromRows(column, spec.name, inputType(signature, spec.name)));
     }
     return request;
   }
   if (inputs->is_object()) {
-    for (const auto [name, value] : Object(*inputs)) {
-      request.inputs.push_back(nestedTensor(value, std::string(name)));
+    for (const auto [key, value] : Object(*inputs)) {
+      const std::string name(key);
+      request.inputs.push_back(nestedTensor(value, name, inputType(signature, name)));
     }
   } else if (single) {
-    request.inputs.push_back(nestedTensor(*inputs, signature.inputs.front().name));
+    const std::string& name = signature.inputs.front().name;
+    request.inputs.push_back(nestedTensor(*inputs, name, inputType(signature, name)));
   } else {
     bad(fmt::format("the model takes {} inputs: \"inputs\" must be an object naming them",
                     signature.inputs.size()));

@@ -173,7 +173,8 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   if (!root.IsMap()) throw Error("config.yaml must be a map of settings", at(where, root));
   checkKeys(
       root,
-      {"version_policy", "max_batch_size", "instances", "dynamic_batching", "inputs", "outputs"},
+      {"version_policy", "max_batch_size", "instances", "intra_op_threads", "dynamic_batching",
+       "inputs", "outputs"},
       where);
   if (root["version_policy"]) config.policy = parsePolicy(root["version_policy"], where);
   if (root["max_batch_size"]) {
@@ -182,6 +183,10 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   if (root["instances"]) {
     config.instances =
         static_cast<int>(std::min<int64_t>(positive(root["instances"], where, "instances"), 256));
+  }
+  if (root["intra_op_threads"]) {
+    config.intraOpThreads = static_cast<int>(
+        std::min<int64_t>(positive(root["intra_op_threads"], where, "intra_op_threads"), 1024));
   }
   if (const YAML::Node batching = root["dynamic_batching"]) {
     if (config.maxBatchSize == 0) {

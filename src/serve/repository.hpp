@@ -50,7 +50,8 @@ struct TensorOverride {
 struct ModelConfig {
   VersionPolicy policy;
   int64_t maxBatchSize = 0;  // 0: no limit
-  int instances = 0;         // sessions per version; 0: the server's default
+  int instances = 0;         // requests of a version that run at once; 0: no limit
+  int intraOpThreads = 0;    // threads of the version's own pool; 0: the shared pool
   std::optional<DynamicBatching> batching;
   std::vector<TensorOverride> inputs;
   std::vector<TensorOverride> outputs;

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <vector>
 
 #include "serve/protocol.hpp"
@@ -49,6 +50,18 @@ std::string tensorList(const std::vector<TensorSpec>& tensors) {
   return out + "]";
 }
 
+// TensorFlow's name of a KServe data type, for TF Serving metadata.
+const char* tfDataType(const std::string& datatype) {
+  static const std::map<std::string, const char*> kNames{
+      {"BOOL", "DT_BOOL"},     {"UINT8", "DT_UINT8"},   {"UINT16", "DT_UINT16"},
+      {"UINT32", "DT_UINT32"}, {"UINT64", "DT_UINT64"}, {"INT8", "DT_INT8"},
+      {"INT16", "DT_INT16"},   {"INT32", "DT_INT32"},   {"INT64", "DT_INT64"},
+      {"FP16", "DT_HALF"},     {"FP32", "DT_FLOAT"},    {"FP64", "DT_DOUBLE"},
+      {"BYTES", "DT_STRING"}};
+  const auto name = kNames.find(datatype);
+  return name == kNames.end() ? "DT_INVALID" : name->second;
+}
+
 std::string tfTensorMap(const std::vector<TensorSpec>& tensors) {
   std::string out = "{";
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -56,7 +69,7 @@ std::string tfTensorMap(const std::vector<TensorSpec>& tensors) {
     for (const int64_t size : tensors[i].shape) {
       dims += fmt::format("{}{{\"size\":\"{}\",\"name\":\"\"}}", dims.empty() ? "" : ",", size);
     }
-    const std::string dtype = tensors[i].datatype == kFp32 ? "DT_FLOAT" : "DT_INVALID";
+    const char* dtype = tfDataType(tensors[i].datatype);
     out += fmt::format(
         "{}{}:{{\"dtype\":\"{}\",\"tensor_shape\":{{\"dim\":[{}],\"unknown_rank\":false}},"
         "\"name\":{}}}",

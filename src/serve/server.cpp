@@ -46,10 +46,9 @@ int runServe(const ServeOptions& options) {
   ManagerOptions managerOptions;
   managerOptions.cacheDir =
       options.cacheDir.empty() ? defaultCacheDir(uri.toString()) : options.cacheDir;
-  managerOptions.instances = threads;
   fs::create_directories(managerOptions.cacheDir);
 
-  std::unique_ptr<Engine> engine = makeOpenCvEngine(1);
+  std::unique_ptr<Engine> engine = makeOnnxRuntimeEngine(options.onnxruntime);
   Metrics metrics;
   ModelManager manager(*store, prefix, *engine, metrics, managerOptions);
   Router router(manager, metrics);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "serve/engine.hpp"
+
 namespace skiff::serve {
 
 struct ServeOptions {
@@ -16,6 +18,7 @@ struct ServeOptions {
   int threads = 0;       // 0: one per core
   std::string cacheDir;  // default: a directory under /var/cache/skiff or /tmp
   uint64_t maxBodyBytes = 64ull << 20;
+  OnnxRuntimeOptions onnxruntime;
 };
 
 // Serves until SIGINT or SIGTERM, then drains; returns the exit code.
