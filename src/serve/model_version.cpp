@@ -62,8 +62,8 @@ std::vector<Tensor> probeInputs(const Signature& signature, int64_t batch) {
     if (count < 0) throw Error("input '" + spec.name + "' has an invalid shape");
     const std::optional<DataType> type = parseDataType(spec.datatype);
     if (!type) {
-      throw Error(fmt::format("input '{}' has data type {}, which no request can carry",
-                              spec.name, spec.datatype),
+      throw Error(fmt::format("input '{}' has data type {}, which no request can carry", spec.name,
+                              spec.datatype),
                   "", "export the model with inputs of a KServe v2 type (FP32, INT64, ...)");
     }
     // Integers stay 0 and 1: valid indices for an Embedding, valid labels.
@@ -250,10 +250,11 @@ std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::stri
     Tensor shaped = reference[o];
     applyDeclaredShape(shaped, declared.shape);
     if (!shapeMatches(declared.shape, shaped.shape)) {
-      throw Error(fmt::format("output '{}' has shape {} on the warm-up input; config.yaml "
-                              "declares {}",
-                              declared.name, formatShape(shaped.shape), formatShape(declared.shape)),
-                  "", "fix the output's shape in config.yaml");
+      throw Error(
+          fmt::format("output '{}' has shape {} on the warm-up input; config.yaml "
+                      "declares {}",
+                      declared.name, formatShape(shaped.shape), formatShape(declared.shape)),
+          "", "fix the output's shape in config.yaml");
     }
   }
   if (hasBatchDimension(signature)) {

@@ -25,7 +25,7 @@
 namespace skiff::serve {
 
 struct LoadSettings {
-  int concurrency = 0;                      // requests that run at once; 0: no limit
+  int concurrency = 0;  // requests that run at once; 0: no limit
   SessionSettings session;
   int64_t maxBatchSize = 0;                 // 0: no limit beyond the model's shapes
   std::optional<DynamicBatching> batching;  // needs maxBatchSize > 0

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <type_traits>
-#include <nlohmann/json.hpp>
 
 namespace skiff::serve {
 namespace {
@@ -255,8 +255,8 @@ void readBinary(std::string_view& binary, uint64_t size, size_t count, Tensor& t
   }
   while (!data.empty()) {
     uint32_t length = 0;
-    if (data.size() < sizeof(length) ||
-        (std::memcpy(&length, data.data(), sizeof(length)), data.size() - sizeof(length) < length)) {
+    if (data.size() < sizeof(length) || (std::memcpy(&length, data.data(), sizeof(length)),
+                                         data.size() - sizeof(length) < length)) {
       bad(fmt::format("input '{}': a BYTES element runs past binary_data_size", tensor.name));
     }
     tensor.strings.emplace_back(data.substr(sizeof(length), length));
@@ -351,7 +351,8 @@ void appendTensor(std::string& out, const Tensor& tensor) {
 // Row `row` of a tensor whose first dimension is the batch.
 void appendRow(std::string& out, const Tensor& tensor, int64_t row) {
   const std::span<const int64_t> rowShape = std::span<const int64_t>(tensor.shape).subspan(1);
-  const int64_t perRow = std::max<int64_t>(elementCount(Shape(rowShape.begin(), rowShape.end())), 0);
+  const int64_t perRow =
+      std::max<int64_t>(elementCount(Shape(rowShape.begin(), rowShape.end())), 0);
   size_t offset = static_cast<size_t>(row * perRow);
   appendNested(out, tensor, rowShape, offset);
 }
@@ -361,8 +362,9 @@ DataType inputType(const Signature& signature, const std::string& name) {
   const TensorSpec* spec = findSpec(signature.inputs, name);
   if (!spec) return DataType::kFp32;  // an unknown input: checkInputs names it
   const std::optional<DataType> type = parseDataType(spec->datatype);
-  if (!type) bad(fmt::format("input '{}' has data type {}, which no request can carry", name,
-                             spec->datatype));
+  if (!type)
+    bad(fmt::format("input '{}' has data type {}, which no request can carry", name,
+                    spec->datatype));
   return *type;
 }
 
@@ -403,7 +405,8 @@ KServeRequest parseKServeInfer(std::string_view body, std::optional<size_t> head
     if (!datatype) bad(fmt::format("input '{}' has no \"datatype\"", tensor.name));
     const std::optional<DataType> type = parseDataType(*datatype);
     if (!type) {
-      bad(fmt::format("input '{}': unknown datatype \"{}\" (KServe v2 types: BOOL, UINT8 ... "
+      bad(
+          fmt::format("input '{}': unknown datatype \"{}\" (KServe v2 types: BOOL, UINT8 ... "
                       "UINT64, INT8 ... INT64, FP16, FP32, FP64, BYTES)",
                       tensor.name, *datatype));
     }
@@ -518,8 +521,7 @@ TfRequest parseTfPredict(std::string_view body, const Signature& signature) {
                           signature.inputs.size()));
         }
       }
-      request.inputs.push_back(
-          tensorFromRows(column, spec.name, inputType(signature, spec.name)));
+      request.inputs.push_back(tensorFromRows(column, spec.name, inputType(signature, spec.name)));
     }
     return request;
   }

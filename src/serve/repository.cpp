@@ -171,11 +171,10 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   ModelConfig config;
   if (root.IsNull()) return config;
   if (!root.IsMap()) throw Error("config.yaml must be a map of settings", at(where, root));
-  checkKeys(
-      root,
-      {"version_policy", "max_batch_size", "instances", "intra_op_threads", "dynamic_batching",
-       "inputs", "outputs"},
-      where);
+  checkKeys(root,
+            {"version_policy", "max_batch_size", "instances", "intra_op_threads",
+             "dynamic_batching", "inputs", "outputs"},
+            where);
   if (root["version_policy"]) config.policy = parsePolicy(root["version_policy"], where);
   if (root["max_batch_size"]) {
     config.maxBatchSize = positive(root["max_batch_size"], where, "max_batch_size");

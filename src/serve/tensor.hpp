@@ -86,19 +86,31 @@ struct Tensor {
 template <typename F>
 decltype(auto) visitElementType(DataType type, F&& f) {
   switch (type) {
-    case DataType::kBool: return f(bool{});
-    case DataType::kUint8: return f(uint8_t{});
-    case DataType::kUint16: return f(uint16_t{});
-    case DataType::kUint32: return f(uint32_t{});
-    case DataType::kUint64: return f(uint64_t{});
-    case DataType::kInt8: return f(int8_t{});
-    case DataType::kInt16: return f(int16_t{});
-    case DataType::kInt32: return f(int32_t{});
-    case DataType::kInt64: return f(int64_t{});
-    case DataType::kFp16: return f(_Float16{});
-    case DataType::kFp64: return f(double{});
+    case DataType::kBool:
+      return f(bool{});
+    case DataType::kUint8:
+      return f(uint8_t{});
+    case DataType::kUint16:
+      return f(uint16_t{});
+    case DataType::kUint32:
+      return f(uint32_t{});
+    case DataType::kUint64:
+      return f(uint64_t{});
+    case DataType::kInt8:
+      return f(int8_t{});
+    case DataType::kInt16:
+      return f(int16_t{});
+    case DataType::kInt32:
+      return f(int32_t{});
+    case DataType::kInt64:
+      return f(int64_t{});
+    case DataType::kFp16:
+      return f(_Float16{});
+    case DataType::kFp64:
+      return f(double{});
     case DataType::kFp32:
-    case DataType::kBytes: break;
+    case DataType::kBytes:
+      break;
   }
   return f(float{});
 }

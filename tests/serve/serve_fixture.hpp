@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -28,19 +30,28 @@ namespace skiff::serve::testing {
 
 using Json = nlohmann::json;
 
-// The models of make_models.py, written once per test binary.
-inline const std::filesystem::path& modelDir() {
-  static skiff::testing::TempDir dir("skiff-models");
-  static const bool made = [] {
-    const CommandResult result =
-        runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, dir.path().string()});
+// The models a generator script writes (OUTDIR/NAME.onnx and NAME.json),
+// made once per test binary and script.
+inline std::filesystem::path generatedModels(const std::string& script) {
+  static std::map<std::string, std::unique_ptr<skiff::testing::TempDir>> made;
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  auto& dir = made[script];
+  if (!dir) {
+    auto fresh = std::make_unique<skiff::testing::TempDir>("skiff-models");
+    const CommandResult result = runCommand({"/usr/bin/python3", script, fresh->path().string()});
     if (result.exitCode != 0) {
-      throw std::runtime_error("make_models.py failed (python3-onnx installed?): " + result.err);
+      throw std::runtime_error(
+          script + " failed (scripts/setup installs its Debian packages): " + result.err);
     }
-    return true;
-  }();
-  (void)made;
-  return dir.path();
+    dir = std::move(fresh);
+  }
+  return dir->path();
+}
+
+// The small hand-made models of make_models.py, references from numpy.
+inline std::filesystem::path modelDir() {
+  return generatedModels(SKIFF_MAKE_MODELS);
 }
 
 inline std::string readFile(const std::filesystem::path& path) {
@@ -83,10 +94,9 @@ inline Json flat(const Json& value) {
 class ServedRepository {
  public:
   explicit ServedRepository(const std::string& kind = "file", http::HttpServerOptions options = {})
-      : store_(blob::testing::makeStore(kind)), engine_(makeOpenCvEngine(1)) {
+      : store_(blob::testing::makeStore(kind)), engine_(makeOnnxRuntimeEngine()) {
     ManagerOptions managerOptions;
     managerOptions.cacheDir = cache_.path();
-    managerOptions.instances = 2;
     manager_ = std::make_unique<ModelManager>(*store_.store, store_.root + "models/", *engine_,
                                               metrics_, managerOptions);
     router_ = std::make_unique<Router>(*manager_, metrics_);
@@ -110,6 +120,9 @@ class ServedRepository {
   }
   void putModel(const std::string& model, int64_t version, const std::string& file) {
     put(fmt::format("{}/{}/model.onnx", model, version), modelBytes(file));
+  }
+  void putModelFile(const std::string& model, int64_t version, const std::filesystem::path& file) {
+    put(fmt::format("{}/{}/model.onnx", model, version), readFile(file));
   }
   void remove(const std::string& model, int64_t version) {
     store_.store->remove(fmt::format("{}models/{}/{}/model.onnx", store_.root, model, version));
@@ -161,7 +174,7 @@ inline Json kserveRequest(const Json& inputs) {
   for (const auto& [name, tensor] : inputs.items()) {
     request["inputs"].push_back({{"name", name},
                                  {"shape", tensor["shape"]},
-                                 {"datatype", "FP32"},
+                                 {"datatype", tensor.value("datatype", "FP32")},
                                  {"data", tensor["data"]}});
   }
   return request;

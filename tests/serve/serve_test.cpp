@@ -239,7 +239,11 @@ TEST(Serve, BrokenNewestVersionFallsBackToThePreviousOne) {
   EXPECT_EQ(answer["model_version"], "1");
   const http::Response refused = served.get("/v2/models/add/versions/2");
   EXPECT_EQ(refused.status, 503);
-  EXPECT_NE(refused.body.find("Det"), std::string::npos) << refused.body;  // the operator named
+  // The operator, its domain and opset, and the node are named.
+  EXPECT_NE(refused.body.find("operator FancyNorm (domain com.example, opset 3) of node "
+                              "'fancy_norm_1'"),
+            std::string::npos)
+      << refused.body;
 }
 
 TEST(Serve, AChangedFileOfAServingVersionReplacesItOnlyOnceLoaded) {

@@ -1,8 +1,10 @@
 // Parts of skiff serve that need no model or server: config.yaml, version
 // policies, the request parsers and encoders, and the malformed-request corpus.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,16 @@ namespace skiff::serve {
 namespace {
 
 using Json = nlohmann::json;
+
+Tensor fp32(std::string name, Shape shape, std::vector<double> values) {
+  return makeTensor(std::move(name), DataType::kFp32, std::move(shape), values);
+}
+
+std::vector<double> numbers(const Tensor& tensor) {
+  std::vector<double> values;
+  for (size_t i = 0; i < tensor.size(); ++i) values.push_back(tensor.number(i));
+  return values;
+}
 
 TEST(ServeConfig, ParsesPoliciesAndLimits) {
   ModelConfig config = parseModelConfig("version_policy: {latest: 2}\nmax_batch_size: 8\n", "c");
@@ -148,15 +160,15 @@ TEST(ServeProtocol, KServeJsonAndBinaryInputs) {
       std::nullopt, signature);
   EXPECT_EQ(request.id, "r1");
   EXPECT_EQ(request.inputs[0].shape, Shape({2, 2}));
-  EXPECT_EQ(request.inputs[0].data, std::vector<float>({1, 2, 3, 4}));
+  EXPECT_EQ(numbers(request.inputs[0]), std::vector<double>({1, 2, 3, 4}));
 
   const std::string header =
       R"({"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}],"parameters":{"binary_data_output":true}})";
   const float values[] = {1.5f, -2.0f};
   std::string body = header + std::string(reinterpret_cast<const char*>(values), sizeof values);
   request = parseKServeInfer(body, header.size(), signature);
-  EXPECT_EQ(request.inputs[0].data, std::vector<float>({1.5f, -2.0f}));
-  const EncodedBody encoded = encodeKServeInfer(request, "m", 3, {{"y", {1, 2}, {1.5f, -2.0f}}});
+  EXPECT_EQ(numbers(request.inputs[0]), std::vector<double>({1.5, -2.0}));
+  const EncodedBody encoded = encodeKServeInfer(request, "m", 3, {fp32("y", {1, 2}, {1.5, -2.0})});
   ASSERT_TRUE(encoded.headerLength);
   const Json json = Json::parse(encoded.body.substr(0, *encoded.headerLength));
   EXPECT_EQ(json["model_version"], "3");
@@ -165,7 +177,10 @@ TEST(ServeProtocol, KServeJsonAndBinaryInputs) {
 }
 
 TEST(ServeProtocol, KServeEncodesShortestFloats) {
-  const EncodedBody encoded = encodeKServeInfer({}, "m", 1, {{"y", {1, 3}, {0.1f, 1e-8f, NAN}}});
+  Tensor y = fp32("y", {1, 3}, {0, 0, 0});
+  const float values[] = {0.1f, 1e-8f, NAN};
+  std::memcpy(y.bytes.data(), values, sizeof values);
+  const EncodedBody encoded = encodeKServeInfer({}, "m", 1, {y});
   EXPECT_EQ(
       encoded.body,
       R"({"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[1,3],"data":[0.1,1e-08,null]}]})");
@@ -175,26 +190,132 @@ TEST(ServeProtocol, TfRowsAndColumns) {
   TfRequest rows = parseTfPredict(R"({"instances":[[1,2,3,4],[5,6,7,8]]})", fuzzing::oneInput());
   EXPECT_TRUE(rows.rows);
   EXPECT_EQ(rows.inputs[0].shape, Shape({2, 4}));
-  EXPECT_EQ(encodeTfPredict(rows, {{"y", {2, 2}, {1, 2, 3, 4}}}),
+  EXPECT_EQ(encodeTfPredict(rows, {fp32("y", {2, 2}, {1, 2, 3, 4})}),
             R"({"predictions":[[1,2],[3,4]]})");
   TfRequest columns =
       parseTfPredict(R"({"inputs":{"a":[[1,2]],"b":[[3,4]]}})", fuzzing::twoInputs());
   EXPECT_FALSE(columns.rows);
   ASSERT_EQ(columns.inputs.size(), 2u);
-  EXPECT_EQ(encodeTfPredict(columns, {{"s", {1, 2}, {4, 6}}, {"d", {1, 2}, {-2, -2}}}),
+  EXPECT_EQ(encodeTfPredict(columns, {fp32("s", {1, 2}, {4, 6}), fp32("d", {1, 2}, {-2, -2})}),
             R"({"outputs":{"s":[[4,6]],"d":[[-2,-2]]}})");
 }
 
 TEST(ServeProtocol, ShapeErrorsNameTheTensor) {
   try {
-    checkInputs(fuzzing::oneInput(), {{"input", {2, 3}, std::vector<float>(6)}}, 0);
+    checkInputs(fuzzing::oneInput(), {fp32("input", {2, 3}, std::vector<double>(6))}, 0);
     FAIL();
   } catch (const RequestError& e) {
     EXPECT_EQ(e.status(), 400);
     EXPECT_STREQ(e.what(), "input 'input': expected shape [-1, 4], given [2, 3]");
   }
-  EXPECT_THROW(checkInputs(fuzzing::oneInput(), {{"other", {1, 4}, std::vector<float>(4)}}, 0),
+  EXPECT_THROW(checkInputs(fuzzing::oneInput(), {fp32("other", {1, 4}, std::vector<double>(4))}, 0),
                RequestError);
+  try {
+    checkInputs(fuzzing::oneInput(),
+                {makeTensor("input", DataType::kInt64, {1, 4}, std::vector<double>(4))}, 0);
+    FAIL();
+  } catch (const RequestError& e) {
+    EXPECT_STREQ(e.what(), "input 'input': expected datatype FP32, given INT64");
+  }
+}
+
+// One input and output of each type, as a classifier or a tokenizer has them.
+const Signature& typedSignature() {
+  static const Signature signature{{{"ids", "INT64", {-1, 3}},
+                                    {"mask", "BOOL", {-1, 3}},
+                                    {"text", "BYTES", {-1}},
+                                    {"half", "FP16", {-1, 2}},
+                                    {"small", "UINT8", {-1, 2}}},
+                                   {{"label", "INT64", {-1}}}};
+  return signature;
+}
+
+TEST(ServeProtocol, KServeJsonCarriesEveryType) {
+  const KServeRequest request = parseKServeInfer(R"({"inputs":[
+      {"name":"ids","shape":[1,3],"datatype":"INT64","data":[1099511627776,-1,0]},
+      {"name":"mask","shape":[1,3],"datatype":"BOOL","data":[true,false,true]},
+      {"name":"text","shape":[2],"datatype":"BYTES","data":["café",""]},
+      {"name":"half","shape":[1,2],"datatype":"FP16","data":[0.5,-1.25]},
+      {"name":"small","shape":[1,2],"datatype":"UINT8","data":[0,255]}]})",
+                                                 std::nullopt, typedSignature());
+  const std::vector<Tensor> inputs = checkInputs(typedSignature(), request.inputs, 0);
+  EXPECT_EQ(inputs[0].values<int64_t>()[0], int64_t{1} << 40);
+  EXPECT_EQ(numbers(inputs[1]), std::vector<double>({1, 0, 1}));
+  EXPECT_EQ(inputs[2].strings, std::vector<std::string>({"caf\xc3\xa9", ""}));
+  EXPECT_EQ(numbers(inputs[3]), std::vector<double>({0.5, -1.25}));
+  EXPECT_EQ(numbers(inputs[4]), std::vector<double>({0, 255}));
+  // Answers keep each output's type: integers as integers, BOOL as true/false.
+  const EncodedBody encoded =
+      encodeKServeInfer({}, "m", 1, {inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]});
+  const Json json = Json::parse(encoded.body);
+  EXPECT_EQ(json["outputs"][0]["datatype"], "INT64");
+  EXPECT_EQ(json["outputs"][0]["data"], Json::parse("[1099511627776,-1,0]"));
+  EXPECT_EQ(json["outputs"][1]["data"], Json::parse("[true,false,true]"));
+  EXPECT_EQ(json["outputs"][2]["data"], Json::parse(R"(["caf\u00e9",""])"));
+  EXPECT_EQ(json["outputs"][3]["data"], Json::parse("[0.5,-1.25]"));
+  EXPECT_EQ(json["outputs"][4]["data"], Json::parse("[0,255]"));
+}
+
+TEST(ServeProtocol, KServeRefusesValuesOutsideTheType) {
+  const auto refuse = [](const std::string& input, const std::string& message) {
+    try {
+      parseKServeInfer(R"({"inputs":[)" + input + "]}", std::nullopt, typedSignature());
+      ADD_FAILURE() << input;
+    } catch (const RequestError& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_EQ(e.what(), message);
+    }
+  };
+  refuse(R"({"name":"small","shape":[1,2],"datatype":"UINT8","data":[1,256]})",
+         "input 'small': 256 is out of the range of UINT8");
+  refuse(R"({"name":"ids","shape":[1,3],"datatype":"INT64","data":[1,2.5,3]})",
+         "input 'ids': INT64 data must hold integers, found a number");
+  refuse(R"({"name":"mask","shape":[1,3],"datatype":"BOOL","data":[1,0,1]})",
+         "input 'mask': BOOL data must hold true or false, found a number");
+  refuse(R"({"name":"text","shape":[1],"datatype":"BYTES","data":[7]})",
+         "input 'text': BYTES data must hold strings, found a number");
+  refuse(R"({"name":"ids","shape":[1,3],"datatype":"INT32","data":[1,2,3]})",
+         "input 'ids': expected datatype INT64, given INT32");
+  refuse(R"({"name":"ids","shape":[1,3],"datatype":"FLOAT","data":[1,2,3]})",
+         "input 'ids': unknown datatype \"FLOAT\" (KServe v2 types: BOOL, UINT8 ... UINT64, "
+         "INT8 ... INT64, FP16, FP32, FP64, BYTES)");
+}
+
+TEST(ServeProtocol, KServeBinaryBytesAreLengthPrefixed) {
+  std::string binary;
+  for (const std::string& element : {std::string("ab"), std::string("\0x", 2)}) {
+    const auto length = static_cast<uint32_t>(element.size());
+    binary.append(reinterpret_cast<const char*>(&length), 4);
+    binary += element;
+  }
+  const std::string header = fmt::format(
+      R"({{"inputs":[{{"name":"text","shape":[2],"datatype":"BYTES","parameters":{{"binary_data_size":{}}}}}],"parameters":{{"binary_data_output":true}}}})",
+      binary.size());
+  const KServeRequest request = parseKServeInfer(header + binary, header.size(), typedSignature());
+  EXPECT_EQ(request.inputs[0].strings, std::vector<std::string>({"ab", std::string("\0x", 2)}));
+  const EncodedBody encoded = encodeKServeInfer(request, "m", 1, request.inputs);
+  ASSERT_TRUE(encoded.headerLength);
+  EXPECT_EQ(encoded.body.substr(*encoded.headerLength), binary);
+  // A length that runs past the data is refused, not read beyond it.
+  const std::string truncated = binary.substr(0, binary.size() - 1);
+  const std::string badHeader = fmt::format(
+      R"({{"inputs":[{{"name":"text","shape":[2],"datatype":"BYTES","parameters":{{"binary_data_size":{}}}}}]}})",
+      truncated.size());
+  EXPECT_THROW(parseKServeInfer(badHeader + truncated, badHeader.size(), typedSignature()),
+               RequestError);
+}
+
+TEST(ServeProtocol, TfTakesTypesFromTheSignature) {
+  const Signature signature{{{"ids", "INT64", {-1, 2}}, {"text", "BYTES", {-1}}},
+                            {{"label", "INT64", {-1}}}};
+  const TfRequest request = parseTfPredict(
+      R"({"instances":[{"ids":[1,2],"text":"a"},{"ids":[3,4],"text":"b"}]})", signature);
+  ASSERT_EQ(request.inputs.size(), 2u);
+  EXPECT_EQ(request.inputs[0].type, DataType::kInt64);
+  EXPECT_EQ(request.inputs[0].values<int64_t>()[3], 4);
+  EXPECT_EQ(request.inputs[1].strings, std::vector<std::string>({"a", "b"}));
+  EXPECT_EQ(encodeTfPredict(request, {request.inputs[1], request.inputs[0]}),
+            R"({"predictions":[{"text":"a","ids":[1,2]},{"text":"b","ids":[3,4]}]})");
 }
 
 // Every file of the fuzz corpus goes through every parser without a crash;
