@@ -39,10 +39,10 @@ curl -sf -H 'Content-Type: application/json' -d "$request" \
 import json, sys
 reply = json.load(sys.stdin)
 classes = ["setosa", "versicolor", "virginica"]
-out = next(o for o in reply["outputs"] if o["name"] == "probabilities")
+outputs = {o["name"]: o["data"] for o in reply["outputs"]}
 for i, flower in enumerate(["5.1,3.5,1.4,0.2", "6.7,3.0,5.2,2.3"]):
-    p = out["data"][3 * i:3 * i + 3]
-    best = max(range(3), key=lambda k: p[k])
+    label = outputs["label"][i]
+    p = outputs["probabilities"][3 * i + label]
     model, version = reply["model_name"], reply.get("model_version", "?")
-    print(f"  {flower} -> {classes[best]} (p={p[best]:.3f}, model {model} version {version})")
+    print(f"  {flower} -> {classes[label]} (p={p:.3f}, model {model} version {version})")
 '

@@ -12,7 +12,7 @@ import tempfile
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
@@ -37,20 +37,23 @@ def next_version(model_dir):
 
 
 def to_onnx(model):
-    """The fitted logistic regression as an ONNX graph:
-    probabilities = softmax(input @ W + b), with a dynamic batch dimension."""
-    weights = numpy_helper.from_array(model.coef_.T.astype(np.float32), "weights")
-    bias = numpy_helper.from_array(model.intercept_.astype(np.float32), "bias")
+    """The fitted logistic regression as the ONNX graph skl2onnx writes for it
+    (with zipmap=False): one ai.onnx.ml LinearClassifier node giving the class
+    index as `label` (int64) and `probabilities` (float), for a dynamic batch.
+    skl2onnx is not packaged in Debian; the node is the same."""
+    classifier = helper.make_node(
+        "LinearClassifier", ["input"], ["label", "probabilities"], domain="ai.onnx.ml",
+        coefficients=model.coef_.astype(np.float32).ravel().tolist(),
+        intercepts=model.intercept_.astype(np.float32).tolist(),
+        classlabels_ints=list(range(len(CLASSES))), multi_class=1, post_transform="SOFTMAX")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["input", "weights"], ["logits_raw"]),
-         helper.make_node("Add", ["logits_raw", "bias"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)],
-        "iris",
+        [classifier], "iris",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3])],
-        initializer=[weights, bias])
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx_model.ir_version = 7
+        [helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3])])
+    onnx_model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)])
+    onnx_model.ir_version = 8
     onnx_model.doc_string = "iris classes: " + ", ".join(CLASSES)
     onnx.checker.check_model(onnx_model)
     return onnx_model
