@@ -1,6 +1,8 @@
 // The benchmark peer of skiff serve: a minimal KServe v2 infer endpoint on
 // onnxruntime-node, the engine TF Serving / Triton-class servers use.
 //   node serve_ort_peer.js PORT MODEL_NAME=model.onnx...
+// INTRA_OP_THREADS (default 1) sets each session's intra-op threads, as
+// skiff serve --intra-op-threads sets its shared pool.
 const http = require('http');
 const ort = require('onnxruntime-node');
 
@@ -10,7 +12,8 @@ const sessions = {};
 async function main() {
   for (const spec of process.argv.slice(3)) {
     const [name, file] = spec.split('=');
-    sessions[name] = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    sessions[name] = await ort.InferenceSession.create(file, {
+      intraOpNumThreads: Number(process.env.INTRA_OP_THREADS || 1), interOpNumThreads: 1 });
   }
   http.createServer((request, response) => {
     const chunks = [];
