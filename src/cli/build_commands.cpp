@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -10,6 +12,7 @@
 #include "common/error.hpp"
 #include "image/build.hpp"
 #include "image/builder.hpp"
+#include "serve/onnxruntime/library.hpp"
 #include "spec/parse.hpp"
 
 namespace skiff::cli {
@@ -18,6 +21,16 @@ void sendBuildOutputToStderr(image::BuildOptions& build) {
   build.output = [](std::string_view line) { std::cerr << line << "\n"; };
   build.warn = [](std::string_view line) { std::cerr << "skiff: warning: " << line << "\n"; };
 }
+void requestServeImage(const spec::Spec& spec, image::BuildOptions& build) {
+  const bool needed =
+      std::any_of(spec.services.begin(), spec.services.end(), [](const auto& entry) {
+        return entry.second.kind == spec::ServiceKind::kServe && entry.second.image.empty();
+      });
+  if (!needed) return;
+  build.serveImage = image::ServeImageInputs{std::filesystem::read_symlink("/proc/self/exe"),
+                                             serve::ort::locateLibrary("")};
+}
+
 namespace {
 
 struct BuildCommandOptions {
@@ -34,6 +47,7 @@ struct BuildCommandOptions {
 void printSummary(const image::BuildRecord& record) {
   std::cout << fmt::format("{} {} ({}, {:.1f} s)\n", record.skipped ? "reused" : "built",
                            record.reference(), record.builder, record.seconds);
+  if (!record.serveImage.empty()) std::cout << "  serve image " << record.serveImage << "\n";
   for (const auto& tag : record.tags) {
     std::cout << fmt::format("  {}:{}{}\n", record.repository, tag,
                              record.pushed ? "" : " (local only)");
@@ -59,6 +73,7 @@ void runBuild(const BuildCommandOptions& options, CommandContext& context) {
   build.force = options.force;
   sendBuildOutputToStderr(build);  // stdout carries only the result (--json for CI)
   build.quiet = options.quiet;
+  requestServeImage(*parsed.spec, build);
   const image::BuildRecord record =
       image::buildImage(options.projectDir, *parsed.spec->image, build);
   if (options.asJson) {

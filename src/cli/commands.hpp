@@ -47,6 +47,9 @@ CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* nam
 
 // Build output and warnings go to stderr, so stdout carries only results.
 void sendBuildOutputToStderr(image::BuildOptions& build);
+// Asks the build for the serve image when a `kind: serve` service of `spec`
+// runs the default one: this skiff binary and the ONNX Runtime it would load.
+void requestServeImage(const spec::Spec& spec, image::BuildOptions& build);
 
 void addProjectCommands(CLI::App& app, CommandContext& context);
 void addBlobCommands(CLI::App& app, CommandContext& context);

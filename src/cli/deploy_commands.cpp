@@ -78,6 +78,7 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
         if (target.needsImage() && spec.image) {
           image::BuildOptions build;
           sendBuildOutputToStderr(build);
+          requestServeImage(spec, build);
           const auto record = image::buildImage(options.projectDir, *spec.image, build);
           std::cout << "image " << record.reference() << "\n";
         }

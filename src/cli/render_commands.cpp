@@ -27,8 +27,8 @@ void addRenderCommands(CLI::App& app, CommandContext& context) {
       app, context, "render", "Print the Kubernetes objects a release would apply",
       [options](const spec::Spec& spec, const std::string& dir) {
         const auto secrets = deploy::resolveSecrets(spec, dir, options->secretsFile);
-        const auto release = deploy::k8s::renderRelease(spec, deploy::k8s::builtImage(dir), secrets,
-                                                        !options->showSecrets);
+        const auto release = deploy::k8s::renderRelease(spec, deploy::k8s::builtImages(dir),
+                                                        secrets, !options->showSecrets);
         std::cout << (options->format == "json" ? deploy::k8s::toJsonList(release.objects)
                                                 : deploy::k8s::toYaml(release.objects));
       },

@@ -140,6 +140,40 @@ std::optional<BuildRecord> reusable(const fs::path& projectDir, const Plan& plan
   return previous;
 }
 
+// Builds the serve image, or finds it: its tag names its content, so a tag
+// already in the registry (or local storage) is the same image.
+std::string buildServeImage(const ServeImageInputs& inputs, const Plan& plan,
+                            const BuildOptions& options, RegistryClient* registry,
+                            const RegistryAccess& access, Builder& builder) {
+  ScratchDir context;
+  writeServeImageContext(inputs, context.path());
+  const std::string hash =
+      hashBuildInputs({context.path(), context / "Dockerfile", {}, "", DockerIgnore()});
+  const std::string tag = kServeTagPrefix + hash.substr(hash.find(':') + 1, 12);
+  const std::string reference = plan.repository.withTag(tag);
+  if (registry) {
+    if (const auto digest = registry->manifestDigest(tag)) {
+      note(options, "==> the serve image is in the registry; reusing " + reference);
+      return plan.repository.text + "@" + *digest;
+    }
+  } else if (builder.exists(reference)) {
+    note(options, "==> the serve image is built; reusing " + reference);
+    return reference;
+  }
+  BuildLog log(options.output, options.quiet);
+  note(options, fmt::format("==> building the serve image {} with {}", reference, builder.name()));
+  builder.build({context.path(), context / "Dockerfile", {}, "", {}, {reference}, access}, log);
+  if (!registry) return reference;
+  log.phase("push " + reference);
+  builder.push(reference, access, log);
+  const auto digest = registry->manifestDigest(tag);
+  if (!digest) {
+    throw Error("after the push the registry has no serve image under its tag", reference,
+                "check the registry's logs, then build again");
+  }
+  return plan.repository.text + "@" + *digest;
+}
+
 }  // namespace
 
 std::string BuildRecord::reference() const {
@@ -158,7 +192,8 @@ std::string BuildRecord::toJson() const {
                        {"contextHash", contextHash},
                        {"pushed", pushed},
                        {"skipped", skipped},
-                       {"seconds", seconds}};
+                       {"seconds", seconds},
+                       {"serveImage", serveImage}};
   return record.dump(2);
 }
 
@@ -175,6 +210,7 @@ std::optional<BuildRecord> BuildRecord::fromJson(const std::string& text) {
     out.time = record.value("time", "");
     out.contextHash = record.value("contextHash", "");
     out.pushed = record.value("pushed", false);
+    out.serveImage = record.value("serveImage", "");
     return out;
   } catch (const json::exception&) {
     return std::nullopt;  // a record from elsewhere: treated as no record
@@ -251,6 +287,10 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
       record.digest = *inRegistry;
       tagAll(*registry, plan, record.digest);
     }
+  }
+  if (options.serveImage) {
+    record.serveImage = buildServeImage(*options.serveImage, plan, options,
+                                        registry ? &*registry : nullptr, access, *builder);
   }
   record.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "image/build_log.hpp"
+#include "image/serve_image.hpp"
 #include "spec/spec.hpp"
 
 namespace skiff::image {
@@ -25,6 +26,9 @@ struct BuildOptions {
   LineSink output;     // build output and notes, line by line
   bool quiet = false;  // only a failing step's last lines go to `output`
   LineSink warn;       // warnings (tag policy fallbacks, ...)
+  // Also build the image `kind: serve` services run (see serve_image.hpp),
+  // into the project's repository under a tag of its content.
+  std::optional<ServeImageInputs> serveImage;
 };
 
 // What a build produced; DIR/.skiff/build.json holds it as JSON.
@@ -39,6 +43,9 @@ struct BuildRecord {
   bool pushed = false;
   bool skipped = false;  // this run reused the recorded build
   double seconds = 0;
+  // The serve image: repository@digest when pushed, else repository:tag;
+  // empty when the project serves no model.
+  std::string serveImage;
 
   // "repository@digest" when pushed (what a release deploys), else repository:first-tag.
   std::string reference() const;

@@ -463,7 +463,7 @@ class SpecParser {
   Service parseService(const std::string&, const YAML::Node& node, const std::string& path) {
     static const std::vector<std::string> kinds = {"service", "serve"};
     const std::string kind = kindOf(node, "service");
-    std::vector<std::string> keys = withKeys(kWorkloadKeys, {"kind", "port", "replicas"});
+    std::vector<std::string> keys = withKeys(kWorkloadKeys, {"kind", "port", "replicas", "image"});
     if (kind != "service") keys = withKeys(keys, {"modelRepository", "poll"});
     MapReader r(node, path, diagnostics_, keys);
     Service service;
@@ -474,6 +474,7 @@ class SpecParser {
     parseWorkload(r, service);
     service.port = static_cast<int>(r.integer("port", 1, 65535).value_or(service.port));
     service.replicas = static_cast<int>(r.integer("replicas", 0, 1000).value_or(1));
+    service.image = r.string("image").value_or("");
     if (service.kind == ServiceKind::kService) {
       r.require("command", "what the service runs, e.g. [python3, app.py]");
       return service;

@@ -94,7 +94,10 @@ struct Service : Workload {
   int port = 8080;
   int replicas = 1;
   std::string modelRepository;  // serve: URI of <model>/<version>/model.onnx
-  double pollSeconds = 30;      // serve: how often the repository is checked
+  // The image it runs on Kubernetes; empty: the project's image (serve: the
+  // serve image `skiff build` makes).
+  std::string image;
+  double pollSeconds = 30;  // serve: how often the repository is checked
 };
 
 struct Notebook : Workload {

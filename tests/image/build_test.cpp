@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "harness/services.hpp"
 #include "http/http_client.hpp"
@@ -196,6 +197,108 @@ TEST(Build, FromScratchPushesEveryTagToOneDigest) {
   EXPECT_NE(second["digest"], record["digest"]);
   EXPECT_NE(dirty.err.find("tag policy build-number"), std::string::npos) << "warned: no number";
   sharedRegistry().expectAllTagsAt(second);
+}
+
+// buildah with the storage the builds use, for looking into and running images.
+std::vector<std::string> buildah(std::vector<std::string> args) {
+  std::vector<std::string> argv = {"buildah",
+                                   "--root",
+                                   (stateDir() / "containers/storage").string(),
+                                   "--runroot",
+                                   (stateDir() / "containers/run").string(),
+                                   "--storage-driver",
+                                   "vfs"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+// A project whose serve service runs in the serve image skiff builds: the
+// image holds skiff and ONNX Runtime, and answers an inference when run.
+TEST(Build, ServeImageHoldsSkiffAndAnswersAnInference) {
+  Project project(Registry::shared().host() + "/" + uniqueName("serving"), kScratchDockerfile);
+  project.dir.write("skiff.yaml",
+                    fmt::format("name: demo\nimage:\n  repository: {}\nservices:\n  classifier:\n"
+                                "    kind: serve\n    modelRepository: /models\n",
+                                project.repository));
+  auto result = build(project, {"--insecure-registry"});
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  const json record = parsed(result);
+  const std::string serveImage = record.value("serveImage", "");
+  ASSERT_EQ(serveImage.rfind(project.repository + "@sha256:", 0), 0u) << record.dump();
+  RegistryView registry = sharedRegistry();
+  const std::string path = project.repository.substr(project.repository.find('/') + 1);
+  std::string tag;
+  for (const std::string& listed : registry.tags(path)) {
+    if (listed.starts_with("skiff-serve-")) tag = listed;
+  }
+  ASSERT_FALSE(tag.empty()) << "no skiff-serve- tag in the registry";
+  EXPECT_EQ(registry.digest(path, tag), serveImage.substr(serveImage.find('@') + 1));
+
+  // The Deployment skiff renders runs it.
+  const CommandResult rendered = runSkiff({"render", project.path().string()}, buildEnv());
+  ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+  EXPECT_NE(rendered.out.find("image: " + serveImage), std::string::npos) << rendered.out;
+
+  // A second build finds it in the registry by its content.
+  result = build(project, {"--insecure-registry"});
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_EQ(parsed(result).value("serveImage", ""), serveImage);
+  EXPECT_NE(result.err.find("the serve image is in the registry"), std::string::npos) << result.err;
+
+  // Run it as Kubernetes would (its entrypoint is skiff; uid 65532), over a
+  // model repository mounted in, on the host's loopback.
+  TempDir models("skiff-serve-image-models");
+  const CommandResult made =
+      runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (models / "made").string()});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  fs::create_directories(models / "repo/iris/1");
+  fs::copy_file(models / "made/iris.onnx", models / "repo/iris/1/model.onnx");
+  for (const auto& entry : fs::recursive_directory_iterator(models.path())) {
+    fs::permissions(entry.path(), fs::perms::others_read | fs::perms::others_exec,
+                    fs::perm_options::add);
+  }
+  fs::permissions(models.path(), fs::perms::others_read | fs::perms::others_exec,
+                  fs::perm_options::add);
+  const CommandResult from =
+      runCommand(buildah({"from", "--pull-never", project.repository + ":" + tag}));
+  ASSERT_EQ(from.exitCode, 0) << from.err;
+  std::string container = from.out.substr(0, from.out.find('\n'));
+  const int port = skiff::testing::freeLoopbackPort();
+  SpawnOptions spawn;
+  spawn.stderrFile = models / "serve.log";
+  spawn.stdoutFile = models / "serve.log";
+  spawn.dieWithParent = true;
+  Subprocess server(buildah({"run", "--isolation", "chroot", "--network", "host", "--volume",
+                             (models / "repo").string() + ":/models:ro", container, "--", "skiff",
+                             "serve", "--model-repository", "/models", "--http-port",
+                             std::to_string(port), "--threads", "1"}),
+                    spawn);
+  http::Client client;
+  http::Request request;
+  request.method = "POST";
+  request.url = fmt::format("http://127.0.0.1:{}/v2/models/iris/infer", port);
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body =
+      R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]})";
+  std::optional<http::Response> answer;
+  for (int i = 0; i < 300 && !(answer && answer->status == 200); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    try {
+      answer = client.send(request);
+    } catch (const std::exception&) {
+    }
+  }
+  server.stop();
+  runCommand(buildah({"rm", container}));
+  std::ifstream log(models / "serve.log");
+  const std::string logText((std::istreambuf_iterator<char>(log)), {});
+  ASSERT_TRUE(answer && answer->status == 200) << logText;
+  const json reply = json::parse(answer->body);
+  EXPECT_EQ(reply["outputs"][0]["name"], "probabilities");
+  EXPECT_EQ(reply["outputs"][0]["data"].size(), 3u);
+  EXPECT_NE(logText.find("engine onnxruntime 1.30.0 (/usr/local/bin/libonnxruntime.so.1)"),
+            std::string::npos)
+      << logText;
 }
 
 TEST(Build, SkipsUnchangedContextAndRebuildsChangedOne) {

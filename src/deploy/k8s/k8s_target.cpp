@@ -279,7 +279,7 @@ class K8sTarget : public Target {
 
   int release(const spec::Spec& spec, const ReleaseOptions& options) override {
     const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
-    const auto image = k8s::builtImage(options.projectDir);
+    const auto image = k8s::builtImages(options.projectDir);
     return withoutSecrets(secrets, [&] {
       const auto rendered = k8s::renderRelease(spec, image, secrets, false);
       KubeClient client = connect(options);

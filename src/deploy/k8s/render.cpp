@@ -60,7 +60,7 @@ bool startsWith(const std::string& text, const char* prefix) {
 
 class Renderer {
  public:
-  Renderer(const spec::Spec& spec, std::string image) : spec_(spec), image_(std::move(image)) {}
+  Renderer(const spec::Spec& spec, Images images) : spec_(spec), images_(std::move(images)) {}
 
   std::string objectName(const std::string& entry) const {
     const std::string name = spec_.name + "-" + entry;
@@ -159,7 +159,7 @@ class Renderer {
 
   json container(const spec::Workload& workload, const std::string& name,
                  const spec::Resources& resources) const {
-    json container = {{"name", name}, {"image", image_}};
+    json container = {{"name", name}, {"image", images_.project}};
     if (!workload.command.empty()) container["command"] = workload.command;
     if (!workload.workingDir.empty()) container["workingDir"] = workload.workingDir;
     addEnvironment(container, workload);
@@ -259,7 +259,7 @@ class Renderer {
     if (job.restartPolicy == "OnFailure") restart["onFailureRetries"] = job.backoffLimit;
     json specification = {{"type", spark.type},
                           {"mode", "cluster"},
-                          {"image", image_},
+                          {"image", images_.project},
                           {"mainApplicationFile", spark.mainApplicationFile},
                           {"sparkVersion", spark.sparkVersion},
                           {"restartPolicy", restart},
@@ -316,7 +316,20 @@ class Renderer {
 
   std::vector<json> service(const spec::Service& service) const {
     json extra = json::object();
+    if (!service.image.empty()) extra["image"] = service.image;
     if (service.kind == spec::ServiceKind::kServe) {
+      // The project's image need not hold skiff: serve runs in skiff's own.
+      if (service.image.empty()) {
+        if (images_.serve.empty()) {
+          throw Error(fmt::format("service '{}' serves models, and the build record has no serve "
+                                  "image to run it in",
+                                  service.name),
+                      "skiff.yaml: services." + service.name,
+                      "run `skiff build`, which builds it, or set services." + service.name +
+                          ".image to an image that holds skiff");
+        }
+        extra["image"] = images_.serve;
+      }
       extra["command"] = serveCommand(service, "skiff", "0.0.0.0");
       extra["readinessProbe"] = {{"httpGet", {{"path", kServeReadyPath}, {"port", "http"}}},
                                  {"periodSeconds", 5}};
@@ -366,7 +379,7 @@ class Renderer {
   }
 
   const spec::Spec& spec_;
-  std::string image_;
+  Images images_;
 };
 
 int kindRank(const std::string& kind) {
@@ -420,9 +433,9 @@ void emitYaml(YAML::Emitter& out, const json& value) {
 
 }  // namespace
 
-Release renderRelease(const spec::Spec& spec, const std::string& image, const SecretValues& secrets,
+Release renderRelease(const spec::Spec& spec, const Images& images, const SecretValues& secrets,
                       bool redactSecrets) {
-  const Renderer renderer(spec, image);
+  const Renderer renderer(spec, images);
   std::vector<json> objects;
   std::vector<json> redacted;  // what the release id hashes: never a secret value
   for (const auto& [name, values] : secrets) {
@@ -456,7 +469,8 @@ Release renderRelease(const spec::Spec& spec, const std::string& image, const Se
     }
   }
   Release release;
-  release.id = sha256Hex(json(redacted).dump() + "\n" + image).substr(0, 12);
+  release.id =
+      sha256Hex(json(redacted).dump() + "\n" + images.project + "\n" + images.serve).substr(0, 12);
   for (auto& object : objects) object["metadata"]["labels"][kReleaseLabel] = release.id;
   release.objects = std::move(objects);
   return release;
@@ -477,7 +491,7 @@ bool runsToCompletion(const std::string& kind) {
   return kind == "Job" || kind == "TFJob" || kind == "PyTorchJob" || kind == "SparkApplication";
 }
 
-std::string builtImage(const std::filesystem::path& projectDir) {
+Images builtImages(const std::filesystem::path& projectDir) {
   const auto file = image::recordPath(projectDir);
   std::ifstream in(file);
   if (!in) {
@@ -490,7 +504,7 @@ std::string builtImage(const std::filesystem::path& projectDir) {
   if (!record) {
     throw Error("the build record is not valid", file.string(), "run `skiff build` again");
   }
-  return record->reference();
+  return {record->reference(), record->serveImage};
 }
 
 std::string toYaml(const std::vector<Object>& objects) {

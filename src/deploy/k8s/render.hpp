@@ -43,14 +43,24 @@ struct Release {
   std::vector<Object> objects;  // Secrets first, then Services, then workloads
 };
 
+// The images a release runs.
+struct Images {
+  Images(std::string projectImage, std::string serveImage = {})
+      : project(std::move(projectImage)), serve(std::move(serveImage)) {}
+  Images(const char* projectImage) : project(projectImage) {}
+  std::string project;  // the project's own, built from its Dockerfile
+  std::string serve;    // skiff's serve image, for `kind: serve` services
+};
+
 // Renders every object of `spec`. Secret data holds the base64 of `secrets`
-// (release) or "<redacted>" when `redactSecrets` (render output).
-Release renderRelease(const spec::Spec& spec, const std::string& image, const SecretValues& secrets,
+// (release) or "<redacted>" when `redactSecrets` (render output). Throws
+// skiff::Error when a serve service has no image to run.
+Release renderRelease(const spec::Spec& spec, const Images& images, const SecretValues& secrets,
                       bool redactSecrets);
 
-// The image a release deploys: `.skiff/build.json`'s reference (by digest when
-// pushed). An Error telling to run `skiff build` when there is no record.
-std::string builtImage(const std::filesystem::path& projectDir);
+// The images a release deploys: `.skiff/build.json`'s references (by digest
+// when pushed). An Error telling to run `skiff build` when there is no record.
+Images builtImages(const std::filesystem::path& projectDir);
 
 // Multi-document YAML ("---" between objects), keys sorted.
 std::string toYaml(const std::vector<Object>& objects);

@@ -79,6 +79,28 @@ std::vector<std::string> candidatePaths(const std::string& explicitPath) {
   return paths;
 }
 
+namespace {
+
+Error notFound(const std::string& tried) {
+  return Error("cannot load ONNX Runtime, the engine of skiff serve; tried:" + tried, "",
+               fmt::format("run scripts/setup, which installs onnxruntime-node {} with npm and "
+                           "puts its {} next to the skiff binary; or point --onnxruntime-library "
+                           "or ${} at an ONNX Runtime 1.{}+ library",
+                           kTestedVersion, kLibraryName, kEnvironmentVariable, kOrtApiVersion));
+}
+
+}  // namespace
+
+std::string locateLibrary(const std::string& explicitPath) {
+  std::string tried;
+  for (const std::string& path : candidatePaths(explicitPath)) {
+    if (path.find('/') == std::string::npos) continue;
+    if (fs::is_regular_file(path)) return fs::canonical(path).string();
+    tried += fmt::format("\n  {}: no such file", path);
+  }
+  throw notFound(tried);
+}
+
 const Library& loadLibrary(const std::string& explicitPath) {
   static std::mutex mutex;
   static std::optional<Library> loaded;
@@ -106,11 +128,7 @@ const Library& loadLibrary(const std::string& explicitPath) {
     }
     tried += fmt::format("\n  {}: {}", path, reason);
   }
-  throw Error("cannot load ONNX Runtime, the engine of skiff serve; tried:" + tried, "",
-              fmt::format("run scripts/setup, which installs onnxruntime-node {} with npm and "
-                          "puts its {} next to the skiff binary; or point --onnxruntime-library "
-                          "or ${} at an ONNX Runtime 1.{}+ library",
-                          kTestedVersion, kLibraryName, kEnvironmentVariable, kOrtApiVersion));
+  throw notFound(tried);
 }
 
 }  // namespace skiff::serve::ort

@@ -29,6 +29,11 @@ struct Library {
 // skiff binary, in ../lib/skiff beside it, then the dynamic linker's search.
 std::vector<std::string> candidatePaths(const std::string& explicitPath);
 
+// The first candidate path that is a file (bare names, which the dynamic
+// linker resolves, are skipped), for copying the library elsewhere (the
+// serve image). Throws skiff::Error listing the places tried.
+std::string locateLibrary(const std::string& explicitPath);
+
 // Loads the first candidate that opens and answers the API version skiff
 // uses. The library stays loaded for the life of the process (ONNX Runtime
 // cannot be unloaded safely); loading another path later is an error.
