@@ -31,6 +31,13 @@ struct CommandContext {
 // the file. Unknown keys and bad values are errors naming file:line.
 void applyConfigFile(CLI::App& command, const std::string& file);
 
+// Durations ("30s", "2m", "120", at most a year) and byte sizes ("512Mi")
+// through the one parser of each (common/text.hpp). As a transform, the
+// duration validator rewrites the value to plain seconds, so a `double`
+// seconds option takes "2m" too.
+CLI::Validator durationValidator(bool positive = false);
+CLI::Validator byteSizeValidator();
+
 // Adds the optional [DIR] argument that every project command takes.
 void addProjectDirArgument(CLI::App& command, std::string& projectDir);
 

@@ -65,7 +65,9 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
   releaseCommand->add_flag("--prune", release->prune, "Delete what left the spec");
   releaseCommand->add_flag("--force-conflicts", release->forceConflicts,
                            "k8s: take over fields another manager owns");
-  releaseCommand->add_option("--timeout", release->timeoutSeconds, "Seconds --wait waits")
+  releaseCommand
+      ->add_option("--timeout", release->timeoutSeconds, "How long --wait waits (600, 10m, 1h)")
+      ->transform(durationValidator())
       ->capture_default_str();
 
   // run = release --wait, after a build when the target runs images.
@@ -87,7 +89,10 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
       true);
   runCommand->add_option("--secrets-file", run->secretsFile,
                          "YAML file with secret values: SECRET: {KEY: value}");
-  runCommand->add_option("--timeout", run->timeoutSeconds, "Seconds to wait for jobs and services")
+  runCommand
+      ->add_option("--timeout", run->timeoutSeconds,
+                   "How long to wait for jobs and services (600, 10m, 1h)")
+      ->transform(durationValidator())
       ->capture_default_str();
 
   auto status = std::make_shared<deploy::StatusOptions>();

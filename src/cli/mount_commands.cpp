@@ -9,21 +9,8 @@
 namespace skiff::cli {
 namespace {
 
-// CLI11 validator for durations ("30s", "2m", "120").
-const CLI::Validator kDuration(
-    [](std::string& value) {
-      return parseDurationSeconds(value)
-                 ? std::string()
-                 : "\"" + value + "\" is not a duration (e.g. 30s, 2m, 120)";
-    },
-    "DURATION");
-
-const CLI::Validator kByteSize(
-    [](std::string& value) {
-      return parseByteSize(value) ? std::string()
-                                  : "\"" + value + "\" is not a size (e.g. 512Mi, 10Gi)";
-    },
-    "SIZE");
+const CLI::Validator kDuration = durationValidator();
+const CLI::Validator kByteSize = byteSizeValidator();
 
 struct MountArguments {
   mount::MountOptions options;

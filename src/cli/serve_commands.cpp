@@ -37,13 +37,7 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   command
       ->add_option("--poll", arguments->poll,
                    "Seconds between repository polls for new or removed versions (5, 5s, 2m)")
-      ->check(CLI::Validator(
-          [](std::string& value) {
-            const auto seconds = parseDurationSeconds(value);
-            return seconds && *seconds > 0 ? std::string()
-                                           : "\"" + value + "\" is not a duration (e.g. 30, 5s)";
-          },
-          "DURATION"))
+      ->check(durationValidator(true))
       ->capture_default_str();
   command->add_option("--http-port", options.port, "HTTP port (0: any free port)")
       ->check(CLI::Range(0, 65535))
@@ -66,12 +60,7 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   command
       ->add_option("--max-body-size", arguments->maxBodySize,
                    "Largest request body; larger ones get 413")
-      ->check(CLI::Validator(
-          [](std::string& value) {
-            return parseByteSize(value) ? std::string()
-                                        : "\"" + value + "\" is not a size (e.g. 64Mi)";
-          },
-          "SIZE"))
+      ->check(byteSizeValidator())
       ->capture_default_str();
   command->footer(
       "GET /v2/health/ready answers 200 once the repository was read once, even when it\n"

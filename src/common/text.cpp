@@ -71,11 +71,20 @@ std::optional<double> parseDurationSeconds(std::string_view text) {
   const auto parts = splitNumberAndUnit(text);
   if (!parts) return std::nullopt;
   const auto [value, unit] = *parts;
-  if (unit.empty() || unit == "s") return value;
-  if (unit == "ms") return value / 1000.0;
-  if (unit == "m") return value * 60.0;
-  if (unit == "h") return value * 3600.0;
-  return std::nullopt;
+  double seconds = 0;
+  if (unit.empty() || unit == "s") {
+    seconds = value;
+  } else if (unit == "ms") {
+    seconds = value / 1000.0;
+  } else if (unit == "m") {
+    seconds = value * 60.0;
+  } else if (unit == "h") {
+    seconds = value * 3600.0;
+  } else {
+    return std::nullopt;
+  }
+  if (!(seconds <= kMaxDurationSeconds)) return std::nullopt;
+  return seconds;
 }
 
 std::optional<uint64_t> parseByteSize(std::string_view text) {

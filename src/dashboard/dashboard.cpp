@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -85,7 +86,14 @@ bool Dashboard::allowedHost(std::string_view host) const {
   } else if (const size_t colon = name.rfind(':'); colon != std::string_view::npos) {
     name = name.substr(0, colon);
   }
-  return name == "127.0.0.1" || name == "localhost" || name == "::1" || name == listenHost_;
+  // Host names are case-insensitive (RFC 9110 4.2.3): LOCALHOST is localhost.
+  const auto same = [name](std::string_view other) {
+    return std::equal(name.begin(), name.end(), other.begin(), other.end(), [](char a, char b) {
+      return std::tolower(static_cast<unsigned char>(a)) ==
+             std::tolower(static_cast<unsigned char>(b));
+    });
+  };
+  return same("127.0.0.1") || same("localhost") || same("::1") || same(listenHost_);
 }
 
 http::HttpReply Dashboard::handle(const http::HttpRequestView& request) {

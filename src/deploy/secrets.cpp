@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace skiff::deploy {
 
@@ -40,11 +41,11 @@ std::map<std::string, std::string> readEnvFile(const std::filesystem::path& file
 }
 
 SecretValues readSecretsFile(const std::string& path) {
+  const std::string text =
+      readBoundedFile(path, 4ull << 20, "a secrets file holds keys and values; keep it below this");
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error("cannot read the secrets file", path, "check the --secrets-file path");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     // yaml-cpp's message quotes no values, only where the syntax broke.
     throw Error(fmt::format("the secrets file is not valid YAML (line {}, column {})",

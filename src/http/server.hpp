@@ -5,6 +5,13 @@
 // shutdown that stops accepting, closes idle connections and lets requests in
 // flight finish. Requests run on the I/O threads themselves: no hand-off
 // between threads on the hot path.
+//
+// Connections are capped below the descriptor limit: at the cap, the
+// connection idle longest (no request in progress) is closed to make room,
+// so idle or slow clients cannot lock others out; when every connection is
+// busy, a new one gets 503. Running out of descriptors anyway (EMFILE)
+// closes an idle connection and retries the accept after a pause, never in
+// a busy loop.
 
 #include <chrono>
 #include <cstdint>
@@ -44,7 +51,22 @@ struct HttpServerOptions {
   uint64_t maxBodyBytes = 64ull << 20;
   std::chrono::seconds idleTimeout{75};   // closes keep-alive connections left idle
   std::chrono::seconds drainTimeout{30};  // the longest a shutdown waits for requests
+  // Open connections at most; 0: SKIFF_MAX_CONNECTIONS when set, else half
+  // the descriptor limit (RLIMIT_NOFILE), at most 10000.
+  size_t maxConnections = 0;
 };
+
+// What the connection cap did so far, for /metrics.
+struct HttpServerStats {
+  size_t connections = 0;     // open now
+  size_t maxConnections = 0;  // the cap in force
+  uint64_t evicted = 0;       // idle connections closed to make room
+  uint64_t refused = 0;       // connections answered 503 (every one busy)
+  uint64_t acceptErrors = 0;  // failed accepts (EMFILE, ...), each followed by a pause
+};
+
+// The stats as Prometheus text (skiff_http_* gauges and counters).
+std::string renderStats(const HttpServerStats& stats);
 
 class HttpServer {
  public:
@@ -55,6 +77,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const;
+  HttpServerStats stats() const;
   void start();     // runs the I/O threads
   void shutdown();  // begins the drain; returns at once; safe from any thread
   void wait();      // returns once the drain is over

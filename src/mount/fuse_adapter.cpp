@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -204,13 +205,19 @@ fuse_operations operations() {
   return ops;
 }
 
+constexpr std::chrono::seconds kMountStallTimeout{3};
+
 std::unique_ptr<blob::BlobStore> openMountStore(const blob::BlobUri& uri) {
   if (uri.scheme == blob::BlobUri::Scheme::kFile) return std::make_unique<blob::FileStore>();
-  // A mount answers the kernel: few, quick retries, so an unreachable store
-  // gives EIO within seconds instead of hanging the caller.
+  // A mount answers the kernel: few, quick retries, and a short stall
+  // timeout, so an unreachable or stalled store gives EIO within
+  // kMountStallTimeout x 3 + 1.2 s (about 10 s; docs/mount.md) instead of
+  // hanging the caller.
   blob::azure::TransferOptions transfer = blob::azure::transferOptionsFromEnvironment();
   transfer.retry.maxAttempts = std::min(transfer.retry.maxAttempts, 3);
   transfer.retry.maxDelay = std::chrono::milliseconds(2000);
+  const char* stall = std::getenv("SKIFF_BLOB_STALL_TIMEOUT");
+  if (!stall || !*stall) transfer.stallTimeout = kMountStallTimeout;
   return std::make_unique<blob::azure::AzureStore>(
       uri.account, uri.container, blob::azure::credentialsFromEnvironment(uri.account), transfer);
 }

@@ -57,8 +57,19 @@ int runServe(const ServeOptions& options) {
   serverOptions.port = options.port;
   serverOptions.threads = threads;
   serverOptions.maxBodyBytes = options.maxBodyBytes;
+  const http::HttpServer* served = nullptr;  // set before the server starts
   http::HttpServer server(
-      [&router](const HttpRequestView& request) { return router.handle(request); }, serverOptions);
+      [&router, &served](const HttpRequestView& request) {
+        HttpReply reply = router.handle(request);
+        // The connection cap is the HTTP server's: its lines join the router's.
+        if (reply.status == 200 &&
+            request.target.substr(0, request.target.find('?')) == "/metrics") {
+          reply.body += http::renderStats(served->stats());
+        }
+        return reply;
+      },
+      serverOptions);
+  served = &server;
   server.start();
   std::cerr << fmt::format("skiff serve: {} on http://{}:{} ({} threads, engine {}, cache {})\n",
                            uri.toString(), options.host, server.port(), threads, engine->name(),

@@ -1,13 +1,15 @@
 #include "spec/parse.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cstdlib>
 #include <regex>
-#include <sstream>
 #include <tuple>
 
+#include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/text.hpp"
 
 namespace skiff::spec {
@@ -507,17 +509,58 @@ class SpecParser {
   std::vector<std::string> secretNames_;
 };
 
+// How deep a skiff.yaml nests at most is 6 (services.NAME.env.KEY, ...):
+// anything near this bound is not a spec, and walking it costs memory.
+constexpr int kMaxDepth = 32;
+
+// The first node nested deeper than kMaxDepth, if any.
+std::optional<YAML::Node> tooDeep(const YAML::Node& node, int depth) {
+  if (depth > kMaxDepth) return node;
+  if (node.IsMap()) {
+    for (const auto& item : node) {
+      if (auto found = tooDeep(item.second, depth + 1)) return found;
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) {
+      if (auto found = tooDeep(item, depth + 1)) return found;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
   Diagnostics diagnostics(fileName);
   ParseResult result;
-  YAML::Node root;
+  std::vector<YAML::Node> documents;
   try {
-    root = YAML::Load(std::string(yamlText));
+    documents = YAML::LoadAll(std::string(yamlText));
+  } catch (const YAML::DeepRecursion& e) {
+    diagnostics.add(e.mark, "", fmt::format("nested deeper than {} levels", e.depth()),
+                    fmt::format("a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md"));
+    result.diagnostics = diagnostics.all();
+    return result;
   } catch (const YAML::Exception& e) {
     diagnostics.add(e.mark, "", "YAML syntax error: " + e.msg,
                     "check indentation and quoting around this place");
+    result.diagnostics = diagnostics.all();
+    return result;
+  }
+  // A later document would be silently ignored: say so instead.
+  if (documents.size() > 1) {
+    diagnostics.add(
+        documents[1].Mark(), "",
+        fmt::format("{} YAML documents (separated by ---); skiff.yaml holds exactly one",
+                    documents.size()),
+        "merge them into one, or remove the --- line");
+    result.diagnostics = diagnostics.all();
+    return result;
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  if (const auto deep = tooDeep(root, 0)) {
+    diagnostics.add(deep->Mark(), "", fmt::format("nested deeper than {} levels", kMaxDepth),
+                    "a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md");
     result.diagnostics = diagnostics.all();
     return result;
   }
@@ -532,25 +575,36 @@ ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
   return result;
 }
 
+static uint64_t maxSpecBytes() {
+  if (const char* value = std::getenv("SKIFF_MAX_SPEC_SIZE"); value && *value) {
+    if (const auto bytes = parseByteSize(value)) return *bytes;
+  }
+  return kDefaultMaxSpecBytes;
+}
+
 ParseResult loadProject(const std::filesystem::path& projectDir) {
   const std::filesystem::path file = (projectDir / kSpecFileName).lexically_normal();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  std::string text;
+  try {
+    if (!std::filesystem::exists(file)) throw Error("no such file");
+    text = readBoundedFile(file, maxSpecBytes(),
+                           "a skiff.yaml is a few KiB: keep data in files or storage; "
+                           "SKIFF_MAX_SPEC_SIZE=8Mi raises the limit");
+  } catch (const Error& e) {
     ParseResult result;
-    Diagnostic missing;
-    missing.file = file.string();
-    missing.line = 1;
-    missing.column = 1;
-    missing.problem = std::filesystem::exists(file) ? "cannot read the file" : "no such file";
-    missing.expected = std::filesystem::is_directory(projectDir)
+    Diagnostic problem;
+    problem.file = file.string();
+    problem.line = 1;
+    problem.column = 1;
+    problem.problem = e.problem();
+    problem.expected = !e.hint().empty() ? e.hint()
+                       : std::filesystem::is_directory(projectDir)
                            ? "create it; see docs/skiff-yaml.md"
                            : "give a project directory that contains skiff.yaml";
-    result.diagnostics.push_back(missing);
+    result.diagnostics.push_back(problem);
     return result;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return parseSpec(text.str(), file.string());
+  return parseSpec(text, file.string());
 }
 
 }  // namespace skiff::spec

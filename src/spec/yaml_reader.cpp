@@ -166,8 +166,7 @@ std::optional<double> MapReader::duration(std::string_view key) const {
   if (!text) return std::nullopt;
   const auto seconds = parseDurationSeconds(*text);
   if (!seconds) {
-    report(key, fmt::format("\"{}\" is not a duration", *text),
-           "seconds as a number, or a number with ms, s, m or h, e.g. 30s");
+    report(key, fmt::format("\"{}\" is not a duration", *text), kDurationRule);
   }
   return seconds;
 }

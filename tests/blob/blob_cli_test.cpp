@@ -51,6 +51,21 @@ TEST(BlobCli, CopiesBothWaysKeepingEveryByte) {
   EXPECT_EQ(properties["uri"], remote);
 }
 
+// "a/../b" was normalised out of the URL, so the signature no longer matched:
+// the user read "the storage service refused the credentials".
+TEST(BlobCli, DotSegmentsInNamesAreRefusedUpFront) {
+  const std::string container = containerUri(uniqueContainer("cli"));
+  for (const std::string name : {"a/../b.txt", "./b.txt", "a/./b.txt", "a/.."}) {
+    auto up = runSkiff({"blob", "cp", "-", container + "/" + name}, azuriteEnv(), "x");
+    EXPECT_EQ(up.exitCode, 1) << name;
+    EXPECT_NE(up.err.find("segment, which Azure Blob Storage does not allow"), std::string::npos)
+        << up.err;
+    EXPECT_EQ(up.err.find("credentials"), std::string::npos) << up.err;
+    auto stat = runSkiff({"blob", "stat", container + "/" + name}, azuriteEnv());
+    EXPECT_NE(stat.err.find("does not allow"), std::string::npos) << stat.err;
+  }
+}
+
 TEST(BlobCli, StandardStreams) {
   const std::string remote = containerUri(uniqueContainer("cli")) + "/piped.txt";
   const std::string text = "through a pipe\n";

@@ -144,6 +144,16 @@ void FaultProxy::handle(int client) {
     ::close(client);
     return;
   }
+  if (fault == Fault::kStall) {
+    // Hold the connection until the client closes it (or the proxy stops).
+    char buffer[4096];
+    while (!stopping_) {
+      pollfd waiting{client, POLLIN, 0};
+      if (::poll(&waiting, 1, 100) > 0 && ::recv(client, buffer, sizeof buffer, 0) <= 0) break;
+    }
+    ::close(client);
+    return;
+  }
   if (fault == Fault::kUnavailable) {
     const std::string body =
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code><Message>"

@@ -1,7 +1,8 @@
 #pragma once
 
 // A loopback HTTP proxy that injects faults between a client and a live
-// service: dropped connections, 503 responses, responses cut mid-body.
+// service: dropped connections, 503 responses, responses cut mid-body, and
+// stalls (the connection stays open, no answer comes).
 // It serves one request per connection (it asks both sides to close), which
 // lets it pick a fault per request.
 
@@ -21,6 +22,7 @@ class FaultProxy {
     kReset,        // close the connection without answering
     kUnavailable,  // answer 503 Server Busy, with Retry-After when set
     kCutResponse,  // forward, then send only half of the response
+    kStall,        // read the request, then never answer (until the client gives up)
   };
 
   explicit FaultProxy(int upstreamPort);

@@ -1,6 +1,11 @@
 // The skiff binary as a user runs it: exit codes, help, and validate's output.
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "harness/services.hpp"
 
@@ -90,6 +95,121 @@ TEST(Cli, RunValidatesFirst) {
   const auto result = runSkiff({"run", project.path().string()});
   EXPECT_EQ(result.exitCode, 1);
   EXPECT_NE(result.err.find("jobs.hello.comand: unknown field"), std::string::npos) << result.err;
+}
+
+// Hostile or broken specs: each is refused quickly, in little memory, with
+// a message that names the limit.
+struct Measured {
+  CommandResult result;
+  double seconds = 0;
+  long maxRssKiB = 0;  // the largest child so far: one test runs per process
+};
+
+Measured validate(const std::filesystem::path& dir) {
+  const auto start = std::chrono::steady_clock::now();
+  Measured measured;
+  // `timeout`: the old reader never returned on /dev/zero.
+  measured.result = runCommand({"timeout", "60", skiffBinary(), "validate", dir.string()});
+  measured.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  struct rusage usage {};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  measured.maxRssKiB = usage.ru_maxrss;
+  return measured;
+}
+
+TEST(CliLimits, SpecThatIsADeviceIsRefusedAtOnce) {
+  TempDir project;
+  std::filesystem::create_symlink("/dev/zero", project.path() / "skiff.yaml");
+  const auto run = validate(project.path());
+  EXPECT_EQ(run.result.exitCode, 1) << run.result.err;
+  EXPECT_NE(run.result.err.find("skiff.yaml:1:1: not a regular file"), std::string::npos)
+      << run.result.err;
+  EXPECT_LT(run.seconds, 10);
+  EXPECT_LT(run.maxRssKiB, 100 * 1024) << "the old reader grew to gigabytes";
+}
+
+TEST(CliLimits, SpecLargerThanTheLimitIsRefusedUnread) {
+  TempDir project;
+  {
+    // 2.5 million env entries: 2.7 GB of YAML nodes for the old reader.
+    std::ofstream out(project.path() / "skiff.yaml");
+    out << "name: big\njobs:\n  j:\n    command: [true]\n    env:\n";
+    for (int i = 0; i < 2'500'000; ++i) out << "      V" << i << ": x\n";
+  }
+  ASSERT_GT(std::filesystem::file_size(project.path() / "skiff.yaml"), 40u << 20);
+  const auto run = validate(project.path());
+  EXPECT_EQ(run.result.exitCode, 1) << run.result.err;
+  EXPECT_NE(run.result.err.find("the file is larger than the limit of 4 MiB"), std::string::npos)
+      << run.result.err;
+  EXPECT_NE(run.result.err.find("SKIFF_MAX_SPEC_SIZE"), std::string::npos) << run.result.err;
+  EXPECT_LT(run.seconds, 10);
+  EXPECT_LT(run.maxRssKiB, 100 * 1024);
+}
+
+TEST(CliLimits, DeepNestingIsRefused) {
+  TempDir project;
+  const std::string head = "name: deep\njobs:\n  j:\n    command: [true]\n    env:\n      X: ";
+  // Within the YAML library's own bound (500), far past any real spec.
+  project.write("skiff.yaml", head + std::string(300, '[') + std::string(300, ']') + "\n");
+  auto run = validate(project.path());
+  EXPECT_EQ(run.result.exitCode, 1) << run.result.err;
+  EXPECT_NE(run.result.err.find("skiff.yaml:6:39: nested deeper than 32 levels"), std::string::npos)
+      << run.result.err;
+  // Past it, and in block style ("- - - ..."): the same kind of message.
+  std::string block;
+  for (int i = 0; i < 100'000; ++i) block += "- ";
+  project.write("skiff.yaml", "name: deep\njobs:\n" + block + "x\n");
+  run = validate(project.path());
+  EXPECT_EQ(run.result.exitCode, 1) << run.result.err;
+  EXPECT_NE(run.result.err.find("nested deeper than"), std::string::npos) << run.result.err;
+  EXPECT_LT(run.maxRssKiB, 200 * 1024);
+}
+
+TEST(CliLimits, ASecondYamlDocumentIsAnError) {
+  TempDir project;
+  project.write("skiff.yaml",
+                "name: demo\njobs:\n  a: {command: [echo]}\n---\nname: other\njobs:\n"
+                "  b: {command: [echo]}\n");
+  const auto result = runSkiff({"validate", project.path().string()});
+  EXPECT_EQ(result.exitCode, 1) << result.out;
+  EXPECT_NE(result.err.find("skiff.yaml:5:1: 2 YAML documents (separated by ---); skiff.yaml "
+                            "holds exactly one"),
+            std::string::npos)
+      << result.err;
+}
+
+// 99999999999999999999h overflowed the clocks: validate called it valid and
+// serve spun on a core.
+TEST(CliLimits, OversizedDurationsAreRefused) {
+  TempDir project;
+  project.write("skiff.yaml", R"(name: demo
+storage:
+  data: {uri: "file:///tmp", mountPath: /data, cacheTimeout: 99999999999999999999h}
+services:
+  models: {kind: serve, modelRepository: "file:///tmp", poll: 99999999999999999999h}
+)");
+  const auto validated = runSkiff({"validate", project.path().string()});
+  EXPECT_EQ(validated.exitCode, 1) << validated.out;
+  EXPECT_NE(validated.err.find("storage.data.cacheTimeout: \"99999999999999999999h\" is not a "
+                               "duration"),
+            std::string::npos)
+      << validated.err;
+  EXPECT_NE(validated.err.find("services.models.poll: \"99999999999999999999h\" is not a "
+                               "duration"),
+            std::string::npos)
+      << validated.err;
+  EXPECT_NE(validated.err.find("at most 8760h"), std::string::npos) << validated.err;
+
+  const auto served =
+      runCommand({"timeout", "20", skiffBinary(), "serve", "--model-repository",
+                  project.path().string(), "--http-port", "0", "--poll", "99999999999999999999h"});
+  EXPECT_EQ(served.exitCode, 2) << served.err;
+  EXPECT_NE(served.err.find("is not a duration"), std::string::npos) << served.err;
+
+  const auto mounted = runSkiff({"mount", "file:///tmp", project.path().string(), "--cache-timeout",
+                                 "100000000000000000000000000h"});
+  EXPECT_EQ(mounted.exitCode, 2) << mounted.err;
 }
 
 }  // namespace

@@ -42,6 +42,15 @@ TEST(ParseDuration, AcceptsUnits) {
   EXPECT_FALSE(parseDurationSeconds("-5").has_value());
 }
 
+// Converted to a clock's nanoseconds, these overflowed: a timer that fired
+// at once, and `skiff serve --poll` spun on a core.
+TEST(ParseDuration, RefusesWhatOverflowsAClock) {
+  EXPECT_FALSE(parseDurationSeconds("99999999999999999999h").has_value());
+  EXPECT_FALSE(parseDurationSeconds("1e400").has_value());
+  EXPECT_FALSE(parseDurationSeconds("8761h").has_value());
+  EXPECT_DOUBLE_EQ(*parseDurationSeconds("8760h"), kMaxDurationSeconds);
+}
+
 TEST(ParseByteSize, AcceptsSiAndBinaryUnits) {
   EXPECT_EQ(*parseByteSize("1024"), 1024u);
   EXPECT_EQ(*parseByteSize("4Ki"), 4096u);

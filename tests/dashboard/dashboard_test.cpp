@@ -141,6 +141,12 @@ TEST_F(DashboardTest, RequestsForOtherHostsAreRefused) {
   Dashboard named(project_.path(), "10.1.2.3");
   EXPECT_EQ(named.handle({"GET", "/api/status", "", "", "10.1.2.3:8080"}).status, 200);
   EXPECT_EQ(named.handle({"GET", "/api/status", "", "", "other:8080"}).status, 403);
+  // Host names compare without case, as browsers and RFC 9110 do.
+  EXPECT_EQ(dashboard.handle({"GET", "/api/status", "", "", "LOCALHOST:8080"}).status, 200);
+  EXPECT_EQ(dashboard.handle({"GET", "/api/status", "", "", "LocalHost"}).status, 200);
+  Dashboard upper(project_.path(), "box.example");
+  EXPECT_EQ(upper.handle({"GET", "/api/status", "", "", "BOX.Example:8080"}).status, 200);
+  EXPECT_EQ(upper.handle({"GET", "/api/status", "", "", "EVIL.example:8080"}).status, 403);
 }
 
 TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {

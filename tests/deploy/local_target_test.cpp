@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -22,6 +23,12 @@ using nlohmann::json;
 std::string readAll(const std::filesystem::path& file) {
   std::ifstream in(file);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+int modeOf(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<int>(st.st_mode & 07777);
 }
 
 bool mountedUnder(const std::filesystem::path& dir) {
@@ -320,6 +327,98 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
     const auto cmdline = readAll(entry.path() / "cmdline");
     EXPECT_EQ(cmdline.find(token), std::string::npos) << "the token is on a command line (ps)";
   }
+  // The token is not in the state database at all (it was, readable by all).
+  const auto dir = project.dir().path() / ".skiff";
+  for (const char* file : {"state.db", "state.db-wal"}) {
+    EXPECT_EQ(readAll(dir / file).find(token), std::string::npos) << file << " holds the token";
+  }
+  EXPECT_EQ(modeOf(dir / "tokens" / "notebook"), 0600);
+  EXPECT_NE(project.skiff({"status"}).out.find("?token=" + token), std::string::npos)
+      << "the owner still sees the login URL";
+}
+
+// Whether uid 65534 (nobody) can read `file`: the test of the issue, with setpriv.
+bool nobodyCanRead(const std::filesystem::path& file) {
+  return runCommand(
+             {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", file.string()})
+             .exitCode == 0;
+}
+
+TEST(LocalTarget, StateAndLogsAreTheOwnersAloneAndTheSupervisorKeepsNoStrayEnvironment) {
+  TempDir work("skiff-private");
+  ::chmod(work.path().c_str(), 0755);  // a project directory others may enter
+  const auto projectDir = work / "p";
+  std::filesystem::create_directories(projectDir / ".skiff" / "logs");
+  ::chmod((projectDir / ".skiff").c_str(), 0755);  // as an earlier version left it
+  {
+    std::ofstream old(projectDir / ".skiff" / "logs" / "old.log");
+    old << "from an earlier version\n";
+  }
+  ::chmod((projectDir / ".skiff" / "logs" / "old.log").c_str(), 0644);
+  std::ofstream(projectDir / "skiff.yaml")
+      << "name: p\njobs:\n  show: {command: [sh, -c, 'echo job-ran; env']}\n"
+         "services:\n  idle: {command: [sleep, '600'], port: "
+      << freeLoopbackPort() << "}\n";
+  const mode_t umask = ::umask(0);  // the widest umask: permissions must not depend on it
+  const auto release =
+      runSkiff({"release", projectDir.string()}, {{"STRAY_SECRET", "hunter2-in-the-shell"}});
+  ::umask(umask);
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  int servicePid = 0;
+  bool jobDone = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((!jobDone || servicePid == 0) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const json parsed =
+        json::parse(runSkiff({"status", "--json", projectDir.string()}).out, nullptr, false);
+    if (!parsed.contains("runs")) continue;
+    for (const auto& run : parsed["runs"]) {
+      if (run["name"] == "show") jobDone = run["status"] == "Succeeded";
+      if (run["name"] == "idle" && !run["replicas"].empty()) {
+        servicePid = run["replicas"][0]["pid"].get<int>();
+      }
+    }
+  }
+  ASSERT_TRUE(jobDone && servicePid > 0);
+
+  const auto dir = projectDir / ".skiff";
+  EXPECT_EQ(modeOf(dir), 0700);
+  for (const char* file : {"state.db", "state.db-wal", "supervisor.log", "logs/old.log"}) {
+    EXPECT_EQ(modeOf(dir / file), 0600) << file;
+  }
+  EXPECT_EQ(modeOf(dir / "logs"), 0700);
+  EXPECT_EQ(modeOf(dir / "supervisor.sock") & 0777, 0600) << "docs/local.md says 0600";
+  std::vector<std::filesystem::path> logs;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir / "logs")) {
+    if (entry.is_regular_file()) logs.push_back(entry.path());
+  }
+  ASSERT_GE(logs.size(), 3u);
+  for (const auto& log : logs) EXPECT_EQ(modeOf(log), 0600) << log;
+  for (const auto& file : {dir / "state.db", dir / "state.db-wal", logs.back()}) {
+    EXPECT_FALSE(nobodyCanRead(file)) << file << " is readable by another user";
+  }
+
+  // The supervisor and its jobs keep PATH and HOME, not the releasing shell's secrets.
+  const auto out = runSkiff({"logs", "show", projectDir.string()});
+  EXPECT_NE(out.out.find("job-ran"), std::string::npos) << out.out << out.err;
+  EXPECT_NE(out.out.find("PATH="), std::string::npos) << out.out;
+  EXPECT_EQ(out.out.find("STRAY_SECRET"), std::string::npos) << out.out;
+  std::vector<int> pids = {servicePid};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto cmdline = readAll(entry.path() / "cmdline");
+    if (cmdline.find(std::string("__supervise") + std::string(1, '\0') + projectDir.string()) !=
+        std::string::npos) {
+      pids.push_back(std::atoi(entry.path().filename().c_str()));
+    }
+  }
+  ASSERT_EQ(pids.size(), 2u) << "the supervisor was not found";
+  for (const int pid : pids) {
+    const auto environ = readAll("/proc/" + std::to_string(pid) + "/environ");
+    EXPECT_NE(environ.find("PATH="), std::string::npos);
+    EXPECT_EQ(environ.find("STRAY_SECRET"), std::string::npos)
+        << pid << " kept the releasing shell's environment";
+  }
+  runSkiff({"down", projectDir.string()});
 }
 
 TEST(LocalTarget, LogsOfAnUnknownNameSuggestTheClosestOne) {

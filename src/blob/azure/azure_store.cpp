@@ -89,6 +89,26 @@ std::chrono::milliseconds backoff(const RetryPolicy& policy, int attempt,
   return delay;
 }
 
+// A "." or ".." segment would be normalised out of the URL on its way (by
+// curl, proxies or the service), so the signed path no longer matches and the
+// service answers 403 as if the key were wrong. Azure refuses such names
+// anyway: say so before sending anything.
+void checkBlobName(const std::string& name, const std::string& uri) {
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t end = std::min(name.find('/', start), name.size());
+    const std::string_view segment = std::string_view(name).substr(start, end - start);
+    if (segment == "." || segment == "..") {
+      throw BlobError(ErrorKind::kInvalid,
+                      fmt::format("the blob name \"{}\" has a \"{}\" segment, which Azure Blob "
+                                  "Storage does not allow",
+                                  name, segment),
+                      uri, "name the blob without \"./\" and \"../\" parts");
+    }
+    start = end + 1;
+  }
+}
+
 }  // namespace
 
 struct AzureStore::Call {
@@ -104,6 +124,15 @@ struct AzureStore::Call {
   std::function<void(const char*, size_t)> onBody;
   std::function<void()> onAttempt;
 };
+
+namespace {
+http::ClientOptions clientOptions(const TransferOptions& transfer) {
+  http::ClientOptions options;
+  options.stallTimeout = transfer.stallTimeout;
+  options.connectTimeout = std::min(options.connectTimeout, transfer.stallTimeout);
+  return options;
+}
+}  // namespace
 
 TransferOptions transferOptionsFromEnvironment() {
   TransferOptions options;
@@ -121,6 +150,14 @@ TransferOptions transferOptionsFromEnvironment() {
   if (const char* value = std::getenv("SKIFF_BLOB_RETRIES"); value && *value) {
     options.retry.maxAttempts = std::clamp(std::atoi(value), 1, 20);
   }
+  if (const char* value = std::getenv("SKIFF_BLOB_STALL_TIMEOUT"); value && *value) {
+    const auto seconds = parseDurationSeconds(value);
+    if (!seconds || *seconds < 1 || *seconds > 3600) {
+      throw Error(fmt::format("\"{}\" is not a stall timeout", value), "SKIFF_BLOB_STALL_TIMEOUT",
+                  "1s to 1h, e.g. 10s");
+    }
+    options.stallTimeout = std::chrono::seconds(static_cast<int64_t>(*seconds));
+  }
   return options;
 }
 
@@ -130,7 +167,7 @@ AzureStore::AzureStore(std::string account, std::string container, Credentials c
       container_(std::move(container)),
       credentials_(std::move(credentials)),
       options_(options),
-      client_(std::make_unique<http::Client>()) {
+      client_(std::make_unique<http::Client>(clientOptions(options))) {
   if (!credentials_.key.empty()) keyBytes_ = base64Decode(credentials_.key);
 }
 
@@ -151,6 +188,7 @@ std::string AzureStore::urlPath(const std::string& name) const {
 }
 
 http::Response AzureStore::execute(const Call& call) {
+  if (!call.name.empty()) checkBlobName(call.name, uriOf(call.name));
   const std::string path = urlPath(call.name);
   const auto schemeEnd = credentials_.blobEndpoint.find("://");
   const auto hostEnd = credentials_.blobEndpoint.find('/', schemeEnd + 3);
@@ -550,6 +588,7 @@ void AzureStore::remove(const std::string& name, const Conditions& conditions) {
 }
 
 BlobProperties AzureStore::copy(const std::string& from, const std::string& to) {
+  checkBlobName(from, uriOf(from));
   const auto schemeEnd = credentials_.blobEndpoint.find("://");
   const auto hostEnd = credentials_.blobEndpoint.find('/', schemeEnd + 3);
   std::string source = credentials_.blobEndpoint.substr(0, hostEnd) + urlPath(from);

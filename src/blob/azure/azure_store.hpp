@@ -25,10 +25,16 @@ struct TransferOptions {
   uint64_t blockSize = 8ull << 20;  // Put Block size and ranged-GET size
   int concurrency = 8;              // parallel blocks of one blob
   RetryPolicy retry;
+  // An attempt that moves less than 1 KiB/s for this long (a store that
+  // accepted the connection and does not answer) fails and is retried, so a
+  // request takes at most about its bytes at 1 KiB/s, and a stalled one at
+  // most this. Connects time out after it too.
+  std::chrono::seconds stallTimeout{10};
 };
 
-// Transfer settings from SKIFF_BLOB_BLOCK_SIZE, SKIFF_BLOB_CONCURRENCY and
-// SKIFF_BLOB_RETRIES, falling back to the defaults above.
+// Transfer settings from SKIFF_BLOB_BLOCK_SIZE, SKIFF_BLOB_CONCURRENCY,
+// SKIFF_BLOB_RETRIES and SKIFF_BLOB_STALL_TIMEOUT, falling back to the
+// defaults above.
 TransferOptions transferOptionsFromEnvironment();
 
 // Azure Blob over its REST API (one container). Requests share a pool of

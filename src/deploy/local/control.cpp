@@ -84,7 +84,8 @@ ControlServer::ControlServer(const fs::path& projectDir) : path_(controlSocketPa
   fs::remove(path_, ignored);  // left by a supervisor that crashed
   fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const sockaddr_un address = socketAddress(path_);
-  const mode_t previous = ::umask(0077);
+  // 0600: only the owner may talk to the supervisor (it runs what it is told).
+  const mode_t previous = ::umask(0177);
   const bool bound = ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
   ::umask(previous);
   if (!bound || ::listen(fd_, 16) != 0) {

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -21,6 +23,8 @@
 #include "deploy/local/status_view.hpp"
 #include "deploy/target.hpp"
 
+extern char** environ;
+
 namespace skiff::deploy {
 
 namespace fs = std::filesystem;
@@ -32,24 +36,64 @@ std::string selfExe() {
   return fs::read_symlink("/proc/self/exe");
 }
 
+// The variables of the releasing shell the supervisor keeps, and with it
+// every job (as on Kubernetes, a job gets what skiff.yaml gives it): the
+// shell's tokens and keys stay behind. Secrets and storage credentials reach
+// what needs them through the plan.
+bool keptVariable(std::string_view name) {
+  static const std::string_view kKept[] = {"PATH",
+                                           "HOME",
+                                           "USER",
+                                           "LOGNAME",
+                                           "SHELL",
+                                           "LANG",
+                                           "LANGUAGE",
+                                           "TZ",
+                                           "TMPDIR",
+                                           "SKIFF_BLOB_BLOCK_SIZE",
+                                           "SKIFF_BLOB_CONCURRENCY",
+                                           "SKIFF_BLOB_RETRIES",
+                                           "SKIFF_BLOB_STALL_TIMEOUT",
+                                           "SKIFF_MAX_CONNECTIONS"};
+  return name.rfind("LC_", 0) == 0 ||
+         std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept);
+}
+
+std::vector<std::string> supervisorEnvironment() {
+  std::vector<std::string> kept;
+  for (char** entry = environ; *entry; ++entry) {
+    const std::string_view item(*entry);
+    if (keptVariable(item.substr(0, item.find('=')))) kept.emplace_back(item);
+  }
+  return kept;
+}
+
 // Starts `skiff __supervise DIR` detached from us (its own session, output
-// to DIR/.skiff/supervisor.log) and waits for its socket.
+// to DIR/.skiff/supervisor.log, only the environment above) and waits for
+// its socket.
 void startSupervisor(const fs::path& projectDir) {
   const fs::path log = projectDir / ".skiff" / "supervisor.log";
   const std::string exe = selfExe();
   const std::string dir = fs::absolute(projectDir);
+  // Prepared before fork: after it, only async-signal-safe calls.
+  std::vector<std::string> env = supervisorEnvironment();
+  std::vector<char*> envp;
+  for (auto& item : env) envp.push_back(item.data());
+  envp.push_back(nullptr);
   const pid_t child = ::fork();
   if (child < 0) throw Error("cannot start the local supervisor (fork failed)");
   if (child == 0) {
     ::setsid();
     if (::fork() != 0) ::_exit(0);  // the grandchild is adopted by init, never our zombie
     const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::fchmod(out, 0600);  // also when an earlier version made it readable
     const int in = ::open("/dev/null", O_RDONLY);
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    ::execl(exe.c_str(), exe.c_str(), "__supervise", dir.c_str(), static_cast<char*>(nullptr));
+    const char* argv[] = {exe.c_str(), "__supervise", dir.c_str(), nullptr};
+    ::execve(exe.c_str(), const_cast<char* const*>(argv), envp.data());
     ::_exit(127);
   }
   ::waitpid(child, nullptr, 0);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <random>
 
 #include "common/error.hpp"
@@ -20,6 +21,24 @@ namespace {
 std::string randomToken() {
   std::random_device random;
   return fmt::format("{:08x}{:08x}{:08x}", random(), random(), random());
+}
+
+// Storage credentials of the releasing shell, for a mount or model server of
+// az:// storage without a secret of its own. They travel in the plan, over
+// the supervisor's private socket as secrets do, so the supervisor keeps
+// none of the shell's environment (local_target.cpp).
+std::map<std::string, std::string> azureEnvironment() {
+  std::map<std::string, std::string> env;
+  for (const char* name :
+       {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_BLOB_ENDPOINT", "SKIFF_AZURE_CREDENTIALS_FILE"}) {
+    if (const char* value = std::getenv(name); value && *value) env[name] = value;
+  }
+  return env;
+}
+
+bool isAzureUri(const std::string& uri) {
+  return uri.rfind("az://", 0) == 0;
 }
 
 // Builds the plan of one spec, unit by unit.
@@ -68,6 +87,8 @@ class Planner {
       mount.mountpoint = projectDir_ / ".skiff" / "mounts" / name;
       if (!storage.secret.empty() && secrets_.count(storage.secret)) {
         mount.env = secrets_.at(storage.secret);
+      } else if (isAzureUri(storage.uri)) {
+        mount.env = azureEnvironment();
       }
       mount.argv = {options_.skiffExe,
                     "mount",
@@ -252,6 +273,9 @@ class Planner {
       process.replica = "main";
       process.workingDir = projectDir_;
       process.env = baseEnv(service, "main");
+      if (isAzureUri(service.modelRepository)) {
+        for (auto& [key, value] : azureEnvironment()) process.env.try_emplace(key, value);
+      }
       // The server reads the repository straight from blob storage, like on Kubernetes.
       process.argv = serveCommand(service, options_.skiffExe, "127.0.0.1");
       process.argv.insert(process.argv.end(), {"--cache-dir", projectDir_ / ".skiff" / "cache" /
@@ -275,9 +299,12 @@ class Planner {
           "Jupyter was not found (jupyter-notebook on PATH): install Debian's jupyter-notebook "
           "package, or remove notebook: from skiff.yaml";
     } else {
-      // The token travels in the environment, not the command line (`ps` shows that).
+      // The token travels in the environment, not the command line (`ps` shows
+      // that), and is kept in a private file, not the state database.
       const std::string token = randomToken();
-      unit.endpoint = fmt::format("http://127.0.0.1:{}/?token={}", notebook.port, token);
+      unit.endpoint = fmt::format("http://127.0.0.1:{}/", notebook.port);
+      unit.loginToken = token;
+      plan_.secretValues.push_back(token);  // Jupyter prints its login URL
       addProcess(
           unit, workload, "main",
           {jupyter, "--no-browser", "--ip=127.0.0.1", fmt::format("--port={}", notebook.port),
@@ -295,6 +322,7 @@ class Planner {
     }
     if (unit.kind == "notebook") {  // a new token each release, in its URL and environment
       identity.erase("endpoint");
+      identity.erase("loginToken");
       identity.erase("processes");
     }
     unit.configHash = fmt::format("{:016x}", std::hash<std::string>{}(identity.dump()));

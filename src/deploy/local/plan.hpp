@@ -47,6 +47,7 @@ struct UnitPlan {
   int port = 0;                // services: where they listen
   std::string readyPath;       // services: HTTP path that answers 200 when ready; empty: TCP
   std::string endpoint;        // services: what to print
+  std::string loginToken;      // notebook: its login token (kept out of the state database)
   std::string error;           // it cannot run here: the run fails at once with this
   std::string configHash;      // an unchanged service keeps running across releases
 };
@@ -75,7 +76,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MountPlan, name, uri, mountpoint, mountPath, 
                                    cacheTimeoutSeconds, env, argv)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnitPlan, name, kind, service, mounts, processes, successReplica,
-                                   backoffLimit, port, readyPath, endpoint, error, configHash)
+                                   backoffLimit, port, readyPath, endpoint, loginToken, error,
+                                   configHash)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings)
 
 }  // namespace skiff::deploy::local

@@ -1,10 +1,15 @@
 #include "deploy/local/state.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace skiff::deploy::local {
 
@@ -71,9 +76,39 @@ class StateDb::Statement {
   const std::filesystem::path& path_;
 };
 
+namespace {
+
+// Makes what an earlier version left under DIR/.skiff owner-only (0700
+// directories, 0600 files); mounts are skipped (their permissions are the
+// store's, and walking them would fetch listings).
+void makeTreePrivate(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(dir, error);
+       !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+    if (it->is_symlink(error)) continue;
+    if (it->path().filename() == "mounts" && it.depth() == 0) {
+      it.disable_recursion_pending();
+      ::chmod(it->path().c_str(), 0700);
+      continue;
+    }
+    ::chmod(it->path().c_str(), it->is_directory(error) ? 0700 : 0600);
+  }
+}
+
+}  // namespace
+
 StateDb::StateDb(const std::filesystem::path& projectDir)
     : path_(projectDir / ".skiff" / "state.db") {
-  std::filesystem::create_directories(path_.parent_path());
+  const std::filesystem::path dir = path_.parent_path();
+  struct stat before {};
+  const bool existed = ::stat(dir.c_str(), &before) == 0;
+  makePrivateDirectory(dir);
+  if (existed && (before.st_mode & 0077) != 0) makeTreePrivate(dir);  // from an earlier version
+  // SQLite gives the -wal and -shm files the mode of the database file.
+  ::close(openPrivateFile(path_, O_RDWR));
+  makePrivateFile(path_.string() + "-wal");
+  makePrivateFile(path_.string() + "-shm");
   if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
     const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -364,6 +399,23 @@ int StateDb::supervisorPid() {
 void StateDb::setSupervisorPid(int pid) {
   std::lock_guard lock(mutex_);
   prepare("INSERT OR REPLACE INTO supervisor (id, pid) VALUES (1, ?)").bind(1, pid).step();
+}
+
+void StateDb::setLoginToken(const std::string& name, const std::string& token) {
+  const std::filesystem::path dir = path_.parent_path() / "tokens";
+  makePrivateDirectory(dir);
+  const int fd = openPrivateFile(dir / name, O_WRONLY | O_TRUNC);
+  const bool written =
+      ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  ::close(fd);
+  if (!written) throw Error("cannot write the login token", (dir / name).string());
+}
+
+std::string StateDb::loginToken(const std::string& name) const {
+  std::ifstream in(path_.parent_path() / "tokens" / name);
+  std::string token;
+  std::getline(in, token);
+  return token;
 }
 
 }  // namespace skiff::deploy::local

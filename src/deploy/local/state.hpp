@@ -4,6 +4,11 @@
 // WAL mode so `skiff status` reads while the supervisor writes): releases,
 // runs (one per job or service per release), replicas with their processes,
 // exit codes and log files, metrics reported by jobs, and live mounts.
+//
+// DIR/.skiff is its owner's alone: opening the state makes it 0700 and the
+// database files 0600, also when an earlier version left them readable (job
+// logs may hold anything a job prints). No credential goes into the
+// database: a notebook's login token lives in a file of its own (0600).
 
 #include <sqlite3.h>
 
@@ -97,6 +102,11 @@ class StateDb {
   // The supervisor's pid, 0 when none is recorded.
   int supervisorPid();
   void setSupervisorPid(int pid);
+
+  // A service's login token (the notebook's), kept out of the database in
+  // DIR/.skiff/tokens/NAME (0600). Empty: none, or not readable by us.
+  void setLoginToken(const std::string& name, const std::string& token);
+  std::string loginToken(const std::string& name) const;
 
  private:
   class Statement;

@@ -9,6 +9,14 @@ namespace skiff::deploy::local {
 
 namespace {
 
+// The endpoint as its owner opens it: a notebook's with its login token,
+// read from the private token file (the database holds none).
+std::string shownEndpoint(StateDb& state, const RunRecord& run) {
+  if (run.kind != "notebook" || run.endpoint.empty()) return run.endpoint;
+  const std::string token = state.loginToken(run.name);
+  return token.empty() ? run.endpoint : run.endpoint + "?token=" + token;
+}
+
 std::string duration(double seconds) {
   if (seconds < 60) return fmt::format("{:.1f}s", seconds);
   if (seconds < 3600) return fmt::format("{:.0f}m{:02.0f}s", seconds / 60, std::fmod(seconds, 60));
@@ -52,7 +60,7 @@ std::string statusTable(StateDb& state) {
       running += replica.pid != 0 ? 1 : 0;
     }
     std::string details = metricsText(state, run);
-    for (const auto& extra : {run.endpoint, run.message}) {
+    for (const auto& extra : {shownEndpoint(state, run), run.message}) {
       if (!extra.empty()) details += (details.empty() ? "" : "  ") + extra;
     }
     rows.push_back({run.name, run.kind, run.status, fmt::format("{}/{}", running, replicas.size()),
@@ -96,7 +104,7 @@ nlohmann::json statusJson(StateDb& state) {
                     {"status", run.status},
                     {"exitCode", run.exitCode ? nlohmann::json(*run.exitCode) : nlohmann::json()},
                     {"message", run.message},
-                    {"endpoint", run.endpoint},
+                    {"endpoint", shownEndpoint(state, run)},
                     {"started", run.started},
                     {"ended", run.ended != 0 ? nlohmann::json(run.ended) : nlohmann::json()},
                     {"seconds", runSeconds(run)},
@@ -108,7 +116,7 @@ nlohmann::json statusJson(StateDb& state) {
 
 std::string describeOutcome(StateDb& state, const RunRecord& run) {
   if (!run.endpoint.empty() && run.status == "Ready") {
-    return fmt::format("{} {} at {}", run.name, run.status, run.endpoint);
+    return fmt::format("{} {} at {}", run.name, run.status, shownEndpoint(state, run));
   }
   const std::string metrics = metricsText(state, run);
   return fmt::format("{} {} in {}{}", run.name, run.status, duration(runSeconds(run)),

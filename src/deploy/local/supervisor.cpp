@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/net.hpp"
 #include "common/subprocess.hpp"
 #include "deploy/local/cleanup.hpp"
@@ -234,7 +235,8 @@ class Supervisor {
     }
     fs::create_directories(plan.mountpoint);
     const fs::path log = projectDir_ / ".skiff" / "logs" / ("mount-" + plan.name + ".log");
-    fs::create_directories(log.parent_path());
+    makePrivateDirectory(log.parent_path());
+    ::close(openPrivateFile(log, O_WRONLY | O_APPEND));  // before the mount appends to it
     SpawnOptions options;
     options.extraEnv = plan.env;
     options.stdoutFile = log;
@@ -272,13 +274,15 @@ class Supervisor {
     unit.run.endpoint = plan.endpoint;
     unit.run.status = plan.service ? "Starting" : "Running";
     unit.run.id = state_->addRun(unit.run);
+    if (!plan.loginToken.empty()) state_->setLoginToken(plan.name, plan.loginToken);
     const std::string error = !plan.error.empty() ? plan.error : mountError;
     if (!error.empty()) {
       finish(unit, "Failed", error, std::nullopt);
       return;
     }
     const fs::path logDir = projectDir_ / ".skiff" / "logs" / std::to_string(unit.run.id);
-    fs::create_directories(logDir);
+    makePrivateDirectory(logDir.parent_path());
+    makePrivateDirectory(logDir);
     for (const auto& process : plan.processes) {
       Replica& replica = unit.replicas.emplace_back();
       replica.plan = process;
@@ -299,6 +303,7 @@ class Supervisor {
     sink->runId = unit.run.id;
     sink->replica = replica.plan.replica;
     sink->secrets = secrets_;
+    ::close(openPrivateFile(replica.record.logPath, O_WRONLY | O_APPEND));  // 0600 first
     sink->file.open(replica.record.logPath, std::ios::app);
     if (replica.record.restarts > 0) {
       sink->file << fmt::format("skiff: restart {} of {}\n", replica.record.restarts,
