@@ -25,6 +25,17 @@ inline const Signature& twoInputs() {
   return signature;
 }
 
+// Every other type the protocols carry: integers, BOOL, BYTES, FP16.
+inline const Signature& typedInputs() {
+  static const Signature signature{{{"ids", "INT64", {-1, 3}},
+                                    {"mask", "BOOL", {-1, 3}},
+                                    {"text", "BYTES", {-1}},
+                                    {"half", "FP16", {-1, 2}},
+                                    {"small", "UINT8", {-1, 2}}},
+                                   {{"label", "INT64", {-1}}}};
+  return signature;
+}
+
 // Runs the parsers; returns how many accepted the input.
 inline int exerciseParsers(std::string_view input) {
   int accepted = 0;
@@ -33,7 +44,7 @@ inline int exerciseParsers(std::string_view input) {
   const std::optional<size_t> headerLengths[] = {
       std::nullopt, split == std::string_view::npos ? std::optional<size_t>(input.size() / 2)
                                                     : std::optional<size_t>(split + 1)};
-  for (const Signature* signature : {&oneInput(), &twoInputs()}) {
+  for (const Signature* signature : {&oneInput(), &twoInputs(), &typedInputs()}) {
     for (const auto& headerLength : headerLengths) {
       try {
         KServeRequest request = parseKServeInfer(input, headerLength, *signature);
@@ -52,7 +63,7 @@ inline int exerciseParsers(std::string_view input) {
     }
   }
   try {
-    readOnnxSignature(input, "fuzz");
+    readOnnxGraph(input, "fuzz");
     ++accepted;
   } catch (const Error&) {
   }

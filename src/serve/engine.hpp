@@ -53,7 +53,8 @@ struct OnnxRuntimeOptions {
 
 // ONNX Runtime through its C API, loaded at run time (dlopen). Throws
 // skiff::Error saying where it looked and how to install the library when
-// none loads.
+// none loads. ONNX Runtime has one environment per process: the options of
+// the first engine made hold for every later one.
 std::unique_ptr<Engine> makeOnnxRuntimeEngine(const OnnxRuntimeOptions& options = {});
 
 }  // namespace skiff::serve

@@ -154,17 +154,11 @@ const OnnxNode* nodeNamedIn(const std::string& message, const std::vector<OnnxNo
   return nullptr;
 }
 
-class OrtRunner;
-
 class OrtModelSession : public Session {
  public:
   OrtModelSession(const OrtApi& api, OwnedSession session, const OrtMemoryInfo* cpu,
-                  OrtAllocator* allocator, std::vector<std::string> inputNames)
-      : api_(api),
-        session_(std::move(session)),
-        cpu_(cpu),
-        allocator_(allocator),
-        inputNames_(std::move(inputNames)) {}
+                  OrtAllocator* allocator)
+      : api_(api), session_(std::move(session)), cpu_(cpu), allocator_(allocator) {}
 
   std::vector<Tensor> run(std::span<const Tensor> inputs,
                           std::span<const TensorSpec> outputs) const override {
@@ -276,7 +270,6 @@ class OrtModelSession : public Session {
   OwnedSession session_;
   const OrtMemoryInfo* cpu_;
   OrtAllocator* allocator_;
-  std::vector<std::string> inputNames_;
 };
 
 class OrtEngine : public Engine {
@@ -338,10 +331,7 @@ class OrtEngine : public Engine {
     }
     OwnedSession session(rawSession, {&api_});
     checkValues(session.get(), file, signature);
-    std::vector<std::string> inputNames;
-    for (const TensorSpec& input : signature.inputs) inputNames.push_back(input.name);
-    return std::make_unique<OrtModelSession>(api_, std::move(session), cpu_.get(), allocator_,
-                                             std::move(inputNames));
+    return std::make_unique<OrtModelSession>(api_, std::move(session), cpu_.get(), allocator_);
   }
 
  private:
@@ -425,7 +415,8 @@ class OrtEngine : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> makeOnnxRuntimeEngine(const OnnxRuntimeOptions& options) {
-  // One OrtEnv per process: ONNX Runtime allows no second one.
+  // ONNX Runtime keeps one environment per process: a second engine shares
+  // the first one's (and its thread pool).
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   const Library& library = ort::loadLibrary(options.library);
