@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -24,21 +25,34 @@ constexpr auto kStartTimeout = std::chrono::seconds(60);
 
 }  // namespace
 
-std::string httpGet(int port, const std::string& path) {
+namespace {
+
+// The response to `request` on a new connection; nothing when none opens.
+std::optional<std::string> exchangeOnce(int port, const std::string& request) {
   const int fd = connectLoopback(port);
-  if (fd < 0) throw std::runtime_error(fmt::format("nothing listens on 127.0.0.1:{}", port));
-  const std::string request =
-      fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", path, port);
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
-    ::close(fd);
-    throw std::runtime_error("send failed");
-  }
+  if (fd < 0) return std::nullopt;
   std::string response;
-  char buffer[4096];
-  ssize_t got = 0;
-  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, got);
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) >= 0) {
+    char buffer[4096];
+    ssize_t got = 0;
+    while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, got);
+  }
   ::close(fd);
   return response;
+}
+
+}  // namespace
+
+std::string rawExchange(int port, const std::string& request) {
+  return exchangeOnce(port, request).value_or("");
+}
+
+std::string httpGet(int port, const std::string& path) {
+  const auto response = exchangeOnce(
+      port, fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", path,
+                        port));
+  if (!response) throw std::runtime_error(fmt::format("nothing listens on 127.0.0.1:{}", port));
+  return *response;
 }
 
 LiveService::LiveService(std::string name, std::vector<std::string> argv, int port,

@@ -19,6 +19,9 @@ using skiff::portAcceptsConnections;
 // Whether something accepts TCP connections on 127.0.0.1:port.
 // A plain HTTP/1.1 GET on loopback; returns the whole response (status line, headers, body).
 std::string httpGet(int port, const std::string& path);
+// Sends `request` as it is on a new connection and returns all that comes
+// back until the server closes it (empty when nothing listens).
+std::string rawExchange(int port, const std::string& request);
 
 // A service process with its own temp dir and log file.
 class LiveService {

@@ -31,19 +31,6 @@ HttpReply hello(const HttpRequestView&) {
   return reply;
 }
 
-// Sends `request` on a new connection and returns what comes back before close.
-std::string exchange(int port, const std::string& request) {
-  const int fd = connectLoopback(port);
-  if (fd < 0) return {};
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char buffer[4096];
-  ssize_t got = 0;
-  while ((got = ::recv(fd, buffer, sizeof buffer, 0)) > 0) response.append(buffer, got);
-  ::close(fd);
-  return response;
-}
-
 // Idle clients: connected, never sending a byte.
 struct IdleClients {
   std::vector<int> fds;
@@ -83,10 +70,10 @@ TEST(HttpServer, TwoHostHeadersAre400) {
   options.port = 0;
   HttpServer server(hello, options);
   server.start();
-  const std::string one =
-      exchange(server.port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const std::string one = skiff::testing::rawExchange(
+      server.port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(one.rfind("HTTP/1.1 200", 0), 0u) << one;
-  const std::string two = exchange(
+  const std::string two = skiff::testing::rawExchange(
       server.port(),
       "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(two.rfind("HTTP/1.1 400", 0), 0u) << two;

@@ -221,13 +221,7 @@ TEST(ServeProtocol, ShapeErrorsNameTheTensor) {
 
 // One input and output of each type, as a classifier or a tokenizer has them.
 const Signature& typedSignature() {
-  static const Signature signature{{{"ids", "INT64", {-1, 3}},
-                                    {"mask", "BOOL", {-1, 3}},
-                                    {"text", "BYTES", {-1}},
-                                    {"half", "FP16", {-1, 2}},
-                                    {"small", "UINT8", {-1, 2}}},
-                                   {{"label", "INT64", {-1}}}};
-  return signature;
+  return fuzzing::typedInputs();
 }
 
 TEST(ServeProtocol, KServeJsonCarriesEveryType) {
