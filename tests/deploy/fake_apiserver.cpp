@@ -65,7 +65,8 @@ FakeApiServer::FakeApiServer(Options options) : options_(std::move(options)) {
       "--rollout-seconds", fmt::format("{}", options_.rolloutSeconds),
       "--drop-watches",    std::to_string(options_.dropWatches),
       "--expire-watches",  std::to_string(options_.expireWatches),
-      "--pod-seconds",     fmt::format("{}", options_.podSeconds)};
+      "--pod-seconds",     fmt::format("{}", options_.podSeconds),
+      "--start-seconds",   fmt::format("{}", options_.startSeconds)};
   if (!options_.token.empty()) argv.insert(argv.end(), {"--token", options_.token});
   if (!options_.crds) argv.push_back("--no-crds");
   if (options_.tls) {

@@ -337,22 +337,58 @@ json structuralSchema(const json& schema) {
   return result;
 }
 
+namespace {
+
+struct Crd {
+  const char* file;
+  const char* group;
+  const char* version;
+  const char* kind;
+  const char* plural;
+  const char* approval;  // *.k8s.io groups need the api-approved annotation
+};
+// The published CRDs: Kubeflow training-operator v1, Spark operator v1beta2
+// (whose CRD carries api-approved.kubernetes.io, without which a real server
+// refuses a CRD in a *.k8s.io group).
+const Crd kCrds[] = {
+    {"tfjob", "kubeflow.org", "v1", "TFJob", "tfjobs", nullptr},
+    {"pytorchjob", "kubeflow.org", "v1", "PyTorchJob", "pytorchjobs", nullptr},
+    {"sparkapplication", "sparkoperator.k8s.io", "v1beta2", "SparkApplication",
+     "sparkapplications", "https://github.com/kubeflow/spark-operator/pull/1298"},
+};
+
+}  // namespace
+
+void KubeCluster::removeCrds() {
+  for (const auto& crd : kCrds) {
+    const std::string path = fmt::format(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{}.{}", crd.plural, crd.group);
+    const auto response = request("DELETE", path);
+    if (response.status != 200 && response.status != 404) {
+      throw std::runtime_error(fmt::format("deleting the CRD of {} answered {}: {}", crd.kind,
+                                           response.status, response.body));
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (const auto& crd : kCrds) {
+    const std::string path = fmt::format(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{}.{}", crd.plural, crd.group);
+    while (request("GET", path).status != 404 ||
+           request("GET", fmt::format("/apis/{}/{}", crd.group, crd.version))
+                   .body.find(fmt::format("\"kind\":\"{}\"", crd.kind)) != std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error(
+            fmt::format("the server still serves {} 60 s after its CRD was deleted", crd.kind));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  crdsInstalled_ = false;
+}
+
 void KubeCluster::installCrds() {
   if (crdsInstalled_) return;
-  struct Crd {
-    const char* file;
-    const char* group;
-    const char* version;
-    const char* kind;
-    const char* plural;
-    const char* approval;  // *.k8s.io groups need the api-approved annotation
-  };
-  const Crd crds[] = {
-      {"tfjob", "kubeflow.org", "v1", "TFJob", "tfjobs", nullptr},
-      {"pytorchjob", "kubeflow.org", "v1", "PyTorchJob", "pytorchjobs", nullptr},
-      {"sparkapplication", "sparkoperator.k8s.io", "v1beta2", "SparkApplication",
-       "sparkapplications", "https://github.com/kubeflow/spark-operator/pull/1298"},
-  };
+  const auto& crds = kCrds;
   for (const auto& crd : crds) {
     const json schema = json::parse(
         readFile(fs::path(SKIFF_SOURCE_DIR) / "tests/deploy/k8s/crds" / (crd.file + std::string(".json"))));

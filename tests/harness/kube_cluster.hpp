@@ -59,6 +59,9 @@ class KubeCluster {
   // SparkApplication (from the schemas in tests/deploy/k8s/crds, made
   // structural) once, and waits until the server serves them.
   void installCrds();
+  // Deletes those CRDs (and so every object of their kinds), and waits
+  // until the server no longer serves them: a cluster without the operators.
+  void removeCrds();
 
   std::string log() const;  // the API server's log, for failure messages
 

@@ -75,6 +75,11 @@ def check_case(skiff, name, update):
             problems.append("-o yaml and -o json hold different objects")
         for obj in as_json["items"]:
             problems += validate_objects.validate(obj)
+        for obj in as_json["items"]:
+            for key, value in (obj.get("data") or {}).items() if obj["kind"] == "Secret" else []:
+                # Redacted, but valid base64: the output applies as it is.
+                if base64.b64decode(value, validate=True).decode() != "<redacted>":
+                    problems.append(f"Secret {obj['metadata']['name']} key {key} is not redacted")
         for secret in SECRET_VALUES:
             if secret in rendered:
                 problems.append(f"a secret value is printed: {secret}")
