@@ -18,14 +18,12 @@ namespace {
 // What Kubernetes takes as a Secret's data key (and the local target as a
 // variable): letters, digits, '-', '_' and '.', at most 253 characters.
 void checkKey(const std::string& key, const std::string& secretName, const std::string& where) {
-  const bool valid = !key.empty() && key.size() <= 253 &&
-                     std::all_of(key.begin(), key.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                              c == '_' || c == '.';
-                     });
+  const bool valid =
+      !key.empty() && key.size() <= 253 && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
   if (!valid) {
-    throw Error(fmt::format("\"{}\" is not a valid key for secret \"{}\"", key, secretName),
-                where,
+    throw Error(fmt::format("\"{}\" is not a valid key for secret \"{}\"", key, secretName), where,
                 "use only letters, digits, '-', '_' and '.' (at most 253 characters), as "
                 "Kubernetes requires of Secret keys; an environment variable name such as "
                 "DB_PASSWORD always works");

@@ -25,9 +25,9 @@ class FakeApiServer {
     double rolloutSeconds = 0.3;
     double podSeconds = 0;    // how long a Job's pod takes to appear
     double startSeconds = 0;  // how long pods stay Pending (no node, no log: 204)
-    int dropWatches = 0;    // close the first N watch connections mid-stream
-    int expireWatches = 0;  // answer the first N watches from a resourceVersion with 410 Gone
-    bool crds = true;       // serve kubeflow.org and sparkoperator.k8s.io
+    int dropWatches = 0;      // close the first N watch connections mid-stream
+    int expireWatches = 0;    // answer the first N watches from a resourceVersion with 410 Gone
+    bool crds = true;         // serve kubeflow.org and sparkoperator.k8s.io
   };
 
   explicit FakeApiServer(Options options);

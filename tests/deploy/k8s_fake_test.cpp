@@ -193,10 +193,8 @@ TEST_F(K8sFakeTest, FollowingLogsWaitsForThePodToAppearAndStart) {
   EXPECT_NE(early.err.find("no pods of app train yet"), std::string::npos) << early.err;
   const auto followed = skiff({"logs", "train", "-f"});
   ASSERT_EQ(followed.exitCode, 0) << both(followed);
-  EXPECT_NE(followed.out.find("step 1 of 2\nstep 2 of 2: done"), std::string::npos)
-      << followed.out;
-  EXPECT_NE(followed.err.find("has not started: not scheduled"), std::string::npos)
-      << followed.err;
+  EXPECT_NE(followed.out.find("step 1 of 2\nstep 2 of 2: done"), std::string::npos) << followed.out;
+  EXPECT_NE(followed.err.find("has not started: not scheduled"), std::string::npos) << followed.err;
   EXPECT_NE(followed.err.find("waiting for it"), std::string::npos) << followed.err;
 }
 

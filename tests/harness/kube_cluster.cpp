@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <random>
@@ -140,34 +141,24 @@ KubeCluster::KubeCluster() : adminToken_(randomToken()), viewerToken_(randomToke
   etcd_ = spawn({envOr("SKIFF_ETCD", "etcd"), "--name", "skiff", "--data-dir", etcdData.string(),
                  "--listen-client-urls", etcdUrl, "--advertise-client-urls", etcdUrl,
                  "--listen-peer-urls", peerUrl, "--initial-advertise-peer-urls", peerUrl,
-                 "--initial-cluster", "skiff=" + peerUrl, "--log-level", "warn", "--logger",
-                 "zap"},
+                 "--initial-cluster", "skiff=" + peerUrl, "--log-level", "warn", "--logger", "zap"},
                 dir_ / "etcd.log");
 
   port_ = freeLoopbackPort();
   const auto file = [this](const char* name) { return (dir_ / name).string(); };
   apiserver_ = spawn(
-      {bin + "/kube-apiserver",
-       "--etcd-servers=" + etcdUrl,
-       "--bind-address=127.0.0.1",
-       "--advertise-address=127.0.0.1",
-       fmt::format("--secure-port={}", port_),
-       "--insecure-port=0",
-       "--tls-cert-file=" + file("server.crt"),
-       "--tls-private-key-file=" + file("server.key"),
-       "--client-ca-file=" + file("ca.crt"),
-       "--token-auth-file=" + file("tokens.csv"),
-       "--authorization-mode=RBAC",
-       "--service-account-key-file=" + file("sa.pub"),
+      {bin + "/kube-apiserver", "--etcd-servers=" + etcdUrl, "--bind-address=127.0.0.1",
+       "--advertise-address=127.0.0.1", fmt::format("--secure-port={}", port_), "--insecure-port=0",
+       "--tls-cert-file=" + file("server.crt"), "--tls-private-key-file=" + file("server.key"),
+       "--client-ca-file=" + file("ca.crt"), "--token-auth-file=" + file("tokens.csv"),
+       "--authorization-mode=RBAC", "--service-account-key-file=" + file("sa.pub"),
        "--service-account-signing-key-file=" + file("sa.key"),
        "--service-account-issuer=https://kubernetes.default.svc",
        "--service-cluster-ip-range=10.96.0.0/24",
        // Pods need no service account token here: nothing runs them.
        "--disable-admission-plugins=ServiceAccount",
        // The `kubernetes` Service's endpoints would be the loopback address.
-       "--endpoint-reconciler-type=none",
-       "--cert-dir=" + file("certs"),
-       "--profiling=false",
+       "--endpoint-reconciler-type=none", "--cert-dir=" + file("certs"), "--profiling=false",
        "--v=1"},
       dir_ / "apiserver.log");
 
@@ -181,8 +172,8 @@ KubeCluster::KubeCluster() : adminToken_(randomToken()), viewerToken_(randomToke
   waitReady();
   controllers_ = spawn(
       {bin + "/kube-controller-manager", "--kubeconfig=" + file("controller-manager.kubeconfig"),
-       "--bind-address=127.0.0.1", fmt::format("--secure-port={}", freeLoopbackPort()),
-       "--port=0", "--leader-elect=false", "--cert-dir=" + file("certs"),
+       "--bind-address=127.0.0.1", fmt::format("--secure-port={}", freeLoopbackPort()), "--port=0",
+       "--leader-elect=false", "--cert-dir=" + file("certs"),
        "--service-account-private-key-file=" + file("sa.key"), "--root-ca-file=" + file("ca.crt"),
        "--use-service-account-credentials=false", "--profiling=false", "--v=1"},
       dir_ / "controller-manager.log");
@@ -251,18 +242,16 @@ KubeCluster::Response KubeCluster::request(const std::string& method, const std:
   return {response.status, response.body};
 }
 
-json KubeCluster::call(const std::string& method, const std::string& path,
-                       const json& body) const {
+json KubeCluster::call(const std::string& method, const std::string& path, const json& body) const {
   const auto response = request(method, path, body.is_null() ? "" : body.dump());
   if (response.status < 200 || response.status > 299) {
-    throw std::runtime_error(fmt::format("{} {} answered {}: {}", method, path, response.status,
-                                         response.body));
+    throw std::runtime_error(
+        fmt::format("{} {} answered {}: {}", method, path, response.status, response.body));
   }
   return response.parsed();
 }
 
-fs::path KubeCluster::writeKubeconfig(const TempDir& into, const std::string& ns,
-                                      User user) const {
+fs::path KubeCluster::writeKubeconfig(const TempDir& into, const std::string& ns, User user) const {
   std::string credentials;
   switch (user) {
     case User::kAdmin:
@@ -276,10 +265,8 @@ fs::path KubeCluster::writeKubeconfig(const TempDir& into, const std::string& ns
       break;
     case User::kAdminCert:
       // Relative paths, as kubectl reads them: relative to the kubeconfig.
-      fs::copy_file(dir_ / "client.crt", into / "client.crt",
-                    fs::copy_options::overwrite_existing);
-      fs::copy_file(dir_ / "client.key", into / "client.key",
-                    fs::copy_options::overwrite_existing);
+      fs::copy_file(dir_ / "client.crt", into / "client.crt", fs::copy_options::overwrite_existing);
+      fs::copy_file(dir_ / "client.key", into / "client.key", fs::copy_options::overwrite_existing);
       credentials = "    client-certificate: client.crt\n    client-key: client.key\n";
       break;
   }
@@ -294,11 +281,10 @@ fs::path KubeCluster::writeKubeconfig(const TempDir& into, const std::string& ns
 }
 
 std::string KubeCluster::createNamespace() const {
-  const json created =
-      call("POST", "/api/v1/namespaces",
-           {{"apiVersion", "v1"},
-            {"kind", "Namespace"},
-            {"metadata", {{"generateName", "skiff-test-"}}}});
+  const json created = call("POST", "/api/v1/namespaces",
+                            {{"apiVersion", "v1"},
+                             {"kind", "Namespace"},
+                             {"metadata", {{"generateName", "skiff-test-"}}}});
   return created["metadata"]["name"];
 }
 
@@ -353,8 +339,8 @@ struct Crd {
 const Crd kCrds[] = {
     {"tfjob", "kubeflow.org", "v1", "TFJob", "tfjobs", nullptr},
     {"pytorchjob", "kubeflow.org", "v1", "PyTorchJob", "pytorchjobs", nullptr},
-    {"sparkapplication", "sparkoperator.k8s.io", "v1beta2", "SparkApplication",
-     "sparkapplications", "https://github.com/kubeflow/spark-operator/pull/1298"},
+    {"sparkapplication", "sparkoperator.k8s.io", "v1beta2", "SparkApplication", "sparkapplications",
+     "https://github.com/kubeflow/spark-operator/pull/1298"},
 };
 
 }  // namespace
@@ -390,8 +376,8 @@ void KubeCluster::installCrds() {
   if (crdsInstalled_) return;
   const auto& crds = kCrds;
   for (const auto& crd : crds) {
-    const json schema = json::parse(
-        readFile(fs::path(SKIFF_SOURCE_DIR) / "tests/deploy/k8s/crds" / (crd.file + std::string(".json"))));
+    const json schema = json::parse(readFile(fs::path(SKIFF_SOURCE_DIR) / "tests/deploy/k8s/crds" /
+                                             (crd.file + std::string(".json"))));
     json structural = structuralSchema(schema);
     structural["properties"]["metadata"] = {{"type", "object"}};
     structural["properties"]["status"] = {{"type", "object"},
@@ -407,14 +393,15 @@ void KubeCluster::installCrds() {
          {{"group", crd.group},
           {"scope", "Namespaced"},
           {"names",
-           {{"kind", kind}, {"listKind", kind + "List"}, {"plural", crd.plural},
+           {{"kind", kind},
+            {"listKind", kind + "List"},
+            {"plural", crd.plural},
             {"singular", singular}}},
-          {"versions",
-           json::array({{{"name", crd.version},
-                         {"served", true},
-                         {"storage", true},
-                         {"schema", {{"openAPIV3Schema", structural}}},
-                         {"subresources", {{"status", json::object()}}}}})}}}};
+          {"versions", json::array({{{"name", crd.version},
+                                     {"served", true},
+                                     {"storage", true},
+                                     {"schema", {{"openAPIV3Schema", structural}}},
+                                     {"subresources", {{"status", json::object()}}}}})}}}};
     if (crd.approval) {
       object["metadata"]["annotations"] = {{"api-approved.kubernetes.io", crd.approval}};
     }

@@ -22,10 +22,10 @@ class KubeCluster {
  public:
   // Who a kubeconfig or a request acts as.
   enum class User {
-    kAdmin,        // bearer token, group system:masters
-    kAdminCert,    // client certificate (CN skiff-cert-admin, O system:masters)
-    kViewer,       // bearer token, no rights but what a test binds to "skiff-viewer"
-    kWrongToken,   // a token the server does not know (401)
+    kAdmin,       // bearer token, group system:masters
+    kAdminCert,   // client certificate (CN skiff-cert-admin, O system:masters)
+    kViewer,      // bearer token, no rights but what a test binds to "skiff-viewer"
+    kWrongToken,  // a token the server does not know (401)
   };
 
   static KubeCluster& shared();
@@ -46,8 +46,7 @@ class KubeCluster {
     nlohmann::json parsed() const;  // the body parsed (discarded when it is no JSON)
   };
   // A request as the admin, for a test to set up or look at the cluster.
-  Response request(const std::string& method, const std::string& path,
-                   const std::string& body = {},
+  Response request(const std::string& method, const std::string& path, const std::string& body = {},
                    const std::string& contentType = "application/json") const;
   // As request, but fails the test (throws) unless the answer is 2xx.
   nlohmann::json call(const std::string& method, const std::string& path,

@@ -379,8 +379,8 @@ class K8sTarget : public Target {
           size_t pending = 0;
           if (const auto why = notStartedPods(client, podSelector(spec.name, item), &pending)) {
             state.phase = k8s::WorkloadState::Phase::kPending;
-            state.summary += fmt::format("; {} pod{} pending: {}", pending,
-                                         pending == 1 ? "" : "s", why->substr(why->find(": ") + 2));
+            state.summary += fmt::format("; {} pod{} pending: {}", pending, pending == 1 ? "" : "s",
+                                         why->substr(why->find(": ") + 2));
           }
         }
         rows.push_back(

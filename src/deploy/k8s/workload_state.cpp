@@ -102,8 +102,7 @@ std::optional<std::string> podNotStarted(const json& pod) {
     return std::nullopt;
   }
   // A container the kubelet cannot start: its image, its config.
-  for (const auto& container :
-       pod.value("/status/containerStatuses"_json_pointer, json::array())) {
+  for (const auto& container : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
     const json waiting = container.value("/state/waiting"_json_pointer, json::object());
     const std::string reason = waiting.value("reason", "");
     if (!reason.empty()) {
@@ -112,8 +111,7 @@ std::optional<std::string> podNotStarted(const json& pod) {
     }
   }
   for (const auto& condition : pod.value("/status/conditions"_json_pointer, json::array())) {
-    if (condition.value("type", "") == "PodScheduled" &&
-        condition.value("status", "") == "False") {
+    if (condition.value("type", "") == "PodScheduled" && condition.value("status", "") == "False") {
       // "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
       const std::string reason = condition.value("reason", "not scheduled");
       const std::string message = condition.value("message", "");
