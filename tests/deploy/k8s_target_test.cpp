@@ -164,16 +164,30 @@ TEST_F(K8sTargetTest, StatusShowsPendingPodsAsPending) {
   ASSERT_EQ(skiff({"release"}).exitCode, 0);
   waitForPods("jobs.train", 1);
   waitForPods("services.api", 2);
-  const auto status = skiff({"status", "--json"});
-  ASSERT_EQ(status.exitCode, 0) << both(status);
+  // The controllers count the pods into the workloads' status a moment later.
   std::map<std::string, json> rows;
-  for (const auto& row : json::parse(status.out)) rows[row["kind"].get<std::string>()] = row;
-  ASSERT_EQ(rows.size(), 4u) << status.out;
-  EXPECT_EQ(rows["Job"]["phase"], "pending") << status.out;
-  EXPECT_TRUE(contains(rows["Job"]["state"], "1 pod pending: not scheduled")) << status.out;
-  EXPECT_EQ(rows["Deployment"]["phase"], "pending") << status.out;
-  EXPECT_TRUE(contains(rows["Deployment"]["state"], "0/2 ready, 2 updated; 2 pods pending"))
-      << status.out;
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto status = skiff({"status", "--json"});
+    ASSERT_EQ(status.exitCode, 0) << both(status);
+    out = status.out;
+    for (const auto& row : json::parse(out)) rows[row["kind"].get<std::string>()] = row;
+    if (contains(rows["Deployment"].value("state", ""), "2 pods pending") &&
+        rows["Job"].value("phase", "") == "pending") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ASSERT_EQ(rows.size(), 4u) << out;
+  EXPECT_EQ(rows["Job"]["phase"], "pending") << out;
+  EXPECT_TRUE(contains(rows["Job"]["state"],
+                       "running (1 active, 0 failed); 1 pod pending: "
+                       "not scheduled: no node took it"))
+      << out;
+  EXPECT_EQ(rows["Deployment"]["phase"], "pending") << out;
+  EXPECT_TRUE(contains(rows["Deployment"]["state"], "0/2 ready")) << out;
+  EXPECT_TRUE(contains(rows["Deployment"]["state"], "2 pods pending: not scheduled")) << out;
   EXPECT_EQ(rows["Secret"]["phase"], "done");
   EXPECT_EQ(rows["Service"]["phase"], "done");
 
@@ -385,7 +399,8 @@ TEST_F(K8sTargetTest, RenderedOutputPassesServerSideDryRun) {
                                                         {"WAREHOUSE_TOKEN", "tok"}};
     const auto rendered = runSkiff({"render", "-o", "json", project.path().string()}, secrets);
     ASSERT_EQ(rendered.exitCode, 0) << name << ": " << rendered.err;
-    for (const auto& object : json::parse(rendered.out)["items"]) {
+    const json list = json::parse(rendered.out);
+    for (const auto& object : list["items"]) {
       const std::string kind = object["kind"];
       const std::string apiVersion = object["apiVersion"];
       const std::string path = (apiVersion == "v1" ? "/api/v1" : "/apis/" + apiVersion) +

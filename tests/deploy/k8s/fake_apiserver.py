@@ -200,10 +200,10 @@ class Cluster:
     @staticmethod
     def conflict(existing, api_version, conflicts):
         """409 as kube-apiserver words it (fieldmanager's NewConflictError)."""
-        def manager_text(manager):  # an Update names its apiVersion and time
+        def manager_text(manager):  # an Update's manager is named with its apiVersion
             for entry in existing["metadata"].get("managedFields", []):
                 if entry["manager"] == manager and entry["operation"] == "Update":
-                    return f'"{manager}" using {entry["apiVersion"]} at {entry["time"]}'
+                    return f'"{manager}" using {entry["apiVersion"]}'
             return f'"{manager}"'
         causes = [{"reason": "FieldManagerConflict", "field": "." + ".".join(p),
                    "message": f"conflict with {manager_text(m)}"} for m, p in conflicts]
