@@ -468,7 +468,9 @@ TEST_F(K8sTargetTest, WaitFollowsTheOperatorsStatusOfTfJobsAndSparkApplications)
          {{"conditions",
            {{{"type", "Succeeded"}, {"status", "True"}, {"reason", "TFJobSucceeded"}}}}}}}},
       {group("sparkoperator.k8s.io/v1beta2", "sparkapplications/app-etl/status"),
-       {{"status", {{"applicationState", {{"state", "COMPLETED"}}}}}}},
+       {{"status",
+         {{"applicationState", {{"state", "COMPLETED"}}},
+          {"driverInfo", {{"podName", "app-etl-driver"}}}}}}},
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (const auto& [path, status] : finished) {

@@ -313,11 +313,13 @@ json structuralSchema(const json& schema) {
       result["items"] = structuralSchema(value);
     } else if (key == "propertyNames") {
       continue;  // not in CRD schemas: the roles are the validator's check
+    } else if (key == "type" && value.is_array()) {
+      result["x-kubernetes-int-or-string"] = true;  // a quantity: 2 or "500m"
     } else {
       result[key] = value;
     }
   }
-  if (!result.contains("type")) {
+  if (!result.contains("type") && !result.contains("x-kubernetes-int-or-string")) {
     result["type"] = result.contains("enum") && result["enum"][0].is_string() ? "string" : "object";
   }
   return result;
@@ -342,6 +344,62 @@ const Crd kCrds[] = {
     {"sparkapplication", "sparkoperator.k8s.io", "v1beta2", "SparkApplication", "sparkapplications",
      "https://github.com/kubeflow/spark-operator/pull/1298"},
 };
+
+json condition() {
+  const json time = {{"type", "string"}, {"format", "date-time"}};
+  return {{"type", "object"},
+          {"required", {"type", "status"}},
+          {"properties",
+           {{"type", {{"type", "string"}}},
+            {"status", {{"type", "string"}}},
+            {"reason", {{"type", "string"}}},
+            {"message", {{"type", "string"}}},
+            {"lastUpdateTime", time},
+            {"lastTransitionTime", time}}}};
+}
+
+// The status the operators write, as their published CRDs define it, so
+// that a test writing an operator's status is checked as the operator's is.
+json statusSchema(const std::string& kind) {
+  const json time = {{"type", "string"}, {"format", "date-time"}};
+  const json int32 = {{"type", "integer"}, {"format", "int32"}};
+  if (kind == "SparkApplication") {
+    return {
+        {"type", "object"},
+        {"required", {"driverInfo"}},
+        {"properties",
+         {{"applicationState",
+           {{"type", "object"},
+            {"required", {"state"}},
+            {"properties",
+             {{"state", {{"type", "string"}}}, {"errorMessage", {{"type", "string"}}}}}}},
+          {"driverInfo",
+           {{"type", "object"},
+            {"properties",
+             {{"podName", {{"type", "string"}}},
+              {"webUIAddress", {{"type", "string"}}},
+              {"webUIPort", int32},
+              {"webUIServiceName", {{"type", "string"}}}}}}},
+          {"executionAttempts", int32},
+          {"submissionAttempts", int32},
+          {"executorState", {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
+          {"lastSubmissionAttemptTime", time},
+          {"terminationTime", time},
+          {"sparkApplicationId", {{"type", "string"}}},
+          {"submissionID", {{"type", "string"}}}}}};
+  }
+  // TFJob and PyTorchJob: the training operator's JobStatus.
+  const json replicaStatus = {
+      {"type", "object"},
+      {"properties", {{"active", int32}, {"succeeded", int32}, {"failed", int32}}}};
+  json properties = json::object();
+  properties["conditions"] = {{"type", "array"}, {"items", condition()}};
+  properties["replicaStatuses"] = {{"type", "object"}, {"additionalProperties", replicaStatus}};
+  properties["startTime"] = time;
+  properties["completionTime"] = time;
+  properties["lastReconcileTime"] = time;
+  return {{"type", "object"}, {"properties", properties}};
+}
 
 }  // namespace
 
@@ -380,8 +438,7 @@ void KubeCluster::installCrds() {
                                              (crd.file + std::string(".json"))));
     json structural = structuralSchema(schema);
     structural["properties"]["metadata"] = {{"type", "object"}};
-    structural["properties"]["status"] = {{"type", "object"},
-                                          {"x-kubernetes-preserve-unknown-fields", true}};
+    structural["properties"]["status"] = statusSchema(crd.kind);
     std::string kind = crd.kind;
     std::string singular;
     for (const char c : kind) singular += static_cast<char>(std::tolower(c));
