@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 
@@ -12,6 +14,21 @@
 namespace skiff::deploy {
 
 namespace {
+
+// What Kubernetes takes as a Secret's data key (and the local target as a
+// variable): letters, digits, '-', '_' and '.', at most 253 characters.
+void checkKey(const std::string& key, const std::string& secretName, const std::string& where) {
+  const bool valid =
+      !key.empty() && key.size() <= 253 && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+  if (!valid) {
+    throw Error(fmt::format("\"{}\" is not a valid key for secret \"{}\"", key, secretName), where,
+                "use only letters, digits, '-', '_' and '.' (at most 253 characters), as "
+                "Kubernetes requires of Secret keys; an environment variable name such as "
+                "DB_PASSWORD always works");
+  }
+}
 
 // KEY=VALUE lines; blank lines and #comments are skipped. Errors name the
 // file and line, never the value.
@@ -35,6 +52,7 @@ std::map<std::string, std::string> readEnvFile(const std::filesystem::path& file
     }
     std::string key = line.substr(first, equals - first);
     while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    checkKey(key, secretName, fmt::format("{}:{}", file.string(), number));
     values[key] = line.substr(equals + 1);
   }
   return values;
@@ -68,7 +86,9 @@ SecretValues readSecretsFile(const std::string& path) {
                                 entry.first.as<std::string>()),
                     path, "quote the value");
       }
-      values[name][entry.first.as<std::string>()] = entry.second.as<std::string>();
+      const auto key = entry.first.as<std::string>();
+      checkKey(key, name, fmt::format("{}:{}", path, entry.first.Mark().line + 1));
+      values[name][key] = entry.second.as<std::string>();
     }
   }
   return values;

@@ -65,7 +65,8 @@ FakeApiServer::FakeApiServer(Options options) : options_(std::move(options)) {
       "--rollout-seconds", fmt::format("{}", options_.rolloutSeconds),
       "--drop-watches",    std::to_string(options_.dropWatches),
       "--expire-watches",  std::to_string(options_.expireWatches),
-      "--pod-seconds",     fmt::format("{}", options_.podSeconds)};
+      "--pod-seconds",     fmt::format("{}", options_.podSeconds),
+      "--start-seconds",   fmt::format("{}", options_.startSeconds)};
   if (!options_.token.empty()) argv.insert(argv.end(), {"--token", options_.token});
   if (!options_.crds) argv.push_back("--no-crds");
   if (options_.tls) {
@@ -146,11 +147,13 @@ void FakeApiServer::control(const std::string& path, const nlohmann::json& body)
 
 void writeProject(const TempDir& dir, const std::string& skiffYaml) {
   dir.write("skiff.yaml", skiffYaml);
-  dir.write(".skiff/build.json",
-            R"({"repository":"registry.example.com/app","tags":["abc1234"],)"
-            R"("digest":"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",)"
-            R"("imageId":"sha256:00","builder":"buildah","time":"2026-11-29T00:00:00Z",)"
-            R"("contextHash":"sha256:00","pushed":true})");
+  dir.write(
+      ".skiff/build.json",
+      R"({"repository":"registry.example.com/app","tags":["abc1234"],)"
+      R"("digest":"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",)"
+      R"("imageId":"sha256:00","builder":"buildah","time":"2026-11-29T00:00:00Z",)"
+      R"("contextHash":"sha256:00","pushed":true,)"
+      R"("serveImage":"registry.example.com/app@sha256:24c458cfb46d9a456d314c7897601e51578e43c1f9dc007adf1a745bbc15e0f5"})");
 }
 
 }  // namespace skiff::testing

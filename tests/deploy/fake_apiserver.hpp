@@ -23,10 +23,11 @@ class FakeApiServer {
     bool clientCertificates = false;   // TLS: also accept client certificates of the test CA
     double jobSeconds = 0.3;           // < 0: jobs never finish
     double rolloutSeconds = 0.3;
-    double podSeconds = 0;  // how long a Job's pod takes to appear
-    int dropWatches = 0;    // close the first N watch connections mid-stream
-    int expireWatches = 0;  // answer the first N watches from a resourceVersion with 410 Gone
-    bool crds = true;       // serve kubeflow.org and sparkoperator.k8s.io
+    double podSeconds = 0;    // how long a Job's pod takes to appear
+    double startSeconds = 0;  // how long pods stay Pending (no node, no log: 204)
+    int dropWatches = 0;      // close the first N watch connections mid-stream
+    int expireWatches = 0;    // answer the first N watches from a resourceVersion with 410 Gone
+    bool crds = true;         // serve kubeflow.org and sparkoperator.k8s.io
   };
 
   explicit FakeApiServer(Options options);

@@ -1,4 +1,4 @@
-// The k8s target's pure parts: kubeconfig reading and rendering.
+// The k8s target's pure parts: kubeconfig reading, rendering, workload state.
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 #include "common/error.hpp"
 #include "deploy/k8s/kubeconfig.hpp"
 #include "deploy/k8s/render.hpp"
+#include "deploy/k8s/workload_state.hpp"
 #include "harness/temp_dir.hpp"
 #include "spec/parse.hpp"
 
@@ -115,7 +116,8 @@ TEST(RenderTest, SecretValuesAreRedactedButTheReleaseIdIsTheSame) {
   EXPECT_EQ(shown.id, redacted.id);
   ASSERT_EQ(shown.objects[0]["kind"], "Secret");
   EXPECT_EQ(shown.objects[0]["data"]["PASSWORD"], "aHVudGVyMg==");
-  EXPECT_EQ(redacted.objects[0]["data"]["PASSWORD"], "<redacted>");
+  // Still base64, so the rendered Secret is a valid object: base64("<redacted>").
+  EXPECT_EQ(redacted.objects[0]["data"]["PASSWORD"], "PHJlZGFjdGVkPg==");
   EXPECT_EQ(toYaml(redacted.objects).find("hunter2"), std::string::npos);
   EXPECT_EQ(shown.objects[1]["metadata"]["labels"][kReleaseLabel], shown.id);
 
@@ -141,6 +143,45 @@ TEST(RenderTest, ANameLongerThanADnsLabelIsAnError) {
   EXPECT_NE(
       messageOf([&] { renderRelease(spec, "img", {}, true); }).find("longer than 63 characters"),
       std::string::npos);
+}
+
+TEST(WorkloadStateTest, TheKindComesFromTheTypeAskedForNotTheItem) {
+  // A real list's items have no kind: a pending Job is not "present".
+  const auto item = nlohmann::json::parse(R"({"metadata":{"name":"a"},"status":{"active":1}})");
+  const auto state = workloadState("Job", item);
+  EXPECT_EQ(state.phase, WorkloadState::Phase::kWorking);
+  EXPECT_EQ(state.summary, "running (1 active, 0 failed)");
+  EXPECT_EQ(workloadState("Secret", item).phase, WorkloadState::Phase::kDone);
+}
+
+TEST(WorkloadStateTest, ADeploymentIsReadyByItsAvailableReplicas) {
+  const auto object = nlohmann::json::parse(
+      R"({"metadata":{"generation":2},"spec":{"replicas":2},
+          "status":{"observedGeneration":2,"replicas":2,"updatedReplicas":2,
+                    "readyReplicas":2,"availableReplicas":1}})");
+  const auto state = workloadState("Deployment", object);
+  EXPECT_EQ(state.phase, WorkloadState::Phase::kWorking) << "ready but not yet available";
+  EXPECT_EQ(state.summary, "1/2 ready, 2 updated");
+}
+
+TEST(WorkloadStateTest, APodThatHasNotStartedSaysWhy) {
+  using nlohmann::json;
+  EXPECT_EQ(podNotStarted(json::parse(R"({"spec":{},"status":{"phase":"Pending"}})")).value_or(""),
+            "not scheduled: no node took it (does the cluster run a scheduler, and have a node "
+            "with room for its requests?)");
+  EXPECT_EQ(podNotStarted(json::parse(R"({"spec":{},"status":{"phase":"Pending","conditions":[
+                {"type":"PodScheduled","status":"False","reason":"Unschedulable",
+                 "message":"0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}})"))
+                .value_or(""),
+            "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+  EXPECT_EQ(podNotStarted(json::parse(R"({"spec":{"nodeName":"n1"},"status":{"phase":"Pending",
+                "containerStatuses":[{"state":{"waiting":{"reason":"ErrImagePull",
+                "message":"manifest unknown"}}}]}})"))
+                .value_or(""),
+            "ErrImagePull: manifest unknown");
+  EXPECT_FALSE(
+      podNotStarted(json::parse(R"({"spec":{"nodeName":"n1"},"status":{"phase":"Running"}})")));
+  EXPECT_FALSE(podNotStarted(json::parse(R"({"status":{"phase":"Succeeded"}})")));
 }
 
 }  // namespace

@@ -63,6 +63,33 @@ TEST(SecretsTest, ABadFileLineIsLocatedWithoutItsValue) {
   }
 }
 
+TEST(SecretsTest, AKeyKubernetesWouldRefusePointsAtItsFileAndLine) {
+  testing::TempDir dir;
+  dir.write("db.env", "USER=alice\n# a comment\nBAD KEY=hunter2\n");
+  dir.write("values.yaml", "db:\n  USER: bob\n  \"x/y\": hunter2\n");
+  const auto spec = specWithSecrets("  db: {fromFile: db.env}\n");
+  try {
+    resolveSecrets(spec, dir.path());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("\"BAD KEY\" is not a valid key for secret \"db\""), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("db.env:3"), std::string::npos) << message;
+    EXPECT_NE(e.hint().find("letters, digits, '-', '_' and '.'"), std::string::npos) << e.hint();
+    EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+  }
+  dir.write("db.env", "USER=alice\n");
+  try {
+    resolveSecrets(spec, dir.path(), (dir / "values.yaml").string());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("\"x/y\" is not a valid key"), std::string::npos) << message;
+    EXPECT_NE(message.find("values.yaml:3"), std::string::npos) << message;
+  }
+}
+
 TEST(SecretsTest, AnUndeclaredSecretInTheSecretsFileIsAnError) {
   testing::TempDir dir;
   dir.write("values.yaml", "nope: {K: v}\n");

@@ -1,8 +1,10 @@
 #include "deploy/k8s/client.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "skiff/version.hpp"
@@ -46,6 +48,31 @@ std::string hintFor(long status, const ClusterAccess& access) {
   }
 }
 
+// Server-side apply conflicts in one line, grouped by field manager:
+// "Apply failed with 2 conflicts: conflict with "ops" using apps/v1:
+// .spec.replicas, .spec.template.spec.containers[name="api"].image". The
+// server's own message lists several on separate lines, and its causes
+// repeat them.
+std::optional<std::string> conflictSummary(const json& status) {
+  const json causes = status.value("/details/causes"_json_pointer, json::array());
+  if (status.value("reason", "") != "Conflict" || causes.empty()) return std::nullopt;
+  std::vector<std::pair<std::string, std::vector<std::string>>> byManager;
+  for (const auto& cause : causes) {
+    if (cause.value("reason", "") != "FieldManagerConflict") return std::nullopt;
+    const std::string manager = cause.value("message", "");  // conflict with "M" using V
+    auto group = std::find_if(byManager.begin(), byManager.end(),
+                              [&](const auto& entry) { return entry.first == manager; });
+    if (group == byManager.end()) group = byManager.insert(byManager.end(), {manager, {}});
+    group->second.push_back(cause.value("field", ""));
+  }
+  std::vector<std::string> parts;
+  for (const auto& [manager, fields] : byManager) {
+    parts.push_back(fmt::format("{}: {}", manager, fmt::join(fields, ", ")));
+  }
+  return fmt::format("Apply failed with {} conflict{}: {}", causes.size(),
+                     causes.size() == 1 ? "" : "s", fmt::join(parts, "; "));
+}
+
 }  // namespace
 
 KubeClient::KubeClient(ClusterAccess access, std::string namespaceName)
@@ -81,7 +108,9 @@ void KubeClient::fail(const http::Response& response, const std::string& action,
   if (status.is_object() && status.value("kind", "") == "Status") {
     reason = status.value("reason", "");
     message = status.value("message", "");
-    if (status.contains("details") && status["details"].contains("causes")) {
+    if (const auto conflicts = conflictSummary(status)) {
+      message = *conflicts;
+    } else if (status.contains("details") && status["details"].contains("causes")) {
       for (const auto& cause : status["details"]["causes"]) {
         const std::string field = cause.value("field", cause.value("reason", ""));
         const std::string text = cause.value("message", "");
@@ -266,15 +295,45 @@ bool KubeClient::watch(const ResourceType& type, const std::string& fieldSelecto
   return false;
 }
 
-void KubeClient::streamLogs(const std::string& pod, const std::string& container, bool follow,
+bool KubeClient::streamLogs(const std::string& pod, const std::string& container, bool follow,
                             const std::function<void(std::string_view)>& onText) {
   http::Request request;
   request.url = "/api/v1/namespaces/" + namespace_ + "/pods/" + pod + "/log";
-  request.onBody = [&onText](const char* data, size_t size) { onText({data, size}); };
-  const auto response =
+  // Only a 200's body is the log; an error's is a Status, collected apart.
+  long status = 0;
+  std::string errorBody;
+  request.onHeaders = [&status](long code, const auto&) { status = code; };
+  request.onBody = [&](const char* data, size_t size) {
+    if (status == 200) {
+      onText({data, size});
+    } else {
+      errorBody.append(data, size);
+    }
+  };
+  auto response =
       call(streams_, request,
            "container=" + http::percentEncode(container, false) + (follow ? "&follow=true" : ""));
-  if (response.status != 200) fail(response, "reading the log of pod " + pod, request.url);
+  // A pod that is not running yet: no content (no node), or "container ... is
+  // waiting to start" (its node is pulling the image).
+  if (response.status == 204) return false;
+  if (response.status == 400 && errorBody.find("is waiting to start") != std::string::npos) {
+    return false;
+  }
+  if (response.status != 200) {
+    response.body = errorBody;
+    fail(response, "reading the log of pod " + pod, request.url);
+  }
+  return true;
+}
+
+std::optional<bool> KubeClient::namespaceExists() {
+  http::Request request;
+  request.url = "/api/v1/namespaces/" + namespace_;
+  const auto response = call(requests_, request, "");
+  if (response.status == 200) return true;
+  if (response.status == 404) return false;
+  if (response.status == 401) fail(response, "reading namespace " + namespace_, request.url);
+  return std::nullopt;  // 403: the user may not read namespaces, which is no answer
 }
 
 }  // namespace skiff::deploy::k8s

@@ -83,8 +83,13 @@ class KubeClient {
   int reconnects() const { return reconnects_; }
 
   // A container's log; `follow` keeps streaming until the container ends.
-  void streamLogs(const std::string& pod, const std::string& container, bool follow,
+  // False when the container has not started, so there is no log yet (the
+  // API server answers 204 No Content, or 400 "is waiting to start").
+  bool streamLogs(const std::string& pod, const std::string& container, bool follow,
                   const std::function<void(std::string_view)>& onText);
+
+  // Whether the namespace exists; nothing when the user may not tell.
+  std::optional<bool> namespaceExists();
 
  private:
   http::Response call(http::Client& client, http::Request request, const std::string& query);

@@ -89,8 +89,8 @@ void waitUntilGone(KubeClient& client, const ResourceType& type, const std::stri
 
 // Applies one object. A run-to-completion object whose spec changed is
 // replaced: its pod template cannot change in place, and a new spec is a new run.
-std::string applyObject(KubeClient& client, const json& object, bool force) {
-  const auto type = client.resource(object["apiVersion"], object["kind"]);
+std::string applyObject(KubeClient& client, const ResourceType& type, const json& object,
+                        bool force) {
   const std::string name = nameOf(object);
   bool replaced = false;
   if (k8s::runsToCompletion(type.kind)) {
@@ -122,6 +122,29 @@ void deleteAllBut(KubeClient& client, const std::string& app,
       outcomes.push_back({type->apiVersion, type->kind, name, action, "", false});
     }
   }
+}
+
+// Why the workload's pods have not started, for a wait that timed out or a
+// status: "pod NAME: not scheduled: ..."; nothing when none is waiting.
+std::optional<std::string> notStartedPods(KubeClient& client, const std::string& selector,
+                                          size_t* pending = nullptr) {
+  std::optional<std::string> first;
+  size_t count = 0;
+  for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
+    if (const auto why = k8s::podNotStarted(pod)) {
+      ++count;
+      if (!first) first = fmt::format("pod {} pending: {}", nameOf(pod), *why);
+    }
+  }
+  if (pending) *pending = count;
+  return first;
+}
+
+// The pods of the spec entry that made `object`.
+std::string podSelector(const std::string& app, const json& object) {
+  return fmt::format(
+      "{},{}={}", k8s::appSelector(app), k8s::kEntryLabel,
+      object.value(json::json_pointer("/metadata/labels") / k8s::kEntryLabel, std::string()));
 }
 
 // A pod of the workload that cannot get going by itself: a bad image or
@@ -156,16 +179,14 @@ bool waitForWorkloads(KubeClient& client, const std::string& app, double timeout
     if (outcome.kind != "Deployment" && !k8s::runsToCompletion(outcome.kind)) continue;
     const auto type = client.resource(outcome.apiVersion, outcome.kind);
     k8s::WorkloadState state{k8s::WorkloadState::Phase::kWorking, "not seen yet"};
-    std::string podSelector;
+    std::string pods;
     auto onEvent = [&](const std::string& event, const json& object) {
       if (event == "DELETED") {
         state = {k8s::WorkloadState::Phase::kFailed, "deleted while waiting"};
         return true;
       }
-      state = k8s::workloadState(object);
-      podSelector = fmt::format(
-          "{},{}={}", k8s::appSelector(app), k8s::kEntryLabel,
-          object.value(json::json_pointer("/metadata/labels") / k8s::kEntryLabel, std::string()));
+      state = k8s::workloadState(type.kind, object);
+      pods = podSelector(app, object);
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       line.show(fmt::format("waiting for {}/{}: {} ({:.0f}s)", outcome.kind, outcome.name,
                             state.summary, seconds));
@@ -176,16 +197,21 @@ bool waitForWorkloads(KubeClient& client, const std::string& app, double timeout
     while (!finished && Clock::now() < deadline) {
       finished = client.watch(type, "metadata.name=" + outcome.name,
                               std::min(deadline, Clock::now() + kPodCheckInterval), onEvent);
-      if (finished || podSelector.empty()) continue;
-      if (const auto stuck = stuckPod(client, podSelector, outcome.kind == "Deployment")) {
+      if (finished || pods.empty()) continue;
+      if (const auto stuck = stuckPod(client, pods, outcome.kind == "Deployment")) {
         state = {k8s::WorkloadState::Phase::kFailed, *stuck};
         finished = true;
       }
     }
     line.clear();
     if (!finished) {
+      // Say why: most often pods that were never scheduled, or wait for an image.
+      std::string why = state.summary;
+      if (!pods.empty()) {
+        if (const auto pending = notStartedPods(client, pods)) why += "; " + *pending;
+      }
       state = {k8s::WorkloadState::Phase::kFailed,
-               fmt::format("timed out after {:.0f}s ({})", timeoutSeconds, state.summary)};
+               fmt::format("timed out after {:.0f}s ({})", timeoutSeconds, why)};
     }
     outcome.state = state.summary;
     outcome.failed = state.phase == k8s::WorkloadState::Phase::kFailed;
@@ -273,6 +299,17 @@ class LinePrinter {
   std::string pending_;
 };
 
+// Lists in a namespace that does not exist are empty, not errors: say so
+// rather than "nothing released".
+void requireNamespace(KubeClient& client) {
+  if (client.namespaceExists() == false) {
+    throw Error(fmt::format("namespace \"{}\" does not exist", client.namespaceName()),
+                client.access().server,
+                fmt::format("check --namespace, or the namespace of context \"{}\" in {}",
+                            client.access().context, client.access().source));
+  }
+}
+
 class K8sTarget : public Target {
  public:
   bool needsImage() const override { return true; }  // pods run the built image
@@ -286,11 +323,18 @@ class K8sTarget : public Target {
       std::cout << fmt::format("release {} of {} to namespace {} (context {}, {})\n", rendered.id,
                                spec.name, client.namespaceName(), client.access().context,
                                client.access().server);
+      // Every kind must be served before anything is applied: a missing CRD
+      // found halfway would leave half a release behind.
+      std::vector<ResourceType> types;
+      for (const auto& object : rendered.objects) {
+        types.push_back(client.resource(object["apiVersion"], object["kind"]));
+      }
       std::vector<Outcome> outcomes;
       std::set<std::pair<std::string, std::string>> applied;
       try {
-        for (const auto& object : rendered.objects) {
-          const std::string action = applyObject(client, object, options.forceConflicts);
+        for (size_t i = 0; i < rendered.objects.size(); ++i) {
+          const auto& object = rendered.objects[i];
+          const std::string action = applyObject(client, types[i], object, options.forceConflicts);
           outcomes.push_back(
               {object["apiVersion"], object["kind"], nameOf(object), action, "", false});
           applied.insert({object["kind"], nameOf(object)});
@@ -316,11 +360,29 @@ class K8sTarget : public Target {
   int status(const spec::Spec& spec, const StatusOptions& options) override {
     KubeClient client = connect(options);
     json rows = json::array();
+    std::vector<std::string> hidden;  // kinds the user may not list
     for (const auto& kind : k8s::releaseKinds()) {
       const auto type = client.find(kind.apiVersion, kind.kind);
       if (!type) continue;
-      for (const auto& item : client.listItems(*type, k8s::appSelector(spec.name))) {
-        const auto state = k8s::workloadState(item);
+      json items;
+      try {
+        items = client.listItems(*type, k8s::appSelector(spec.name));
+      } catch (const k8s::ApiError& e) {
+        // The built-in `view` role reads everything but Secrets.
+        if (e.status() != 403) throw;
+        hidden.push_back(type->plural);
+        continue;
+      }
+      for (const auto& item : items) {
+        auto state = k8s::workloadState(type->kind, item);
+        if (state.phase == k8s::WorkloadState::Phase::kWorking) {
+          size_t pending = 0;
+          if (const auto why = notStartedPods(client, podSelector(spec.name, item), &pending)) {
+            state.phase = k8s::WorkloadState::Phase::kPending;
+            state.summary += fmt::format("; {} pod{} pending: {}", pending, pending == 1 ? "" : "s",
+                                         why->substr(why->find(": ") + 2));
+          }
+        }
         rows.push_back(
             {{"kind", type->kind},
              {"name", nameOf(item)},
@@ -329,6 +391,12 @@ class K8sTarget : public Target {
              {"release", item.value(json::json_pointer("/metadata/labels") / k8s::kReleaseLabel,
                                     std::string())}});
       }
+    }
+    if (rows.empty()) requireNamespace(client);
+    for (const auto& plural : hidden) {
+      std::cerr << fmt::format(
+          "skiff: note: {} not shown: the user may not list them in namespace {}\n", plural,
+          client.namespaceName());
     }
     if (options.json) {
       std::cout << rows.dump(2) << "\n";
@@ -367,13 +435,35 @@ class K8sTarget : public Target {
                   "release first (skiff release --target k8s), or check --replica");
     }
     std::mutex output;
+    const auto podType = client.resource("v1", "Pod");
     auto stream = [&](const json& pod) {
       const std::string podName = nameOf(pod);
       LinePrinter printer(pods.size() > 1 ? "[" + podName + "] " : "", output);
       const std::string container =
           pod.value("/spec/containers/0/name"_json_pointer, std::string());
-      client.streamLogs(podName, container, options.follow,
-                        [&printer](std::string_view text) { printer.add(text); });
+      auto onText = [&printer](std::string_view text) { printer.add(text); };
+      if (client.streamLogs(podName, container, options.follow, onText)) return;
+      // Not started yet: no log. Following waits for the pod to start.
+      auto current = client.get(podType, podName);
+      const auto why = current ? k8s::podNotStarted(*current) : std::nullopt;
+      {
+        std::lock_guard lock(output);
+        std::cerr << fmt::format("skiff: pod {} has not started{}{}\n", podName,
+                                 why ? ": " + *why : std::string(),
+                                 options.follow ? "; waiting for it (Ctrl-C to stop)" : "");
+      }
+      if (!options.follow) return;
+      while (true) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        current = client.get(podType, podName);
+        if (!current) {
+          throw Error(fmt::format("pod {} was deleted before it started", podName),
+                      "namespace " + client.namespaceName(),
+                      "look at its job or deployment: skiff status --target k8s");
+        }
+        if (k8s::podNotStarted(*current)) continue;
+        if (client.streamLogs(podName, container, true, onText)) return;
+      }
     };
     if (!options.follow || pods.size() == 1) {
       for (const auto& pod : pods) stream(pod);
@@ -402,6 +492,7 @@ class K8sTarget : public Target {
     KubeClient client = connect(options);
     std::vector<Outcome> outcomes;
     deleteAllBut(client, spec.name, {}, "deleted", outcomes);
+    if (outcomes.empty()) requireNamespace(client);
     std::cout << fmt::format("{} in namespace {}: {}\n", spec.name, client.namespaceName(),
                              outcomes.empty() ? "nothing to delete" : "deleted");
     printOutcomes(outcomes);

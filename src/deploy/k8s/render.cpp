@@ -104,7 +104,9 @@ class Renderer {
     }
     json encoded = json::object();
     for (const auto& [key, value] : data) {
-      encoded[key] = redactValues ? std::string(kRedacted) : image::base64Encode(value);
+      // Redacted values are still base64 (of "<redacted>"), so rendered
+      // output stays a valid object: `kubectl apply --dry-run=server` takes it.
+      encoded[key] = image::base64Encode(redactValues ? std::string(kRedacted) : value);
     }
     return {{"apiVersion", "v1"},
             {"kind", "Secret"},

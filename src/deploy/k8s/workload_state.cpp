@@ -54,13 +54,14 @@ WorkloadState deployment(const json& object) {
     }
   }
   const long desired = object.value("/spec/replicas"_json_pointer, 1L);
-  const long ready = count(object, "readyReplicas");
+  // Ready is what the rollout counts: available replicas (ready for
+  // minReadySeconds), as `kubectl rollout status` does.
   const long updated = count(object, "updatedReplicas");
   const long available = count(object, "availableReplicas");
   const long replicas = count(object, "replicas");
   const bool observed =
       count(object, "observedGeneration") >= object.value("/metadata/generation"_json_pointer, 0L);
-  const std::string summary = fmt::format("{}/{} ready", ready, desired);
+  const std::string summary = fmt::format("{}/{} ready", available, desired);
   if (observed && updated == desired && replicas == desired && available == desired) {
     return {Phase::kDone, summary};
   }
@@ -88,8 +89,7 @@ WorkloadState sparkApplication(const json& object) {
 
 }  // namespace
 
-WorkloadState workloadState(const json& object) {
-  const std::string kind = object.value("kind", "");
+WorkloadState workloadState(const std::string& kind, const json& object) {
   if (kind == "Job") return job(object);
   if (kind == "Deployment") return deployment(object);
   if (kind == "TFJob" || kind == "PyTorchJob") return trainingJob(object);
@@ -97,10 +97,41 @@ WorkloadState workloadState(const json& object) {
   return {Phase::kDone, "present"};  // Secrets and Services are there once applied
 }
 
+std::optional<std::string> podNotStarted(const json& pod) {
+  if (pod.value("/status/phase"_json_pointer, std::string("Pending")) != "Pending") {
+    return std::nullopt;
+  }
+  // A container the kubelet cannot start: its image, its config.
+  for (const auto& container : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
+    const json waiting = container.value("/state/waiting"_json_pointer, json::object());
+    const std::string reason = waiting.value("reason", "");
+    if (!reason.empty()) {
+      const std::string message = waiting.value("message", "");
+      return message.empty() ? reason : reason + ": " + message;
+    }
+  }
+  for (const auto& condition : pod.value("/status/conditions"_json_pointer, json::array())) {
+    if (condition.value("type", "") == "PodScheduled" && condition.value("status", "") == "False") {
+      // "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+      const std::string reason = condition.value("reason", "not scheduled");
+      const std::string message = condition.value("message", "");
+      return message.empty() ? reason : reason + ": " + message;
+    }
+  }
+  if (pod.value("/spec/nodeName"_json_pointer, std::string()).empty()) {
+    return std::string(
+        "not scheduled: no node took it (does the cluster run a scheduler, and have a node "
+        "with room for its requests?)");
+  }
+  return std::string("Pending: its containers are being created");
+}
+
 const char* toString(WorkloadState::Phase phase) {
   switch (phase) {
     case Phase::kWorking:
       return "working";
+    case Phase::kPending:
+      return "pending";
     case Phase::kDone:
       return "done";
     case Phase::kFailed:

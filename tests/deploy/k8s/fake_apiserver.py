@@ -10,8 +10,14 @@ timeoutSeconds; 410 Gone for an expired resourceVersion), delete with cascading 
 objects for errors (401, 404, 409, 422), and pod logs (follow streams until
 the container ends).
 
+It answers as kube-apiserver 1.20 does where a client can tell: the items
+of a list carry no kind or apiVersion, the log of a pod that has not started
+is 204 No Content, apply conflicts have the real message (one line for one
+conflict, a line per field for several), and a namespace that does not exist
+is 404 (only "default" and "team" exist).
+
 Its controllers stand in for the cluster's: a Job starts one pod (after
---pod-seconds) and, after
+--pod-seconds; Pending, with no log, for --start-seconds more) and, after
 --job-seconds, completes, or fails when its command contains "exit 1"; a
 Deployment rolls out its replicas after --rollout-seconds (or reports
 ProgressDeadlineExceeded when its command contains "exit 1", or never does,
@@ -24,7 +30,7 @@ message}: the next applies of it are 422 Invalid), GET /fake/requests.
 
 Usage: fake_apiserver.py --port-file FILE [--token T] [--tls-cert C --tls-key K
 [--client-ca CA]] [--job-seconds S] [--rollout-seconds S] [--drop-watches N]
-[--expire-watches N] [--pod-seconds S] [--no-crds]
+[--expire-watches N] [--pod-seconds S] [--start-seconds S] [--no-crds]
 """
 import argparse
 import copy
@@ -48,6 +54,7 @@ RESOURCES = {
     "kubeflow.org/v1": [("tfjobs", "TFJob"), ("pytorchjobs", "PyTorchJob")],
     "sparkoperator.k8s.io/v1beta2": [("sparkapplications", "SparkApplication")],
 }
+NAMESPACES = ("default", "team")
 CRD_GROUPS = ("kubeflow.org/v1", "sparkoperator.k8s.io/v1beta2")
 SYSTEM_FIELDS = {("metadata", "name"), ("metadata", "namespace"), ("apiVersion",), ("kind",)}
 
@@ -151,16 +158,11 @@ class Cluster:
         existing = self.objects.get(key)
         owners = self.owners.setdefault(key, {})
         if existing is not None and not force:
-            conflicts = [(other, p) for other, owned in owners.items() if other != manager
-                         for p in owned & paths if get_path(existing, p) != get_path(applied, p)]
+            conflicts = [(other, p) for other, owned in sorted(owners.items()) if other != manager
+                         for p in sorted(owned & paths)
+                         if get_path(existing, p) != get_path(applied, p)]
             if conflicts:
-                causes = [{"reason": "FieldManagerConflict", "field": "." + ".".join(p),
-                           "message": f'conflict with "{other}" using {api_version}'}
-                          for other, p in conflicts]
-                return status(409, "Conflict", f"Apply failed with {len(conflicts)} conflict"
-                              f"{'s' if len(conflicts) > 1 else ''}: " + "; ".join(
-                                  f'conflict with "{o}" using {api_version}: .{".".join(p)}'
-                                  for o, p in conflicts), causes)
+                return self.conflict(existing, api_version, conflicts)
         if existing is None:
             obj = copy.deepcopy(applied)
             obj["metadata"].update({"namespace": namespace, "uid": str(uuid.uuid4()),
@@ -196,10 +198,33 @@ class Cluster:
         return 200, obj
 
     @staticmethod
+    def conflict(existing, api_version, conflicts):
+        """409 as kube-apiserver words it (fieldmanager's NewConflictError)."""
+        def manager_text(manager):  # an Update's manager is named with its apiVersion
+            for entry in existing["metadata"].get("managedFields", []):
+                if entry["manager"] == manager and entry["operation"] == "Update":
+                    return f'"{manager}" using {entry["apiVersion"]}'
+            return f'"{manager}"'
+        causes = [{"reason": "FieldManagerConflict", "field": "." + ".".join(p),
+                   "message": f"conflict with {manager_text(m)}"} for m, p in conflicts]
+        if len(conflicts) == 1:
+            m, p = conflicts[0]
+            message = f"Apply failed with 1 conflict: conflict with {manager_text(m)}: ." + \
+                ".".join(p)
+        else:
+            lines = []
+            for manager in sorted({m for m, _ in conflicts}):
+                lines.append(f"conflicts with {manager_text(manager)}:")
+                lines += ["- ." + ".".join(p) for m, p in conflicts if m == manager]
+            message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+        return status(409, "Conflict", message, causes)
+
+    @staticmethod
     def set_managed_fields(obj, owners, api_version, operation):
         obj["metadata"]["managedFields"] = [
             {"manager": manager, "operation": "Apply" if manager == "skiff" else operation,
-             "apiVersion": api_version, "fieldsType": "FieldsV1", "fieldsV1": {}}
+             "apiVersion": api_version, "fieldsType": "FieldsV1", "fieldsV1": {},
+             "time": "2026-11-30T12:00:00Z"}
             for manager, owned in sorted(owners.items()) if owned]
 
     def delete(self, api_version, plural, namespace, name):
@@ -239,9 +264,21 @@ class Cluster:
                                                  "uid": owner["metadata"]["uid"]}]},
                "spec": copy.deepcopy(template.get("spec", {})),
                "status": {"phase": "Running"}}
+        if self.args.start_seconds > 0:  # not scheduled yet: Pending, no log
+            pod["status"] = {"phase": "Pending"}
+            self.later(self.args.start_seconds, lambda: self.start_pod(namespace, pod_name))
+        else:
+            pod["spec"]["nodeName"] = "node-1"
         self.store("v1", "pods", namespace, pod, "ADDED")
         self.logs[(namespace, pod_name)] = list(lines)
         return pod
+
+    def start_pod(self, namespace, pod_name):
+        pod = self.objects.get(("v1", "pods", namespace, pod_name))
+        if pod is not None and pod["status"]["phase"] == "Pending":
+            pod["spec"]["nodeName"] = "node-1"
+            pod["status"]["phase"] = "Running"
+            self.store("v1", "pods", namespace, pod, "MODIFIED")
 
     def end_pod(self, namespace, pod_name, phase, line):
         pod = self.objects.get(("v1", "pods", namespace, pod_name))
@@ -428,18 +465,29 @@ class Handler(BaseHTTPRequestHandler):
                                         "resources": [{"name": plural, "kind": kind,
                                                        "namespaced": True}
                                                       for plural, kind in RESOURCES[api_version]]})
+        if rest[:1] == ["namespaces"] and api_version == "v1" and len(rest) == 2:
+            if rest[1] in NAMESPACES:
+                return self.send_json(200, {"kind": "Namespace", "apiVersion": "v1",
+                                            "metadata": {"name": rest[1]},
+                                            "status": {"phase": "Active"}})
+            return self.send_json(*status(404, "NotFound", f'namespaces "{rest[1]}" not found'))
         if len(rest) < 3 or rest[0] != "namespaces":
             return self.send_json(*status(404, "NotFound", "only namespaced resources"))
         namespace, plural, name, sub = rest[1], rest[2], (rest[3:4] or [None])[0], rest[4:5]
         if self.cluster.kind_of(api_version, plural) is None:
             return self.send_json(*status(404, "NotFound", f"no resource {plural}"))
+        if namespace not in NAMESPACES and method == "PATCH":
+            return self.send_json(*status(404, "NotFound", f'namespaces "{namespace}" not found'))
         if method == "GET" and plural == "pods" and sub == ["log"]:
             return self.pod_log(namespace, name, query)
         if method == "GET" and name is None and query.get("watch") in ("1", "true"):
             return self.watch(api_version, plural, namespace, query)
         with self.cluster.lock:
             if method == "GET" and name is None:
-                items = [copy.deepcopy(o) for (v, p, ns, _), o in sorted(self.cluster.objects.items())
+                # A real server leaves kind and apiVersion off a list's items.
+                items = [{k: v for k, v in copy.deepcopy(o).items()
+                          if k not in ("kind", "apiVersion")}
+                         for (v, p, ns, _), o in sorted(self.cluster.objects.items())
                          if (v, p, ns) == (api_version, plural, namespace)
                          and matches(o, query.get("labelSelector", ""),
                                      query.get("fieldSelector", ""))]
@@ -508,6 +556,11 @@ class Handler(BaseHTTPRequestHandler):
         with self.cluster.lock:
             if key not in self.cluster.logs:
                 return self.send_json(*status(404, "NotFound", f'pods "{pod}" not found'))
+            obj = self.cluster.objects.get(("v1", "pods", namespace, pod))
+            if obj is not None and obj["status"]["phase"] == "Pending":
+                self.send_response(204)  # as kube-apiserver: no node, no log
+                self.end_headers()
+                return
             if query.get("follow") != "true":
                 data = "".join(line + "\n" for line in self.cluster.logs[key]).encode()
                 self.send_response(200)
@@ -572,6 +625,7 @@ def main():
     parser.add_argument("--drop-watches", type=int, default=0)
     parser.add_argument("--expire-watches", type=int, default=0)
     parser.add_argument("--pod-seconds", type=float, default=0)
+    parser.add_argument("--start-seconds", type=float, default=0)
     parser.add_argument("--no-crds", action="store_true")
     args = parser.parse_args()
     Handler.cluster = Cluster(args)

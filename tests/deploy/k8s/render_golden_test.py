@@ -32,6 +32,8 @@ BUILD_RECORD = {
     "digest": "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
     "imageId": "sha256:00", "builder": "buildah", "time": "2026-11-29T00:00:00Z",
     "contextHash": "sha256:00", "pushed": True,
+    # What serve Deployments run (skiff build makes it: skiff and ONNX Runtime).
+    "serveImage": "registry.example.com/team/app@sha256:24c458cfb46d9a456d314c7897601e51578e43c1f9dc007adf1a745bbc15e0f5",
 }
 SECRET_ENV = {
     "AZURE_STORAGE_ACCOUNT": "account", "AZURE_STORAGE_KEY": "not-in-output-key",
@@ -75,6 +77,11 @@ def check_case(skiff, name, update):
             problems.append("-o yaml and -o json hold different objects")
         for obj in as_json["items"]:
             problems += validate_objects.validate(obj)
+        for obj in as_json["items"]:
+            for key, value in (obj.get("data") or {}).items() if obj["kind"] == "Secret" else []:
+                # Redacted, but valid base64: the output applies as it is.
+                if base64.b64decode(value, validate=True).decode() != "<redacted>":
+                    problems.append(f"Secret {obj['metadata']['name']} key {key} is not redacted")
         for secret in SECRET_VALUES:
             if secret in rendered:
                 problems.append(f"a secret value is printed: {secret}")

@@ -33,11 +33,15 @@ def metadata():
     return model("V1ObjectMeta")
 
 
+QUANTITY_MAP = {"type": "object", "additionalProperties": {"type": ["integer", "string"]}}
+
 RUN_POLICY = closed({
-    "activeDeadlineSeconds": {"type": "integer"},
+    "activeDeadlineSeconds": {"type": "integer", "format": "int64"},
     "backoffLimit": INT32,
     "cleanPodPolicy": {"type": "string", "enum": ["All", "Running", "None"]},
-    "schedulingPolicy": {"type": "object"},
+    "schedulingPolicy": closed({
+        "minAvailable": INT32, "minResources": QUANTITY_MAP, "priorityClass": STRING,
+        "queue": STRING, "scheduleTimeoutSeconds": INT32}),
     "suspend": {"type": "boolean"},
     "ttlSecondsAfterFinished": INT32,
 })
@@ -96,7 +100,7 @@ SPARK = closed({
         "executor": closed(dict(SPARK_POD, **{
             "instances": {"type": "integer", "format": "int32", "minimum": 1},
             "deleteOnTermination": {"type": "boolean"}})),
-    }, required=["driver", "executor", "sparkVersion", "type"]),
+    }, required=["driver", "executor", "mainApplicationFile", "sparkVersion", "type"]),
 }, required=["apiVersion", "kind", "spec"])
 
 SCHEMAS = {
