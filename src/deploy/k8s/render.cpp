@@ -471,8 +471,8 @@ Release renderRelease(const spec::Spec& spec, const Images& images, const Secret
     }
   }
   Release release;
-  release.id =
-      sha256Hex(json(redacted).dump() + "\n" + images.project + "\n" + images.serve).substr(0, 12);
+  // The serve image counts through the Deployments that run it, if any.
+  release.id = sha256Hex(json(redacted).dump() + "\n" + images.project).substr(0, 12);
   for (auto& object : objects) object["metadata"]["labels"][kReleaseLabel] = release.id;
   release.objects = std::move(objects);
   return release;
