@@ -81,11 +81,11 @@ std::string artifactUri(const std::string& path, const std::vector<StorageRoot>&
     }
   }
   if (best) {
-    std::string rest = path.substr(std::min(path.size(), best->path.size()));
+    const std::string_view rest = std::string_view(path).substr(best->path.size());
     std::string uri = best->uri;
     while (!uri.empty() && uri.back() == '/') uri.pop_back();
-    if (!rest.empty() && rest.front() != '/') rest.insert(0, "/");
-    return uri + rest;
+    if (!rest.empty() && rest.front() != '/') uri += '/';
+    return uri.append(rest);
   }
   return !path.empty() && path.front() == '/' ? "file://" + path : "";
 }
