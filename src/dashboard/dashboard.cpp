@@ -135,12 +135,8 @@ json runLink(deploy::local::StateDb& state, const std::string& model, const std:
   if (!run) return nullptr;
   json metrics = json::object();
   for (const auto& metric : state.latestMetrics(run->id)) metrics[metric.name] = metric.value;
-  return {{"id", run->id},
-          {"name", run->name},
-          {"release", run->releaseId},
-          {"status", run->status},
-          {"path", artifact->path},
-          {"metrics", metrics}};
+  return {{"id", run->id},         {"name", run->name},      {"release", run->releaseId},
+          {"status", run->status}, {"path", artifact->path}, {"metrics", metrics}};
 }
 
 }  // namespace
@@ -308,9 +304,11 @@ http::HttpReply Dashboard::metrics(const std::string& query) {
     while (!list.empty()) {
       const size_t comma = std::min(list.find(','), list.size());
       const auto id = parseId(list.substr(0, comma));
-      if (!id) return http::errorReply(400, fmt::format("runs={} is not a list of run ids", ids->second));
+      if (!id)
+        return http::errorReply(400, fmt::format("runs={} is not a list of run ids", ids->second));
       const auto run = state_->run(*id);
-      if (!run) return http::errorReply(404, fmt::format("no run {} (it may have been pruned)", *id));
+      if (!run)
+        return http::errorReply(404, fmt::format("no run {} (it may have been pruned)", *id));
       chosen.push_back(*run);
       list.remove_prefix(std::min(comma + 1, list.size()));
     }
@@ -335,13 +333,14 @@ http::HttpReply Dashboard::runs(const std::string& query) {
   if (values.count("release") && !values.at("release").empty()) {
     filter.release = parseId(values.at("release"));
     if (!filter.release) {
-      return http::errorReply(400, fmt::format("release={} is not a release number",
-                                               values.at("release")));
+      return http::errorReply(
+          400, fmt::format("release={} is not a release number", values.at("release")));
     }
   }
   if (values.count("limit")) {
     const auto limit = parseId(values.at("limit"));
-    if (!limit) return http::errorReply(400, fmt::format("limit={} is not a number", values.at("limit")));
+    if (!limit)
+      return http::errorReply(400, fmt::format("limit={} is not a number", values.at("limit")));
     filter.limit = static_cast<size_t>(std::min<int64_t>(*limit, 5000));
   }
   return jsonReply(deploy::local::historyJson(*state_, filter));

@@ -8,16 +8,15 @@
 // each. It only reads: the state database (as `skiff status` does), log
 // files, and the model servers' own HTTP endpoints (/metrics, sampled).
 
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-#include <condition_variable>
-
-#include <nlohmann/json.hpp>
 
 #include "http/server.hpp"
 

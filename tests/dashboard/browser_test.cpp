@@ -56,13 +56,17 @@ print(f"skiff:artifact {repo}/{version}/model.onnx", flush=True)
 std::string inferBody(bool valid) {
   std::string data;
   for (int i = 0; i < 16; ++i) data += fmt::format("{}{}", i ? "," : "", i * 0.1);
-  return valid ? fmt::format(R"({{"inputs":[{{"name":"x","shape":[1,16],"datatype":"FP32","data":[{}]}}]}})", data)
-               : R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]})";
+  return valid
+             ? fmt::format(
+                   R"({{"inputs":[{{"name":"x","shape":[1,16],"datatype":"FP32","data":[{}]}}]}})",
+                   data)
+             : R"({"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]})";
 }
 
 TEST(DashboardBrowser, RunsComparedChartsHoverServedVersionsAndNarrowLayout) {
   TempDir project("skiff-dashboard-browser");
-  const auto made = runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (project / "made").string()});
+  const auto made =
+      runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (project / "made").string()});
   ASSERT_EQ(made.exitCode, 0) << made.err;
   project.write("train.py", kTrain);
   const int port = freeLoopbackPort();
@@ -131,8 +135,8 @@ services:
   Subprocess dashboard({skiff::testing::skiffBinary(), "dashboard", project.path().string(),
                         "--port", std::to_string(dashboardPort)},
                        options);
-  ASSERT_TRUE(waitFor([&] { return portAcceptsConnections(dashboardPort); },
-                      std::chrono::seconds(20)));
+  ASSERT_TRUE(
+      waitFor([&] { return portAcceptsConnections(dashboardPort); }, std::chrono::seconds(20)));
   std::this_thread::sleep_for(std::chrono::seconds(5));  // two samples of the server under traffic
 
   SpawnOptions node;
@@ -164,8 +168,9 @@ services:
   // The chart: step ticks, the last of 30 values on hover, min/max/last.
   EXPECT_NE(page["hover"].get<std::string>().find("step 30"), std::string::npos);
   EXPECT_NE(page["hover"].get<std::string>().find("0.03333"), std::string::npos);
-  EXPECT_NE(page["lossSummary"].get<std::string>().find("last 0.03333 · min 0.03333 · max 1 · 30 points"),
-            std::string::npos);
+  EXPECT_NE(
+      page["lossSummary"].get<std::string>().find("last 0.03333 · min 0.03333 · max 1 · 30 points"),
+      std::string::npos);
   EXPECT_GE(page["lossTicks"].size(), 3u);
   EXPECT_EQ(page["singlePoint"]["circles"], 1);
   EXPECT_GT(page["singlePoint"]["box"]["width"].get<double>(), 4);
@@ -209,7 +214,8 @@ services:
   ASSERT_EQ(runSkiff({"down", project.path().string()}).exitCode, 0);
   auto history = json::parse(runSkiff({"runs", project.path().string(), "--json"}).out);
   ASSERT_EQ(history["runs"].size(), 5u) << history.dump();
-  const auto trainRuns = json::parse(runSkiff({"runs", "train", project.path().string(), "--json"}).out);
+  const auto trainRuns =
+      json::parse(runSkiff({"runs", "train", project.path().string(), "--json"}).out);
   ASSERT_EQ(trainRuns["runs"].size(), 2u);
   const json& newest = trainRuns["runs"][0];
   EXPECT_EQ(newest["params"]["command"], json({"/usr/bin/python3", "train.py"}));
@@ -222,7 +228,8 @@ services:
   EXPECT_NE(table.out.find("wrote mlp v2"), std::string::npos) << table.out;
 
   // ... and a crashed supervisor: a release whose supervisor is killed.
-  project.write("skiff.yaml", "name: browser\njobs:\n  sleeper:\n    command: [/bin/sleep, '60']\n");
+  project.write("skiff.yaml",
+                "name: browser\njobs:\n  sleeper:\n    command: [/bin/sleep, '60']\n");
   ASSERT_EQ(runSkiff({"release", project.path().string()}).exitCode, 0);
   const int supervisor = StateDb(project.path()).supervisorPid();
   ASSERT_GT(supervisor, 0);
@@ -293,7 +300,8 @@ TEST(RunHistory, ExitsAndArtifactsInWords) {
   EXPECT_EQ(version->second, "3");
   EXPECT_FALSE(modelVersionOf("file:///var/lib/iris/models/iris/latest/model.onnx",
                               "file:///var/lib/iris/models"));
-  EXPECT_FALSE(modelVersionOf("file:///elsewhere/iris/3/model.onnx", "file:///var/lib/iris/models"));
+  EXPECT_FALSE(
+      modelVersionOf("file:///elsewhere/iris/3/model.onnx", "file:///var/lib/iris/models"));
 }
 
 }  // namespace

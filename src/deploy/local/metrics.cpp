@@ -118,7 +118,7 @@ std::string describeExit(int code) {
   if (const auto signal = exitSignal(code)) {
     const char* name = sigabbrev_np(*signal);
     const std::string shown = name ? fmt::format("SIG{}", name) : fmt::format("signal {}", *signal);
-    const char* verb = *signal == SIGKILL ? "was killed by"
+    const char* verb = *signal == SIGKILL                        ? "was killed by"
                        : *signal == SIGTERM || *signal == SIGINT ? "was stopped by"
                                                                  : "crashed with";
     return fmt::format("{} {} (exit code {})", verb, shown, code);

@@ -122,8 +122,10 @@ class Planner {
     quiet.workingDir = projectDir_;
     try {
       const auto git = runCommand({"git", "rev-parse", "HEAD"}, quiet);
-      if (git.exitCode == 0 && git.out.size() >= 40) provenance_["gitCommit"] = git.out.substr(0, 40);
-      const auto dirty = runCommand({"git", "status", "--porcelain", "--untracked-files=no"}, quiet);
+      if (git.exitCode == 0 && git.out.size() >= 40)
+        provenance_["gitCommit"] = git.out.substr(0, 40);
+      const auto dirty =
+          runCommand({"git", "status", "--porcelain", "--untracked-files=no"}, quiet);
       if (git.exitCode == 0 && dirty.exitCode == 0) provenance_["gitDirty"] = !dirty.out.empty();
     } catch (const Error&) {
       // No git here: the history goes without a commit.

@@ -177,7 +177,7 @@ std::optional<int64_t> StateDb::latestRelease() {
   return statement.step() ? statement.optionalInteger(0) : std::nullopt;
 }
 
-#define SKIFF_RUN_SELECT(rest) \
+#define SKIFF_RUN_SELECT(rest)                                                                \
   "SELECT id, release_id, name, kind, status, started, ended, exit_code, message, endpoint, " \
   "params " rest
 
@@ -302,11 +302,10 @@ std::vector<int64_t> StateDb::pruneHistory(size_t keepPerName) {
   exec("BEGIN");
   try {
     for (const int64_t id : ids) {
-      for (const char* sql : {"DELETE FROM metrics WHERE run_id = ?",
-                              "DELETE FROM replicas WHERE run_id = ?",
-                              "DELETE FROM events WHERE run_id = ?",
-                              "DELETE FROM artifacts WHERE run_id = ?",
-                              "DELETE FROM runs WHERE id = ?"}) {
+      for (const char* sql :
+           {"DELETE FROM metrics WHERE run_id = ?", "DELETE FROM replicas WHERE run_id = ?",
+            "DELETE FROM events WHERE run_id = ?", "DELETE FROM artifacts WHERE run_id = ?",
+            "DELETE FROM runs WHERE id = ?"}) {
         prepare(sql).bind(1, id).step();
       }
     }
@@ -449,8 +448,8 @@ std::vector<EventRecord> StateDb::events(int64_t runId) {
   statement.bind(1, runId);
   std::vector<EventRecord> events;
   while (statement.step()) {
-    EventRecord event{statement.integer(0), statement.text(1), statement.real(2),
-                      statement.text(3), std::nullopt};
+    EventRecord event{statement.integer(0), statement.text(1), statement.real(2), statement.text(3),
+                      std::nullopt};
     if (auto code = statement.optionalInteger(4)) event.exitCode = static_cast<int>(*code);
     events.push_back(std::move(event));
   }
@@ -485,7 +484,8 @@ void StateDb::addArtifact(const ArtifactRecord& artifact) {
 
 std::vector<ArtifactRecord> StateDb::artifacts(int64_t runId) {
   std::lock_guard lock(mutex_);
-  auto statement = prepare((std::string(kArtifactSelect) + "WHERE run_id = ? ORDER BY rowid").c_str());
+  auto statement =
+      prepare((std::string(kArtifactSelect) + "WHERE run_id = ? ORDER BY rowid").c_str());
   statement.bind(1, runId);
   std::vector<ArtifactRecord> artifacts;
   while (statement.step()) artifacts.push_back(readArtifact(statement));

@@ -1,7 +1,6 @@
 #include "deploy/local/status_view.hpp"
 
 #include <fmt/format.h>
-
 #include <string.h>
 
 #include <ctime>
@@ -174,8 +173,8 @@ std::string historyTable(StateDb& state, const RunFilter& filter) {
                ? "no runs recorded here yet (skiff release)\n"
                : "no recorded run matches\n";
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"RUN", "RELEASE", "NAME", "KIND", "STATUS", "EXIT", "RESTARTS", "STARTED", "TIME", "DETAILS"}};
+  std::vector<std::vector<std::string>> rows = {{"RUN", "RELEASE", "NAME", "KIND", "STATUS", "EXIT",
+                                                 "RESTARTS", "STARTED", "TIME", "DETAILS"}};
   for (const auto& run : runs) {
     int restarts = 0;
     for (const auto& replica : state.replicas(run.id)) restarts += replica.restarts;
@@ -202,8 +201,8 @@ std::string historyTable(StateDb& state, const RunFilter& filter) {
       std::strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S", &local);
     }
     rows.push_back({std::to_string(run.id), std::to_string(run.releaseId), run.name, run.kind,
-                    run.status, exit, std::to_string(restarts), started,
-                    duration(runSeconds(run)), details});
+                    run.status, exit, std::to_string(restarts), started, duration(runSeconds(run)),
+                    details});
   }
   return formatTable(rows);
 }

@@ -370,10 +370,10 @@ class Supervisor {
     sink->file.open(replica.record.logPath, std::ios::app);
     if (replica.record.restarts > 0) {
       // Why, not only that: the previous exit in words.
-      sink->file << fmt::format("skiff: restart {} of {} ({} {})\n", replica.record.restarts,
-                                replica.plan.replica, replica.plan.replica,
-                                replica.record.exitCode ? describeExit(*replica.record.exitCode)
-                                                        : "exited");
+      sink->file << fmt::format(
+          "skiff: restart {} of {} ({} {})\n", replica.record.restarts, replica.plan.replica,
+          replica.plan.replica,
+          replica.record.exitCode ? describeExit(*replica.record.exitCode) : "exited");
     }
     SpawnOptions options;
     options.extraEnv = replica.plan.env;
