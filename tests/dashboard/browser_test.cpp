@@ -251,8 +251,8 @@ TEST(RunHistory, RetentionBoundsTheDatabase) {
            std::filesystem::file_size(project / ".skiff/state.db-wal", ignored);
   };
   StateDb state(project.path());
-  uintmax_t sizeAfter20 = 0;
-  for (int round = 1; round <= 60; ++round) {
+  uintmax_t sizeAfter10 = 0;
+  for (int round = 1; round <= 30; ++round) {
     const int64_t release = state.addRelease();
     for (const char* name : {"train", "eval"}) {
       deploy::local::RunRecord run;
@@ -263,18 +263,18 @@ TEST(RunHistory, RetentionBoundsTheDatabase) {
       run.started = deploy::local::nowSeconds();
       run.ended = run.started + 1;
       run.id = state.addRun(run);
-      for (int step = 0; step < 500; ++step) {
+      for (int step = 0; step < 100; ++step) {
         state.addMetric({run.id, "main", "loss", 1.0 / (step + 1), step, run.started});
       }
       state.addEvent({run.id, "main", run.ended, "main exited with code 0", 0});
     }
     state.pruneHistory(3);
-    if (round == 20) sizeAfter20 = fileSize();
+    if (round == 10) sizeAfter10 = fileSize();
   }
   EXPECT_EQ(state.history({}).size(), 6u);
   EXPECT_EQ(state.history({"train", "", std::nullopt, 200}).size(), 3u);
-  // Freed pages are reused: 40 more rounds do not grow the file by much.
-  EXPECT_LT(fileSize(), sizeAfter20 * 3 / 2) << sizeAfter20;
+  // Freed pages are reused: 20 more rounds do not grow the file by much.
+  EXPECT_LT(fileSize(), sizeAfter10 * 3 / 2) << sizeAfter10;
 }
 
 TEST(RunHistory, ExitsAndArtifactsInWords) {
