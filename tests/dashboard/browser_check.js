@@ -13,15 +13,17 @@ async function main() {
   const [base, shots] = process.argv.slice(2);
   fs.mkdirSync(shots, { recursive: true });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-chromium-'));
-  const browser = await chromium.launch({
+  // A fresh profile each time (playwright's --user-data-dir).
+  const browser = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
+    headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${profile}`],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 1000 },
   });
   const out = { consoleErrors: [] };
   try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await browser.newPage();
     page.on('console', (message) => { if (message.type() === 'error') out.consoleErrors.push(message.text()); });
     page.on('pageerror', (error) => out.consoleErrors.push(String(error)));
     await page.goto(base + '/');
@@ -51,6 +53,8 @@ async function main() {
 
     // Smoothing redraws the charts with the raw line behind.
     await page.locator('#smoothing').fill('0.6');
+    await page.waitForFunction(() => [...document.querySelectorAll('#metrics .chart')]
+      .some((c) => c.textContent.includes('train loss') && c.querySelectorAll('polyline').length === 2));
     out.smoothedLines = await page.locator('#metrics .chart', { hasText: 'train loss' }).first().locator('polyline').count();
 
     // Filter, then compare the two train runs.

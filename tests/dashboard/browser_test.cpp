@@ -65,6 +65,11 @@ std::string inferBody(bool valid) {
 
 TEST(DashboardBrowser, RunsComparedChartsHoverServedVersionsAndNarrowLayout) {
   TempDir project("skiff-dashboard-browser");
+  // Whatever fails, nothing of the project keeps running after the test.
+  struct Down {
+    std::string dir;
+    ~Down() { runSkiff({"down", dir}); }
+  } down{project.path().string()};
   const auto made =
       runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (project / "made").string()});
   ASSERT_EQ(made.exitCode, 0) << made.err;
@@ -215,7 +220,7 @@ services:
   auto history = json::parse(runSkiff({"runs", project.path().string(), "--json"}).out);
   ASSERT_EQ(history["runs"].size(), 5u) << history.dump();
   const auto trainRuns =
-      json::parse(runSkiff({"runs", "train", project.path().string(), "--json"}).out);
+      json::parse(runSkiff({"runs", project.path().string(), "--name", "train", "--json"}).out);
   ASSERT_EQ(trainRuns["runs"].size(), 2u);
   const json& newest = trainRuns["runs"][0];
   EXPECT_EQ(newest["params"]["command"], json({"/usr/bin/python3", "train.py"}));
