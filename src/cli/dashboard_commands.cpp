@@ -52,10 +52,8 @@ void addDashboardCommands(CLI::App& app, CommandContext& context) {
                                  : deploy::local::historyTable(state, filter));
         context.exitCode = kExitOk;
       },
-      false,
-      [runs](CLI::App& sub) {
-        sub.add_option("NAME", runs->name, "Only the runs of this job or service");
-      });
+      false);
+  runsCommand->add_option("--name", runs->name, "Only the runs of this job or service");
   runsCommand->add_option("--status", runs->status, "Only runs with this status (Failed, ...)");
   runsCommand->add_option("--release", runs->release, "Only the runs of this release")
       ->check(CLI::PositiveNumber);

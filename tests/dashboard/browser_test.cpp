@@ -217,10 +217,13 @@ services:
 
   // The history survives `skiff down`...
   ASSERT_EQ(runSkiff({"down", project.path().string()}).exitCode, 0);
-  auto history = json::parse(runSkiff({"runs", project.path().string(), "--json"}).out);
+  const auto listed = runSkiff({"runs", project.path().string(), "--json"});
+  ASSERT_EQ(listed.exitCode, 0) << listed.err;
+  auto history = json::parse(listed.out);
   ASSERT_EQ(history["runs"].size(), 5u) << history.dump();
-  const auto trainRuns =
-      json::parse(runSkiff({"runs", project.path().string(), "--name", "train", "--json"}).out);
+  const auto listedTrain = runSkiff({"runs", project.path().string(), "--name", "train", "--json"});
+  ASSERT_EQ(listedTrain.exitCode, 0) << listedTrain.err;
+  const auto trainRuns = json::parse(listedTrain.out);
   ASSERT_EQ(trainRuns["runs"].size(), 2u);
   const json& newest = trainRuns["runs"][0];
   EXPECT_EQ(newest["params"]["command"], json({"/usr/bin/python3", "train.py"}));
@@ -241,6 +244,7 @@ services:
   ASSERT_EQ(::kill(supervisor, SIGKILL), 0);
   ASSERT_TRUE(waitFor([&] { return ::kill(supervisor, 0) != 0; }, std::chrono::seconds(10)));
   const auto afterCrash = runSkiff({"status", project.path().string(), "--runs", "--json"});
+  ASSERT_EQ(afterCrash.exitCode, 0) << afterCrash.err;
   history = json::parse(afterCrash.out);
   ASSERT_EQ(history["runs"].size(), 6u) << afterCrash.out << afterCrash.err;
   EXPECT_EQ(history["runs"][0]["name"], "sleeper");
