@@ -136,7 +136,10 @@ class Planner {
   nlohmann::json paramsOf(const spec::Workload& workload,
                           const std::vector<std::string>& command) const {
     nlohmann::json params = provenance_;
-    params["command"] = command;
+    // A command may spell a secret's value out: the history never keeps one.
+    std::vector<std::string> shown;
+    for (const auto& word : command) shown.push_back(redact(word, secrets_));
+    params["command"] = shown;
     std::vector<std::string> env;
     for (const auto& [key, value] : workload.env) env.push_back(key);
     for (const auto& secret : workload.secrets) {
