@@ -84,6 +84,8 @@ def main():
     print(f"skiff:metric accuracy={accuracy:.4f} train_rows={len(train_x)}")
     print(f"skiff:metric version={version}")
     print(f"wrote {version_dir}/model.onnx")
+    # The run history links this version of the served model to this run.
+    print(f"skiff:artifact {version_dir}/model.onnx")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,32 @@
-// `skiff dashboard`: the local target's web dashboard.
+// `skiff dashboard` and `skiff runs`: watching the local target's runs.
+
+#include <iostream>
 
 #include "cli/commands.hpp"
 #include "dashboard/dashboard.hpp"
+#include "deploy/local/state.hpp"
+#include "deploy/local/status_view.hpp"
 
 namespace skiff::cli {
+
+namespace {
+
+struct RunsOptions {
+  std::string name;
+  std::string status;
+  int64_t release = 0;
+  size_t limit = 50;
+  bool json = false;
+};
+
+}  // namespace
 
 void addDashboardCommands(CLI::App& app, CommandContext& context) {
   auto options = std::make_shared<dashboard::DashboardOptions>();
   CLI::App* command = addSpecCommand(
       app, context, "dashboard",
-      "Serve a web page of the project's runs, metric plots, logs and served model versions "
-      "(local target)",
+      "Serve a web page of the project's runs and their history, metric charts, logs and served "
+      "models (local target)",
       [&context, options](const spec::Spec&, const std::string& projectDir) {
         context.exitCode = dashboard::runDashboard(projectDir, *options);
       },
@@ -19,6 +35,32 @@ void addDashboardCommands(CLI::App& app, CommandContext& context) {
       ->default_val(8080)
       ->check(CLI::Range(0, 65535));
   command->add_option("--host", options->host, "Address to listen on")->default_val("127.0.0.1");
+
+  auto runs = std::make_shared<RunsOptions>();
+  CLI::App* runsCommand = addSpecCommand(
+      app, context, "runs",
+      "List the run history of the local target: every kept run of every job and service, "
+      "newest first, with outcome, exit code or signal, restarts and what it wrote",
+      [&context, runs](const spec::Spec&, const std::string& projectDir) {
+        deploy::local::StateDb state(projectDir);
+        deploy::local::RunFilter filter;
+        filter.name = runs->name;
+        filter.status = runs->status;
+        if (runs->release > 0) filter.release = runs->release;
+        filter.limit = runs->limit;
+        std::cout << (runs->json ? deploy::local::historyJson(state, filter).dump(2) + "\n"
+                                 : deploy::local::historyTable(state, filter));
+        context.exitCode = kExitOk;
+      },
+      false);
+  runsCommand->add_option("--name", runs->name, "Only the runs of this job or service");
+  runsCommand->add_option("--status", runs->status, "Only runs with this status (Failed, ...)");
+  runsCommand->add_option("--release", runs->release, "Only the runs of this release")
+      ->check(CLI::PositiveNumber);
+  runsCommand->add_option("--limit", runs->limit, "At most this many runs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  runsCommand->add_flag("--json", runs->json, "Print JSON for scripts");
 }
 
 }  // namespace skiff::cli

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "common/error.hpp"
 #include "deploy/local/supervisor.hpp"
 #include "deploy/target.hpp"
 #include "image/build.hpp"
@@ -96,13 +97,19 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
 
   auto status = std::make_shared<deploy::StatusOptions>();
-  addDeployCommand(
+  CLI::App* statusCommand = addDeployCommand(
       app, context, "status", "Show what runs: jobs, replicas, services, exit codes", status,
       [](deploy::Target& target, const spec::Spec& spec, const deploy::StatusOptions& options) {
+        if (options.runs && target.needsImage()) {
+          throw Error("--runs: the run history is kept by the local target only", {},
+                      "drop --runs for the cluster's current state");
+        }
         return target.status(spec, options);
       },
-      false)
-      ->add_flag("--json", status->json, "Print JSON for scripts");
+      false);
+  statusCommand->add_flag("--json", status->json, "Print JSON for scripts");
+  statusCommand->add_flag("--runs", status->runs,
+                          "local: every kept run, newest first (see also `skiff runs`)");
 
   auto logs = std::make_shared<deploy::LogsOptions>();
   CLI::App* logsCommand = addDeployCommand(

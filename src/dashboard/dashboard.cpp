@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -22,6 +24,8 @@ namespace {
 using nlohmann::json;
 constexpr size_t kDefaultLogLines = 200;
 constexpr size_t kMostLogLines = 5000;
+// Health samples kept per server: at one every 2 s, the last 10 minutes.
+constexpr size_t kMostSamples = 300;
 
 http::HttpReply jsonReply(const json& body) {
   http::HttpReply reply;
@@ -63,6 +67,78 @@ std::vector<std::string> modelsInMetrics(const std::string& text) {
   return models;
 }
 
+// One line of Prometheus text: name, labels, value; false for comments and
+// lines it cannot read.
+bool parseSampleLine(std::string_view line, std::string& name,
+                     std::map<std::string, std::string>& labels, double& value) {
+  if (line.empty() || line.front() == '#') return false;
+  labels.clear();
+  const size_t brace = line.find('{');
+  const size_t space = line.rfind(' ');
+  if (space == std::string_view::npos) return false;
+  if (brace != std::string_view::npos && brace < space) {
+    name = std::string(line.substr(0, brace));
+    size_t at = brace + 1;
+    while (at < line.size() && line[at] != '}') {
+      const size_t equals = line.find('=', at);
+      if (equals == std::string_view::npos || equals + 1 >= line.size()) return false;
+      const std::string key(line.substr(at, equals - at));
+      std::string text;
+      at = equals + 2;  // past ="
+      for (; at < line.size() && line[at] != '"'; ++at) {
+        if (line[at] == '\\' && at + 1 < line.size()) ++at;
+        text += line[at];
+      }
+      labels[key] = text;
+      at += 1;  // the closing quote
+      if (at < line.size() && line[at] == ',') ++at;
+    }
+  } else {
+    name = std::string(line.substr(0, space));
+  }
+  try {
+    value = std::stod(std::string(line.substr(space + 1)));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+// The q-quantile of the requests between two histogram scrapes, linear
+// within a bucket as Prometheus's histogram_quantile is; nothing without
+// requests in between.
+std::optional<double> quantile(double q, const std::vector<std::pair<double, double>>& before,
+                               const std::vector<std::pair<double, double>>& after) {
+  if (after.empty() || before.size() != after.size()) return std::nullopt;
+  std::vector<double> counts(after.size());
+  for (size_t i = 0; i < after.size(); ++i) counts[i] = after[i].second - before[i].second;
+  const double total = counts.back();
+  if (total <= 0) return std::nullopt;
+  const double rank = q * total;
+  double lower = 0, below = 0;
+  for (size_t i = 0; i < after.size(); ++i) {
+    if (counts[i] >= rank) {
+      const double upper = std::isinf(after[i].first) ? lower : after[i].first;
+      const double inBucket = counts[i] - below;
+      return inBucket <= 0 ? upper : lower + (upper - lower) * (rank - below) / inBucket;
+    }
+    lower = after[i].first;
+    below = counts[i];
+  }
+  return lower;
+}
+
+json runLink(deploy::local::StateDb& state, const std::string& model, const std::string& version) {
+  const auto artifact = state.modelVersion(model, version);
+  if (!artifact) return nullptr;
+  const auto run = state.run(artifact->runId);
+  if (!run) return nullptr;
+  json metrics = json::object();
+  for (const auto& metric : state.latestMetrics(run->id)) metrics[metric.name] = metric.value;
+  return {{"id", run->id},         {"name", run->name},      {"release", run->releaseId},
+          {"status", run->status}, {"path", artifact->path}, {"metrics", metrics}};
+}
+
 }  // namespace
 
 Dashboard::Dashboard(const std::filesystem::path& projectDir, std::string listenHost)
@@ -73,9 +149,76 @@ Dashboard::Dashboard(const std::filesystem::path& projectDir, std::string listen
   options.connectTimeout = std::chrono::seconds(2);
   options.stallTimeout = std::chrono::seconds(5);
   client_ = std::make_unique<http::Client>(options);
+  samplerClient_ = std::make_unique<http::Client>(options);
 }
 
-Dashboard::~Dashboard() = default;
+Dashboard::~Dashboard() {
+  {
+    std::lock_guard lock(stopMutex_);
+    stopping_ = true;
+  }
+  stopSignal_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
+}
+
+void Dashboard::startSampling(std::chrono::milliseconds interval) {
+  sampler_ = std::thread([this, interval] {
+    std::unique_lock lock(stopMutex_);
+    while (!stopping_) {
+      lock.unlock();
+      try {
+        sampleServers();
+      } catch (const std::exception& e) {
+        std::cerr << "skiff dashboard: sampling the model servers failed: " << e.what() << "\n";
+      }
+      lock.lock();
+      stopSignal_.wait_for(lock, interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void Dashboard::sampleServers() {
+  for (const auto& run : state_->latestRuns()) {
+    if (run.kind != "serve" || run.endpoint.empty() || run.ended != 0) continue;
+    ServerSample sample;
+    sample.time = deploy::local::nowSeconds();
+    try {
+      http::Request request;
+      request.url = run.endpoint + "/metrics";
+      const http::Response response = samplerClient_->send(request);
+      if (response.status != 200) continue;
+      std::string_view text = response.body;
+      std::string name;
+      std::map<std::string, std::string> labels;
+      double value = 0;
+      while (!text.empty()) {
+        const size_t end = std::min(text.find('\n'), text.size());
+        const std::string_view line = text.substr(0, end);
+        text.remove_prefix(std::min(end + 1, text.size()));
+        if (!parseSampleLine(line, name, labels, value) || !labels.count("model") ||
+            !labels.count("version")) {
+          continue;
+        }
+        VersionSample& version = sample.versions[{labels["model"], labels["version"]}];
+        if (name == "skiff_serve_inference_requests_total") {
+          version.requests = value;
+        } else if (name == "skiff_serve_inference_failures_total") {
+          version.failures = value;
+        } else if (name == "skiff_serve_request_duration_seconds_bucket" && labels.count("le")) {
+          const double le =
+              labels["le"] == "+Inf" ? HUGE_VAL : std::strtod(labels["le"].c_str(), nullptr);
+          version.latencyBuckets.emplace_back(le, value);
+        }
+      }
+    } catch (const std::exception&) {
+      continue;  // a server that does not answer has no sample; /api/models says why
+    }
+    std::lock_guard lock(samplesMutex_);
+    auto& kept = samples_[run.name];
+    kept.push_back(std::move(sample));
+    while (kept.size() > kMostSamples) kept.pop_front();
+  }
+}
 
 bool Dashboard::allowedHost(std::string_view host) const {
   if (host.empty() || listenHost_ == "0.0.0.0" || listenHost_ == "::") return true;
@@ -116,7 +259,9 @@ http::HttpReply Dashboard::handle(const http::HttpRequestView& request) {
       return reply;
     }
     if (path == "/api/status") return jsonReply(deploy::local::statusJson(*state_));
-    if (path == "/api/metrics") return metrics();
+    if (path == "/api/runs") return runs(std::string(query));
+    if (path.rfind("/api/runs/", 0) == 0) return run(path.substr(10));
+    if (path == "/api/metrics") return metrics(std::string(query));
     if (path == "/api/logs") return logs(std::string(query));
     if (path == "/api/models") return models();
     return http::errorReply(404, fmt::format("no page {} (try / or /api/status)", path));
@@ -125,20 +270,90 @@ http::HttpReply Dashboard::handle(const http::HttpRequestView& request) {
   }
 }
 
-http::HttpReply Dashboard::metrics() {
-  json runs = json::array();
-  for (const auto& run : state_->latestRuns()) {
-    json series = json::object();
-    for (const auto& metric : state_->metrics(run.id)) {
-      json& points = series[metric.name];
-      if (points.is_null()) points = json::array();
-      // Without a step, values are plotted in the order they came.
-      const int64_t x = metric.step ? *metric.step : static_cast<int64_t>(points.size());
-      points.push_back({{"x", x}, {"value", metric.value}, {"replica", metric.replica}});
+namespace {
+// Every value of every metric of a run: x is the step, or the order of the
+// values when there is none; time is when it was reported.
+json metricSeries(deploy::local::StateDb& state, int64_t runId) {
+  json series = json::object();
+  for (const auto& metric : state.metrics(runId)) {
+    json& points = series[metric.name];
+    if (points.is_null()) points = json::array();
+    const int64_t x = metric.step ? *metric.step : static_cast<int64_t>(points.size());
+    points.push_back({{"x", x},
+                      {"step", metric.step ? json(*metric.step) : json()},
+                      {"time", metric.time},
+                      {"value", metric.value},
+                      {"replica", metric.replica}});
+  }
+  return series;
+}
+
+std::optional<int64_t> parseId(std::string_view text) {
+  int64_t id = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (error != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+}  // namespace
+
+http::HttpReply Dashboard::metrics(const std::string& query) {
+  const auto values = parseQuery(query);
+  std::vector<deploy::local::RunRecord> chosen;
+  if (const auto ids = values.find("runs"); ids != values.end() && !ids->second.empty()) {
+    std::string_view list = ids->second;
+    while (!list.empty()) {
+      const size_t comma = std::min(list.find(','), list.size());
+      const auto id = parseId(list.substr(0, comma));
+      if (!id)
+        return http::errorReply(400, fmt::format("runs={} is not a list of run ids", ids->second));
+      const auto run = state_->run(*id);
+      if (!run)
+        return http::errorReply(404, fmt::format("no run {} (it may have been pruned)", *id));
+      chosen.push_back(*run);
+      list.remove_prefix(std::min(comma + 1, list.size()));
     }
-    runs.push_back({{"name", run.name}, {"release", run.releaseId}, {"metrics", series}});
+  } else {
+    chosen = state_->latestRuns();
+  }
+  json runs = json::array();
+  for (const auto& run : chosen) {
+    runs.push_back({{"id", run.id},
+                    {"name", run.name},
+                    {"release", run.releaseId},
+                    {"metrics", metricSeries(*state_, run.id)}});
   }
   return jsonReply({{"runs", runs}});
+}
+
+http::HttpReply Dashboard::runs(const std::string& query) {
+  const auto values = parseQuery(query);
+  deploy::local::RunFilter filter;
+  if (values.count("name")) filter.name = values.at("name");
+  if (values.count("status")) filter.status = values.at("status");
+  if (values.count("release") && !values.at("release").empty()) {
+    filter.release = parseId(values.at("release"));
+    if (!filter.release) {
+      return http::errorReply(
+          400, fmt::format("release={} is not a release number", values.at("release")));
+    }
+  }
+  if (values.count("limit")) {
+    const auto limit = parseId(values.at("limit"));
+    if (!limit)
+      return http::errorReply(400, fmt::format("limit={} is not a number", values.at("limit")));
+    filter.limit = static_cast<size_t>(std::min<int64_t>(*limit, 5000));
+  }
+  return jsonReply(deploy::local::historyJson(*state_, filter));
+}
+
+http::HttpReply Dashboard::run(std::string_view idText) {
+  const auto id = parseId(idText);
+  if (!id) return http::errorReply(400, fmt::format("'{}' is not a run id (/api/runs/ID)", idText));
+  const auto run = state_->run(*id);
+  if (!run) return http::errorReply(404, fmt::format("no run {} (it may have been pruned)", *id));
+  json answer = deploy::local::runJson(*state_, *run);
+  answer["series"] = metricSeries(*state_, run->id);
+  return jsonReply(answer);
 }
 
 http::HttpReply Dashboard::logs(const std::string& query) {
@@ -155,7 +370,14 @@ http::HttpReply Dashboard::logs(const std::string& query) {
       return http::errorReply(400, fmt::format("lines={} is not a number", count->second));
     }
   }
-  const auto run = state_->latestRun(name->second);
+  auto run = state_->latestRun(name->second);
+  if (const auto chosen = values.find("run"); chosen != values.end() && !chosen->second.empty()) {
+    const auto id = parseId(chosen->second);
+    run = id ? state_->run(*id) : std::nullopt;
+    if (!run || run->name != name->second) {
+      return http::errorReply(404, fmt::format("no run {} of '{}'", chosen->second, name->second));
+    }
+  }
   if (!run) {
     std::vector<std::string> known;
     for (const auto& each : state_->latestRuns()) known.push_back(each.name);
@@ -167,7 +389,7 @@ http::HttpReply Dashboard::logs(const std::string& query) {
   for (const auto& replica : state_->replicas(run->id)) {
     replicas[replica.replica] = deploy::local::lastLines(replica.logPath, lines);
   }
-  return jsonReply({{"name", run->name}, {"replicas", replicas}});
+  return jsonReply({{"name", run->name}, {"run", run->id}, {"replicas", replicas}});
 }
 
 http::HttpReply Dashboard::models() {
@@ -192,11 +414,13 @@ http::HttpReply Dashboard::models() {
         json versions = json::array();
         if (status.contains("model_version_status")) {
           for (const auto& version : status["model_version_status"]) {
+            const std::string number = version.value("version", "");
             versions.push_back(
-                {{"version", version.value("version", "")},
+                {{"version", number},
                  {"state", version.value("state", "")},
                  {"message",
-                  version.contains("status") ? version["status"].value("error_message", "") : ""}});
+                  version.contains("status") ? version["status"].value("error_message", "") : ""},
+                 {"run", runLink(*state_, model, number)}});
           }
         }
         models[model] = versions;
@@ -205,9 +429,41 @@ http::HttpReply Dashboard::models() {
     } catch (const std::exception& e) {
       server["error"] = e.what();
     }
+    server["health"] = health(run.name);
     servers.push_back(server);
   }
   return jsonReply({{"servers", servers}});
+}
+
+json Dashboard::health(const std::string& server) {
+  // {MODEL: {VERSION: [{time, requestsPerSecond, errorsPerSecond, p50, p99}]}}
+  json answer = json::object();
+  std::lock_guard lock(samplesMutex_);
+  const auto found = samples_.find(server);
+  if (found == samples_.end()) return answer;
+  const auto& kept = found->second;
+  for (size_t i = 1; i < kept.size(); ++i) {
+    const ServerSample& before = kept[i - 1];
+    const ServerSample& after = kept[i];
+    const double seconds = after.time - before.time;
+    if (seconds <= 0) continue;
+    for (const auto& [key, now] : after.versions) {
+      const auto previous = before.versions.find(key);
+      if (previous == before.versions.end()) continue;
+      const VersionSample& then = previous->second;
+      if (now.requests < then.requests) continue;  // the server restarted in between
+      const auto p50 = quantile(0.5, then.latencyBuckets, now.latencyBuckets);
+      const auto p99 = quantile(0.99, then.latencyBuckets, now.latencyBuckets);
+      json& points = answer[key.first][key.second];
+      if (points.is_null()) points = json::array();
+      points.push_back({{"time", after.time},
+                        {"requestsPerSecond", (now.requests - then.requests) / seconds},
+                        {"errorsPerSecond", std::max(0.0, now.failures - then.failures) / seconds},
+                        {"p50", p50 ? json(*p50) : json()},
+                        {"p99", p99 ? json(*p99) : json()}});
+    }
+  }
+  return answer;
 }
 
 int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions& options) {
@@ -222,6 +478,7 @@ int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions
       [&dashboard](const http::HttpRequestView& request) { return dashboard.handle(request); },
       serverOptions);
   server.start();
+  dashboard.startSampling(std::chrono::seconds(2));
   std::cerr << fmt::format("skiff dashboard: {} on http://{}:{}\n", projectDir.string(),
                            options.host, server.port())
             << std::flush;

@@ -29,6 +29,7 @@ struct ReleaseOptions : TargetOptions {
 
 struct StatusOptions : TargetOptions {
   bool json = false;
+  bool runs = false;  // local: the run history instead of the latest runs
 };
 
 struct LogsOptions : TargetOptions {

@@ -196,7 +196,8 @@ TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {
   for (const auto& server : answer["servers"]) servers[server["name"]] = server;
   ASSERT_EQ(servers.size(), 2u) << answer.dump();
   EXPECT_EQ(servers["classifier"]["models"]["mlp"],
-            json::parse(R"([{"version": "1", "state": "AVAILABLE", "message": ""}])"));
+            json::parse(R"([{"version": "1", "state": "AVAILABLE", "message": "", "run": null}])"))
+      << "no recorded run wrote this version";
   EXPECT_TRUE(servers["old-classifier"].contains("error")) << answer.dump();
 }
 

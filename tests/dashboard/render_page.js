@@ -29,11 +29,13 @@ async function main() {
   const text = (id) => document.getElementById(id).textContent.replace(/\s+/g, ' ').trim();
   console.log(JSON.stringify({
     updated: text('updated'),
+    // The columns `skiff status` has, in its order.
     runs: [...document.querySelectorAll('#runs tr')].slice(1).map((row) =>
-      [...row.querySelectorAll('td')].map((cell) => cell.textContent.trim())),
+      ['name', 'kind', 'status', 'exit', 'restarts', 'time', 'endpoint', 'metrics', 'why'].map((label) =>
+        row.querySelector(`[data-label="${label}"]`).textContent.trim())),
     charts: [...document.querySelectorAll('#metrics .chart')].map((chart) => ({
-      title: chart.querySelector('div').textContent.replace(/\s+/g, ' ').trim(),
-      points: chart.querySelector('polyline').getAttribute('points').split(' ').length,
+      title: chart.querySelector('.title').textContent.replace(/\s+/g, ' ').trim(),
+      points: chart.querySelector('polyline.series').getAttribute('points').split(' ').length,
     })),
     models: [...document.querySelectorAll('#models tr')].slice(1).map((row) =>
       [...row.querySelectorAll('td')].map((cell) => cell.textContent.trim())),

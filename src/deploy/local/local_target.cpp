@@ -231,7 +231,11 @@ class LocalTarget : public Target {
   int status(const spec::Spec&, const StatusOptions& options) override {
     StateDb state(options.projectDir);
     reportCleanup(state);
-    std::cout << (options.json ? statusJson(state).dump(2) + "\n" : statusTable(state));
+    if (options.runs) {
+      std::cout << (options.json ? historyJson(state, {}).dump(2) + "\n" : historyTable(state, {}));
+    } else {
+      std::cout << (options.json ? statusJson(state).dump(2) + "\n" : statusTable(state));
+    }
     return 0;
   }
 

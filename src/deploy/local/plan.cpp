@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 
 #include "common/error.hpp"
@@ -61,6 +63,8 @@ class Planner {
 
   LocalPlan plan() {
     plan_.projectDir = projectDir_;
+    plan_.keepRuns = keepRunsSetting();
+    recordProvenance();
     for (const auto& [name, storage] : spec_.storage) addMount(name, storage);
     for (const auto& [name, job] : spec_.jobs) addJob(job);
     for (const auto& [name, service] : spec_.services) addService(service);
@@ -102,6 +106,52 @@ class Planner {
       if (storage.readOnly) mount.argv.push_back("--read-only");
     }
     plan_.mounts.push_back(std::move(mount));
+  }
+
+  // What every run of this release was made from: the image the last
+  // `skiff build` recorded and the project's git commit.
+  void recordProvenance() {
+    if (spec_.image) provenance_["image"] = spec_.image->repository;
+    std::ifstream build(projectDir_ / ".skiff" / "build.json");
+    const auto record = nlohmann::json::parse(build, nullptr, false);
+    if (record.is_object()) {
+      if (!record.value("digest", "").empty()) provenance_["imageDigest"] = record["digest"];
+      if (!record.value("repository", "").empty()) provenance_["image"] = record["repository"];
+    }
+    SpawnOptions quiet;
+    quiet.workingDir = projectDir_;
+    try {
+      const auto git = runCommand({"git", "rev-parse", "HEAD"}, quiet);
+      if (git.exitCode == 0 && git.out.size() >= 40)
+        provenance_["gitCommit"] = git.out.substr(0, 40);
+      const auto dirty =
+          runCommand({"git", "status", "--porcelain", "--untracked-files=no"}, quiet);
+      if (git.exitCode == 0 && dirty.exitCode == 0) provenance_["gitDirty"] = !dirty.out.empty();
+    } catch (const Error&) {
+      // No git here: the history goes without a commit.
+    }
+  }
+
+  // The run history's parameters of a workload: names, never values.
+  nlohmann::json paramsOf(const spec::Workload& workload,
+                          const std::vector<std::string>& command) const {
+    nlohmann::json params = provenance_;
+    // A command may spell a secret's value out: the history never keeps one.
+    std::vector<std::string> shown;
+    for (const auto& word : command) shown.push_back(redact(word, secrets_));
+    params["command"] = shown;
+    std::vector<std::string> env;
+    for (const auto& [key, value] : workload.env) env.push_back(key);
+    for (const auto& secret : workload.secrets) {
+      if (const auto found = secrets_.find(secret); found != secrets_.end()) {
+        for (const auto& [key, value] : found->second) env.push_back(key);
+      }
+    }
+    params["env"] = env;
+    params["secrets"] = workload.secrets;
+    params["mounts"] = workload.mounts;
+    if (!workload.workingDir.empty()) params["workingDir"] = workload.workingDir;
+    return params;
   }
 
   // Environment every process of a workload gets: its env, its secrets as
@@ -181,6 +231,8 @@ class Planner {
   void addJob(const spec::Job& job) {
     UnitPlan unit = unitFor(job, spec::toString(job.kind));
     unit.backoffLimit = job.backoffLimit;
+    unit.params = paramsOf(job, job.command);
+    unit.params["backoffLimit"] = job.backoffLimit;
     switch (job.kind) {
       case spec::JobKind::kJob:
         addProcess(unit, job, "main", job.command);
@@ -267,7 +319,10 @@ class Planner {
     unit.service = true;
     unit.port = service.port;
     unit.endpoint = fmt::format("http://127.0.0.1:{}", service.port);
+    unit.params = paramsOf(service, service.command);
     if (service.kind == spec::ServiceKind::kServe) {
+      unit.params["modelRepository"] = service.modelRepository;
+      plan_.modelRepositories[service.name] = service.modelRepository;
       unit.readyPath = kServeReadyPath;
       ProcessPlan process;
       process.replica = "main";
@@ -317,6 +372,7 @@ class Planner {
   // Services whose plan did not change keep running across releases.
   void finishService(UnitPlan& unit) {
     nlohmann::json identity = unit;
+    identity.erase("params");  // a new commit alone does not restart a service
     for (const MountPlan* mount : mountsNamed(plan_, unit.mounts)) {
       identity["mountConfig"].push_back(*mount);
     }
@@ -334,6 +390,7 @@ class Planner {
   const SecretValues& secrets_;
   PlanOptions options_;
   std::string sandbox_;  // the bwrap binary, empty: no sandbox
+  nlohmann::json provenance_ = nlohmann::json::object();
   LocalPlan plan_;
 };
 
@@ -348,6 +405,19 @@ std::vector<const MountPlan*> mountsNamed(const LocalPlan& plan,
     }
   }
   return found;
+}
+
+int keepRunsSetting() {
+  const char* text = std::getenv("SKIFF_KEEP_RUNS");
+  if (!text || !*text) return 50;
+  int value = 0;
+  const std::string_view view(text);
+  const auto [end, error] = std::from_chars(view.data(), view.data() + view.size(), value);
+  if (error != std::errc() || end != view.data() + view.size() || value < 1 || value > 100000) {
+    throw Error(fmt::format("SKIFF_KEEP_RUNS={} is not a number of runs from 1 to 100000", text),
+                {}, "set it to how many runs of each job and service the history keeps (50)");
+  }
+  return value;
 }
 
 LocalPlan planRelease(const spec::Spec& spec, const fs::path& projectDir,

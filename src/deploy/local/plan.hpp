@@ -50,6 +50,9 @@ struct UnitPlan {
   std::string loginToken;      // notebook: its login token (kept out of the state database)
   std::string error;           // it cannot run here: the run fails at once with this
   std::string configHash;      // an unchanged service keeps running across releases
+  // What the run history records of it (state.hpp RunRecord::params): the
+  // command, env names (never values), secret names, image, git commit.
+  nlohmann::json params = nlohmann::json::object();
 };
 
 struct LocalPlan {
@@ -58,7 +61,16 @@ struct LocalPlan {
   std::vector<UnitPlan> units;
   std::vector<std::string> secretValues;  // redacted from every log the supervisor writes
   std::vector<std::string> warnings;      // for the user, printed by the CLI
+  // serve name -> its model repository URI: an artifact a job writes there
+  // is a model version, linked to the run that wrote it.
+  std::map<std::string, std::string> modelRepositories;
+  // How many runs of each job or service the history keeps (SKIFF_KEEP_RUNS).
+  int keepRuns = 50;
 };
+
+// The history's bound: SKIFF_KEEP_RUNS (1 to 100000), 50 without it; an
+// Error for anything else.
+int keepRunsSetting();
 
 struct PlanOptions {
   std::string skiffExe;  // this binary, for `skiff mount` and `skiff serve`
@@ -77,7 +89,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MountPlan, name, uri, mountpoint, mountPath, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnitPlan, name, kind, service, mounts, processes, successReplica,
                                    backoffLimit, port, readyPath, endpoint, loginToken, error,
-                                   configHash)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings)
+                                   configHash, params)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings,
+                                   modelRepositories, keepRuns)
 
 }  // namespace skiff::deploy::local

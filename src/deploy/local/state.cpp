@@ -130,7 +130,21 @@ StateDb::StateDb(const std::filesystem::path& projectDir)
     CREATE TABLE IF NOT EXISTS mounts (name TEXT PRIMARY KEY, mountpoint TEXT, pid INTEGER,
       uri TEXT);
     CREATE TABLE IF NOT EXISTS supervisor (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER);
+    CREATE TABLE IF NOT EXISTS events (run_id INTEGER, replica TEXT, time REAL, message TEXT,
+      exit_code INTEGER);
+    CREATE TABLE IF NOT EXISTS artifacts (run_id INTEGER, replica TEXT, path TEXT, uri TEXT,
+      server TEXT, model TEXT, version TEXT, time REAL);
+    CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run_id);
+    CREATE INDEX IF NOT EXISTS replicas_run ON replicas (run_id);
+    CREATE INDEX IF NOT EXISTS artifacts_model ON artifacts (model, version);
   )sql");
+  // Databases of earlier versions lack the newer columns.
+  bool hasParams = false;
+  {
+    auto columns = prepare("PRAGMA table_info(runs)");
+    while (columns.step()) hasParams = hasParams || columns.text(1) == "params";
+  }
+  if (!hasParams) exec("ALTER TABLE runs ADD COLUMN params TEXT DEFAULT '{}'");
 }
 
 StateDb::~StateDb() {
@@ -163,8 +177,9 @@ std::optional<int64_t> StateDb::latestRelease() {
   return statement.step() ? statement.optionalInteger(0) : std::nullopt;
 }
 
-#define SKIFF_RUN_SELECT(rest) \
-  "SELECT id, release_id, name, kind, status, started, ended, exit_code, message, endpoint " rest
+#define SKIFF_RUN_SELECT(rest)                                                                \
+  "SELECT id, release_id, name, kind, status, started, ended, exit_code, message, endpoint, " \
+  "params " rest
 
 namespace {
 template <typename Statement>
@@ -180,6 +195,8 @@ RunRecord readRun(const Statement& row) {
   if (auto code = row.optionalInteger(7)) run.exitCode = static_cast<int>(*code);
   run.message = row.text(8);
   run.endpoint = row.text(9);
+  run.params = row.text(10);
+  if (run.params.empty()) run.params = "{}";
   return run;
 }
 }  // namespace
@@ -197,14 +214,15 @@ void StateDb::bindRun(Statement& statement, const RunRecord& run) {
       .bind(7, run.exitCode)
       .bind(8, run.message)
       .bind(9, run.endpoint)
-      .bind(10, run.id);
+      .bind(10, run.id)
+      .bind(11, run.params);
 }
 
 int64_t StateDb::addRun(const RunRecord& run) {
   std::lock_guard lock(mutex_);
   auto statement = prepare(
       "INSERT INTO runs (release_id, name, kind, status, started, ended, exit_code, message, "
-      "endpoint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      "endpoint, params) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)");
   bindRun(statement, run);
   statement.step();
   return sqlite3_last_insert_rowid(db_);
@@ -254,7 +272,54 @@ std::optional<RunRecord> StateDb::latestRun(const std::string& name) {
   return readRun(statement);
 }
 
+std::vector<RunRecord> StateDb::history(const RunFilter& filter) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(
+      SKIFF_RUN_SELECT("FROM runs WHERE (?1 = '' OR name = ?1) AND (?2 = '' OR status = ?2) "
+                       "AND (?3 IS NULL OR release_id = ?3) ORDER BY id DESC LIMIT ?4"));
+  statement.bind(1, filter.name)
+      .bind(2, filter.status)
+      .bind(3, filter.release)
+      .bind(4, static_cast<int64_t>(filter.limit));
+  std::vector<RunRecord> runs;
+  while (statement.step()) runs.push_back(readRun(statement));
+  return runs;
+}
+
 #undef SKIFF_RUN_SELECT
+
+std::vector<int64_t> StateDb::pruneHistory(size_t keepPerName) {
+  std::lock_guard lock(mutex_);
+  // Runs still going are never pruned; the newest `keepPerName` of a name
+  // are kept whatever their state.
+  auto select = prepare(
+      "SELECT id FROM runs AS old WHERE ended != 0 AND (SELECT count(*) FROM runs AS newer "
+      "WHERE newer.name = old.name AND newer.id > old.id) >= ?");
+  select.bind(1, static_cast<int64_t>(keepPerName));
+  std::vector<int64_t> ids;
+  while (select.step()) ids.push_back(select.integer(0));
+  if (ids.empty()) return ids;
+  exec("BEGIN");
+  try {
+    for (const int64_t id : ids) {
+      for (const char* sql :
+           {"DELETE FROM metrics WHERE run_id = ?", "DELETE FROM replicas WHERE run_id = ?",
+            "DELETE FROM events WHERE run_id = ?", "DELETE FROM artifacts WHERE run_id = ?",
+            "DELETE FROM runs WHERE id = ?"}) {
+        prepare(sql).bind(1, id).step();
+      }
+    }
+    // The newest release stays: it numbers the next one.
+    exec(
+        "DELETE FROM releases WHERE id NOT IN (SELECT release_id FROM runs) AND id != "
+        "(SELECT max(id) FROM releases)");
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+  return ids;
+}
 
 void StateDb::bindReplica(Statement& statement, const ReplicaRecord& replica) {
   statement.bind(1, replica.runId)
@@ -362,6 +427,80 @@ std::vector<MetricRecord> StateDb::queryMetrics(const char* sql, int64_t runId) 
                        statement.real(3), statement.optionalInteger(4), statement.real(5)});
   }
   return metrics;
+}
+
+void StateDb::addEvent(const EventRecord& event) {
+  std::lock_guard lock(mutex_);
+  prepare("INSERT INTO events (run_id, replica, time, message, exit_code) VALUES (?,?,?,?,?)")
+      .bind(1, event.runId)
+      .bind(2, event.replica)
+      .bind(3, event.time)
+      .bind(4, event.message)
+      .bind(5, event.exitCode)
+      .step();
+}
+
+std::vector<EventRecord> StateDb::events(int64_t runId) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(
+      "SELECT run_id, replica, time, message, exit_code FROM events WHERE run_id = ? ORDER BY "
+      "rowid");
+  statement.bind(1, runId);
+  std::vector<EventRecord> events;
+  while (statement.step()) {
+    EventRecord event{statement.integer(0), statement.text(1), statement.real(2), statement.text(3),
+                      std::nullopt};
+    if (auto code = statement.optionalInteger(4)) event.exitCode = static_cast<int>(*code);
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+namespace {
+constexpr const char* kArtifactSelect =
+    "SELECT run_id, replica, path, uri, server, model, version, time FROM artifacts ";
+template <typename Statement>
+ArtifactRecord readArtifact(const Statement& row) {
+  return {row.integer(0), row.text(1), row.text(2), row.text(3),
+          row.text(4),    row.text(5), row.text(6), row.real(7)};
+}
+}  // namespace
+
+void StateDb::addArtifact(const ArtifactRecord& artifact) {
+  std::lock_guard lock(mutex_);
+  prepare(
+      "INSERT INTO artifacts (run_id, replica, path, uri, server, model, version, time) VALUES "
+      "(?,?,?,?,?,?,?,?)")
+      .bind(1, artifact.runId)
+      .bind(2, artifact.replica)
+      .bind(3, artifact.path)
+      .bind(4, artifact.uri)
+      .bind(5, artifact.server)
+      .bind(6, artifact.model)
+      .bind(7, artifact.version)
+      .bind(8, artifact.time)
+      .step();
+}
+
+std::vector<ArtifactRecord> StateDb::artifacts(int64_t runId) {
+  std::lock_guard lock(mutex_);
+  auto statement =
+      prepare((std::string(kArtifactSelect) + "WHERE run_id = ? ORDER BY rowid").c_str());
+  statement.bind(1, runId);
+  std::vector<ArtifactRecord> artifacts;
+  while (statement.step()) artifacts.push_back(readArtifact(statement));
+  return artifacts;
+}
+
+std::optional<ArtifactRecord> StateDb::modelVersion(const std::string& model,
+                                                    const std::string& version) {
+  std::lock_guard lock(mutex_);
+  auto statement = prepare(
+      (std::string(kArtifactSelect) + "WHERE model = ? AND version = ? ORDER BY rowid DESC LIMIT 1")
+          .c_str());
+  statement.bind(1, model).bind(2, version);
+  if (!statement.step()) return std::nullopt;
+  return readArtifact(statement);
 }
 
 void StateDb::putMount(const MountRecord& mount) {

@@ -2,8 +2,11 @@
 
 // The local target's record of what it ran, in DIR/.skiff/state.db (SQLite,
 // WAL mode so `skiff status` reads while the supervisor writes): releases,
-// runs (one per job or service per release), replicas with their processes,
-// exit codes and log files, metrics reported by jobs, and live mounts.
+// runs (one per job or service per release) with their parameters,
+// replicas with their processes, exit codes and log files, restarts and
+// exits with their reasons (events), metrics and artifacts reported by jobs,
+// and live mounts. Runs are history: they outlive `skiff down` and a crashed
+// supervisor, and pruneHistory() bounds how many of each name are kept.
 //
 // DIR/.skiff is its owner's alone: opening the state makes it 0700 and the
 // database files 0600, also when an earlier version left them readable (job
@@ -31,6 +34,9 @@ struct RunRecord {
   std::optional<int> exitCode;
   std::string message;   // why it failed, in words
   std::string endpoint;  // services: http://127.0.0.1:PORT
+  // What it ran with, as JSON: command, env names (never values), secret
+  // names, image and digest, git commit. "{}" when unknown.
+  std::string params = "{}";
 };
 
 struct ReplicaRecord {
@@ -53,6 +59,37 @@ struct MetricRecord {
   double value = 0;
   std::optional<int64_t> step;
   double time = 0;
+};
+
+// Something that happened to a replica: an exit, a restart; `message` in
+// words ("main was killed by SIGKILL (exit code 137); restart 1 of 2 in 1.0s").
+struct EventRecord {
+  int64_t runId = 0;
+  std::string replica;
+  double time = 0;
+  std::string message;
+  std::optional<int> exitCode;
+};
+
+// A file a job reported with a `skiff:artifact PATH` line; when it lies in
+// the model repository of a `serve` of the project, the model version it is.
+struct ArtifactRecord {
+  int64_t runId = 0;
+  std::string replica;
+  std::string path;     // as the job named it
+  std::string uri;      // where it is: file:///..., az://...; empty when unknown
+  std::string server;   // the serve whose repository holds it; empty: none
+  std::string model;    // empty when it is not a model version
+  std::string version;  // e.g. "3"
+  double time = 0;
+};
+
+// Which runs history() returns; empty fields match everything.
+struct RunFilter {
+  std::string name;
+  std::string status;
+  std::optional<int64_t> release;
+  size_t limit = 200;
 };
 
 struct MountRecord {
@@ -82,6 +119,13 @@ class StateDb {
   // The newest run of every name: what `skiff status` shows.
   std::vector<RunRecord> latestRuns();
   std::optional<RunRecord> latestRun(const std::string& name);
+  // Every kept run, newest first.
+  std::vector<RunRecord> history(const RunFilter& filter);
+  // Deletes the oldest finished runs of each name beyond the newest
+  // `keepPerName` (with their replicas, metrics, events and artifacts) and
+  // releases left without runs; returns the deleted run ids (their log
+  // directories are the caller's to remove).
+  std::vector<int64_t> pruneHistory(size_t keepPerName);
 
   int64_t addReplica(const ReplicaRecord& replica);
   void updateReplica(const ReplicaRecord& replica);
@@ -94,6 +138,14 @@ class StateDb {
   std::vector<MetricRecord> latestMetrics(int64_t runId);
   // Every value of every metric of a run, in the order they were reported.
   std::vector<MetricRecord> metrics(int64_t runId);
+
+  void addEvent(const EventRecord& event);
+  std::vector<EventRecord> events(int64_t runId);
+
+  void addArtifact(const ArtifactRecord& artifact);
+  std::vector<ArtifactRecord> artifacts(int64_t runId);
+  // The newest artifact that is version `version` of `model` (any server).
+  std::optional<ArtifactRecord> modelVersion(const std::string& model, const std::string& version);
 
   void putMount(const MountRecord& mount);
   void removeMount(const std::string& name);

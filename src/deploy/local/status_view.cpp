@@ -1,9 +1,13 @@
 #include "deploy/local/status_view.hpp"
 
 #include <fmt/format.h>
+#include <string.h>
 
+#include <ctime>
 #include <deque>
 #include <fstream>
+
+#include "deploy/local/metrics.hpp"
 
 namespace skiff::deploy::local {
 
@@ -33,6 +37,24 @@ std::string metricsText(StateDb& state, const RunRecord& run) {
     text += fmt::format("{}{}={:g}", text.empty() ? "" : " ", metric.name, metric.value);
   }
   return text;
+}
+
+// Columns padded to their widest cell, the last one as it is.
+std::string formatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string table;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], widths[i]) : row[i];
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    table += line + "\n";
+  }
+  return table;
 }
 
 }  // namespace
@@ -67,51 +89,122 @@ std::string statusTable(StateDb& state) {
                     std::to_string(restarts), run.exitCode ? std::to_string(*run.exitCode) : "-",
                     duration(runSeconds(run)), details});
   }
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  return formatTable(rows);
+}
+
+namespace {
+nlohmann::json optionalCode(const std::optional<int>& code) {
+  return code ? nlohmann::json(*code) : nlohmann::json();
+}
+nlohmann::json signalOf(const std::optional<int>& code) {
+  const auto signal = code ? exitSignal(*code) : std::nullopt;
+  return signal ? nlohmann::json(*signal) : nlohmann::json();
+}
+}  // namespace
+
+nlohmann::json runJson(StateDb& state, const RunRecord& run) {
+  nlohmann::json replicas = nlohmann::json::array();
+  for (const auto& replica : state.replicas(run.id)) {
+    replicas.push_back({{"replica", replica.replica},
+                        {"status", replica.status},
+                        {"pid", replica.pid},
+                        {"exitCode", optionalCode(replica.exitCode)},
+                        {"signal", signalOf(replica.exitCode)},
+                        {"restarts", replica.restarts},
+                        {"log", replica.logPath}});
   }
-  std::string table;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], widths[i]) : row[i];
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& metric : state.latestMetrics(run.id)) metrics[metric.name] = metric.value;
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& event : state.events(run.id)) {
+    events.push_back({{"replica", event.replica},
+                      {"time", event.time},
+                      {"message", event.message},
+                      {"exitCode", optionalCode(event.exitCode)},
+                      {"signal", signalOf(event.exitCode)}});
+  }
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& artifact : state.artifacts(run.id)) {
+    nlohmann::json item = {{"path", artifact.path}, {"uri", artifact.uri}, {"time", artifact.time}};
+    if (!artifact.model.empty()) {
+      item["server"] = artifact.server;
+      item["model"] = artifact.model;
+      item["version"] = artifact.version;
     }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    table += line + "\n";
+    artifacts.push_back(item);
   }
-  return table;
+  nlohmann::json params = nlohmann::json::parse(run.params, nullptr, false);
+  if (!params.is_object()) params = nlohmann::json::object();
+  return {{"id", run.id},
+          {"name", run.name},
+          {"kind", run.kind},
+          {"release", run.releaseId},
+          {"status", run.status},
+          {"exitCode", optionalCode(run.exitCode)},
+          {"signal", signalOf(run.exitCode)},
+          {"message", run.message},
+          {"endpoint", shownEndpoint(state, run)},
+          {"started", run.started},
+          {"ended", run.ended != 0 ? nlohmann::json(run.ended) : nlohmann::json()},
+          {"seconds", runSeconds(run)},
+          {"replicas", replicas},
+          {"metrics", metrics},
+          {"params", params},
+          {"events", events},
+          {"artifacts", artifacts}};
 }
 
 nlohmann::json statusJson(StateDb& state) {
   nlohmann::json runs = nlohmann::json::array();
-  for (const auto& run : state.latestRuns()) {
-    nlohmann::json replicas = nlohmann::json::array();
-    for (const auto& replica : state.replicas(run.id)) {
-      replicas.push_back(
-          {{"replica", replica.replica},
-           {"status", replica.status},
-           {"pid", replica.pid},
-           {"exitCode", replica.exitCode ? nlohmann::json(*replica.exitCode) : nlohmann::json()},
-           {"restarts", replica.restarts},
-           {"log", replica.logPath}});
-    }
-    nlohmann::json metrics = nlohmann::json::object();
-    for (const auto& metric : state.latestMetrics(run.id)) metrics[metric.name] = metric.value;
-    runs.push_back({{"name", run.name},
-                    {"kind", run.kind},
-                    {"release", run.releaseId},
-                    {"status", run.status},
-                    {"exitCode", run.exitCode ? nlohmann::json(*run.exitCode) : nlohmann::json()},
-                    {"message", run.message},
-                    {"endpoint", shownEndpoint(state, run)},
-                    {"started", run.started},
-                    {"ended", run.ended != 0 ? nlohmann::json(run.ended) : nlohmann::json()},
-                    {"seconds", runSeconds(run)},
-                    {"replicas", replicas},
-                    {"metrics", metrics}});
-  }
+  for (const auto& run : state.latestRuns()) runs.push_back(runJson(state, run));
   return {{"runs", runs}};
+}
+
+nlohmann::json historyJson(StateDb& state, const RunFilter& filter) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& run : state.history(filter)) runs.push_back(runJson(state, run));
+  return {{"runs", runs}};
+}
+
+std::string historyTable(StateDb& state, const RunFilter& filter) {
+  const auto runs = state.history(filter);
+  if (runs.empty()) {
+    return filter.name.empty() && filter.status.empty() && !filter.release
+               ? "no runs recorded here yet (skiff release)\n"
+               : "no recorded run matches\n";
+  }
+  std::vector<std::vector<std::string>> rows = {{"RUN", "RELEASE", "NAME", "KIND", "STATUS", "EXIT",
+                                                 "RESTARTS", "STARTED", "TIME", "DETAILS"}};
+  for (const auto& run : runs) {
+    int restarts = 0;
+    for (const auto& replica : state.replicas(run.id)) restarts += replica.restarts;
+    std::string details = metricsText(state, run);
+    for (const auto& artifact : state.artifacts(run.id)) {
+      if (!artifact.model.empty()) {
+        details += fmt::format("{}wrote {} v{}", details.empty() ? "" : "  ", artifact.model,
+                               artifact.version);
+      }
+    }
+    if (!run.message.empty()) details += (details.empty() ? "" : "  ") + run.message;
+    std::string exit = "-";
+    if (run.exitCode) {
+      exit = std::to_string(*run.exitCode);
+      if (auto signal = exitSignal(*run.exitCode)) {
+        const char* name = sigabbrev_np(*signal);
+        if (name) exit += fmt::format(" (SIG{})", name);
+      }
+    }
+    char started[32] = "-";
+    const time_t when = static_cast<time_t>(run.started);
+    struct tm local {};
+    if (run.started > 0 && localtime_r(&when, &local)) {
+      std::strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S", &local);
+    }
+    rows.push_back({std::to_string(run.id), std::to_string(run.releaseId), run.name, run.kind,
+                    run.status, exit, std::to_string(restarts), started, duration(runSeconds(run)),
+                    details});
+  }
+  return formatTable(rows);
 }
 
 std::string describeOutcome(StateDb& state, const RunRecord& run) {

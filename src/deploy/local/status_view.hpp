@@ -14,6 +14,15 @@ namespace skiff::deploy::local {
 
 std::string statusTable(StateDb& state);
 
+// The run history (`skiff runs`, `skiff status --runs`), newest first: a
+// table, one run a line, with restarts and reasons in words.
+std::string historyTable(StateDb& state, const RunFilter& filter);
+// {"runs": [runJson...]}, newest first.
+nlohmann::json historyJson(StateDb& state, const RunFilter& filter);
+// One run: what statusJson shows of it, plus its id, parameters, events
+// (exits and restarts in words), artifacts and the model versions they are.
+nlohmann::json runJson(StateDb& state, const RunRecord& run);
+
 // The last `count` lines of a log file (fewer when it is shorter or missing).
 std::vector<std::string> lastLines(const std::filesystem::path& file, size_t count);
 nlohmann::json statusJson(StateDb& state);

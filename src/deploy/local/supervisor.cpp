@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <list>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -39,22 +40,59 @@ void onStopSignal(int) {
   stopRequested = true;
 }
 
+// At most this many metric values per run are recorded (the rest are
+// counted and dropped), so a job that prints metrics in a tight loop cannot
+// grow the history without bound.
+constexpr int64_t kMaxMetricValuesPerRun = 100000;
+
+// Where a run's reported artifacts lie, shared by its replicas' sinks.
+struct ArtifactPlaces {
+  std::vector<StorageRoot> roots;
+  std::map<std::string, std::string> modelRepositories;  // serve -> URI
+};
+
 // Where one replica's output goes: its log file, with secret values
-// redacted, and `skiff:metric` lines into the state database.
+// redacted, and `skiff:metric` and `skiff:artifact` lines into the state
+// database.
 struct LogSink {
   std::shared_ptr<StateDb> state;
   int64_t runId = 0;
   std::string replica;
   std::vector<std::string> secrets;
   std::ofstream file;
+  std::shared_ptr<const ArtifactPlaces> places;
+  std::shared_ptr<std::atomic<int64_t>> metricValues;  // of the whole run
 
   void line(const std::string& raw) {
     const std::string text = redactValues(raw, secrets);
     file << text << '\n';
-    file.flush();
     for (const auto& metric : parseMetricLine(text)) {
+      if (++*metricValues == kMaxMetricValuesPerRun + 1) {
+        file << fmt::format("skiff: more than {} metric values: the rest are not recorded\n",
+                            kMaxMetricValuesPerRun);
+      }
+      if (*metricValues > kMaxMetricValuesPerRun) continue;
       state->addMetric({runId, replica, metric.name, metric.value, metric.step, nowSeconds()});
     }
+    if (auto path = parseArtifactLine(text)) addArtifact(*path);
+    file.flush();
+  }
+
+  void addArtifact(const std::string& path) {
+    ArtifactRecord artifact;
+    artifact.runId = runId;
+    artifact.replica = replica;
+    artifact.path = path;
+    artifact.uri = artifactUri(path, places->roots);
+    artifact.time = nowSeconds();
+    for (const auto& [server, repository] : places->modelRepositories) {
+      if (auto version = modelVersionOf(artifact.uri, repository)) {
+        artifact.server = server;
+        std::tie(artifact.model, artifact.version) = *version;
+        break;
+      }
+    }
+    state->addArtifact(artifact);
   }
 };
 
@@ -110,6 +148,8 @@ struct Unit {
   RunRecord run;
   std::list<Replica> replicas;
   int failures = 0;  // jobs: failed attempts so far
+  std::shared_ptr<const ArtifactPlaces> places;
+  std::shared_ptr<std::atomic<int64_t>> metricValues = std::make_shared<std::atomic<int64_t>>(0);
   milliseconds backoff{1000};
   bool finished = false;
   bool ready = false;
@@ -182,6 +222,16 @@ class Supervisor {
   nlohmann::json release(const LocalPlan& plan) {
     secrets_ = plan.secretValues;
     const int64_t releaseId = state_->addRelease();
+    pruneHistory(static_cast<size_t>(std::max(1, plan.keepRuns)));
+    auto places = std::make_shared<ArtifactPlaces>();
+    for (const auto& mount : plan.mounts) {
+      // Host paths have no URI of their own: they are files here.
+      const std::string uri = !mount.uri.empty() ? mount.uri : "file://" + mount.mountpoint;
+      places->roots.push_back({mount.mountPath, uri});
+      places->roots.push_back({mount.mountpoint, uri});
+    }
+    places->modelRepositories = plan.modelRepositories;
+    places_ = places;
     nlohmann::json reply = {
         {"ok", true}, {"release", releaseId}, {"kept", nlohmann::json::array()}};
     // Services whose plan is unchanged keep running (no dropped requests);
@@ -211,6 +261,15 @@ class Supervisor {
       startUnit(*unitPlan, releaseId, mountError);
     }
     return reply;
+  }
+
+  // Keeps the history bounded: the oldest finished runs of each name go,
+  // with their logs.
+  void pruneHistory(size_t keepPerName) {
+    for (const int64_t id : state_->pruneHistory(keepPerName)) {
+      std::error_code ignored;
+      fs::remove_all(projectDir_ / ".skiff" / "logs" / std::to_string(id), ignored);
+    }
   }
 
   Unit* findActive(const std::string& name) {
@@ -273,6 +332,8 @@ class Supervisor {
     unit.run.started = nowSeconds();
     unit.run.endpoint = plan.endpoint;
     unit.run.status = plan.service ? "Starting" : "Running";
+    unit.run.params = plan.params.dump();
+    unit.places = places_;
     unit.run.id = state_->addRun(unit.run);
     if (!plan.loginToken.empty()) state_->setLoginToken(plan.name, plan.loginToken);
     const std::string error = !plan.error.empty() ? plan.error : mountError;
@@ -303,11 +364,16 @@ class Supervisor {
     sink->runId = unit.run.id;
     sink->replica = replica.plan.replica;
     sink->secrets = secrets_;
+    sink->places = unit.places ? unit.places : std::make_shared<const ArtifactPlaces>();
+    sink->metricValues = unit.metricValues;
     ::close(openPrivateFile(replica.record.logPath, O_WRONLY | O_APPEND));  // 0600 first
     sink->file.open(replica.record.logPath, std::ios::app);
     if (replica.record.restarts > 0) {
-      sink->file << fmt::format("skiff: restart {} of {}\n", replica.record.restarts,
-                                replica.plan.replica);
+      // Why, not only that: the previous exit in words.
+      sink->file << fmt::format(
+          "skiff: restart {} of {} ({} {})\n", replica.record.restarts, replica.plan.replica,
+          replica.plan.replica,
+          replica.record.exitCode ? describeExit(*replica.record.exitCode) : "exited");
     }
     SpawnOptions options;
     options.extraEnv = replica.plan.env;
@@ -368,8 +434,8 @@ class Supervisor {
     if (unit.plan.service) {
       // Services always come back, slower each time they crash in a row.
       if (ranLong) unit.backoff = milliseconds(1000);
-      scheduleRestart(unit, replica,
-                      fmt::format("{} exited with code {}", replica.plan.replica, code));
+      scheduleRestart(unit, replica, fmt::format("{} {}", replica.plan.replica, describeExit(code)),
+                      code);
       unit.ready = false;
       unit.run.status = "Restarting";
       state_->updateRun(unit.run);
@@ -378,17 +444,22 @@ class Supervisor {
     if (code == 0) {
       replica.record.status = "Succeeded";
       state_->updateReplica(replica.record);
+      state_->addEvent({unit.run.id, replica.plan.replica, nowSeconds(),
+                        replica.plan.replica + " " + describeExit(code), code});
       if (replica.plan.replica == unit.plan.successReplica) finish(unit, "Succeeded", {}, 0);
       return;
     }
-    const std::string why = fmt::format("{} exited with code {}", replica.plan.replica, code);
+    const std::string why = fmt::format("{} {}", replica.plan.replica, describeExit(code));
     if (unit.failures < unit.plan.backoffLimit) {
       ++unit.failures;
-      scheduleRestart(unit, replica, why);
+      scheduleRestart(unit, replica,
+                      fmt::format("{}; retry {} of {}", why, unit.failures, unit.plan.backoffLimit),
+                      code);
       return;
     }
     replica.record.status = "Failed";
     state_->updateReplica(replica.record);
+    state_->addEvent({unit.run.id, replica.plan.replica, nowSeconds(), why, code});
     finish(unit, "Failed",
            unit.plan.backoffLimit > 0
                ? fmt::format("{} (backoff limit {} reached)", why, unit.plan.backoffLimit)
@@ -396,11 +467,12 @@ class Supervisor {
            code);
   }
 
-  void scheduleRestart(Unit& unit, Replica& replica, const std::string& why) {
+  void scheduleRestart(Unit& unit, Replica& replica, const std::string& why, int code) {
     replica.record.status = "Restarting";
     ++replica.record.restarts;
     replica.restartAt = Clock::now() + unit.backoff;
     unit.run.message = fmt::format("{}; restarting in {:.1f}s", why, unit.backoff.count() / 1000.0);
+    state_->addEvent({unit.run.id, replica.plan.replica, nowSeconds(), unit.run.message, code});
     unit.backoff = std::min(unit.backoff * 2, kMaxBackoff);
     state_->updateReplica(replica.record);
     state_->updateRun(unit.run);
@@ -453,6 +525,7 @@ class Supervisor {
   std::list<Unit> units_;
   std::list<Mount> mounts_;
   std::vector<std::string> secrets_;
+  std::shared_ptr<const ArtifactPlaces> places_;
 };
 
 }  // namespace
