@@ -248,9 +248,13 @@ class LocalTarget : public Target {
       for (const auto& [name, service] : spec.services) names.push_back(name);
       if (spec.notebook) names.push_back("notebook");
       const auto guess = closestMatch(options.name, names);
-      throw Error(
-          fmt::format("nothing named \"{}\" has run here", options.name), {},
-          guess ? fmt::format("did you mean \"{}\"?", *guess) : "`skiff status` lists what ran");
+      const std::string known =
+          names.empty() ? "" : fmt::format("; the names: {}", fmt::join(names, ", "));
+      throw Error(fmt::format("nothing named \"{}\" has run here", options.name),
+                  (options.projectDir / "skiff.yaml").string(),
+                  (guess ? fmt::format("did you mean \"{}\"?", *guess)
+                         : std::string("`skiff status` lists what ran")) +
+                      known);
     }
     return printLogs(state, runs, options);
   }
