@@ -316,10 +316,11 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
   const std::string endpoint = project.status()["notebook"]["endpoint"];
   const auto token = endpoint.substr(endpoint.find("token=") + 6);
   ASSERT_GE(token.size(), 16u) << endpoint;
-  const auto contents = runCommand(
-      {"curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/api/contents?token=" + token});
+  const auto contents =
+      runCommand({"curl", "-sf",
+                  "http://127.0.0.1:" + std::to_string(port) + "/api/contents/p?token=" + token});
   EXPECT_NE(contents.out.find("skiff.yaml"), std::string::npos)
-      << "the project is the notebook dir";
+      << "the project is in the notebook's root, under its name";
   const auto refused = runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                    "http://127.0.0.1:" + std::to_string(port) + "/api/contents"});
   EXPECT_EQ(refused.out, "403") << "no token, no access";
@@ -335,6 +336,65 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
   EXPECT_EQ(modeOf(dir / "tokens" / "notebook"), 0600);
   EXPECT_NE(project.skiff({"status"}).out.find("?token=" + token), std::string::npos)
       << "the owner still sees the login URL";
+}
+
+// The file browser used to show only the project (its seed data/, writable),
+// never the /data and /models mounts the kernel reads.
+TEST(LocalTarget, TheNotebooksFileBrowserShowsTheProjectAndItsMounts) {
+  TempDir store("skiff-store");
+  store.write("data/iris.csv", "5.1,3.5,1.4,0.2,setosa\n");
+  std::filesystem::create_directories(store / "models");
+  const int port = freeLoopbackPort();
+  Project project(
+      "name: iris\n"
+      "storage:\n"
+      "  data: {uri: 'file://" +
+      (store / "data").string() +
+      "', mountPath: /data, readOnly: true}\n"
+      "  models: {uri: 'file://" +
+      (store / "models").string() +
+      "', mountPath: /models, cacheTimeout: 0s}\n"
+      "notebook: {port: " +
+      std::to_string(port) + ", mounts: [data, models]}\n");
+  project.dir().write("data/seed.csv", "the repository's copy\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "90"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  const std::string endpoint = project.status()["notebook"]["endpoint"];
+  const std::string token = endpoint.substr(endpoint.find("token=") + 6);
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  auto contents = [&](const std::string& path) {
+    const auto result =
+        runCommand({"curl", "-sf", base + "/api/contents/" + path + "?token=" + token});
+    std::map<std::string, json> entries;
+    const json parsed = json::parse(result.out, nullptr, false);
+    if (parsed.is_object() && parsed["content"].is_array()) {
+      for (const auto& entry : parsed["content"]) entries[entry["name"]] = entry;
+    }
+    return entries;
+  };
+  const auto root = contents("");
+  ASSERT_TRUE(root.count("iris") && root.count("data") && root.count("models"))
+      << json(root).dump();
+  EXPECT_EQ(root.at("data")["type"], "directory");
+  EXPECT_TRUE(contents("data").count("iris.csv")) << "the /data mount, as the kernel reads it";
+  EXPECT_FALSE(contents("data").count("seed.csv"));
+  EXPECT_TRUE(contents("iris/data").count("seed.csv")) << "the project's own data/ still there";
+  EXPECT_TRUE(contents("iris").count("skiff.yaml"));
+  EXPECT_EQ(contents("data").at("iris.csv")["writable"], false) << "read-only stays read-only";
+  const auto put = [&](const std::string& path) {
+    return runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H",
+                       "Content-Type: application/json", "-d",
+                       R"({"type":"file","format":"text","content":"x"})",
+                       base + "/api/contents/" + path + "?token=" + token})
+        .out;
+  };
+  EXPECT_NE(put("data/new.txt").rfind("2", 0), 0u) << "a read-only mount refuses writes";
+  EXPECT_EQ(put("models/note.txt").rfind("2", 0), 0u) << "a writable mount takes them";
+  EXPECT_EQ(readAll(store / "models/note.txt"), "x");
+  // The browser opens in the project, where the notebooks are.
+  const auto landing = runCommand(
+      {"curl", "-s", "-o", "/dev/null", "-w", "%{redirect_url}", base + "/?token=" + token});
+  EXPECT_NE(landing.out.find("/tree/iris"), std::string::npos) << landing.out;
 }
 
 // Whether uid 65534 (nobody) can read `file`: the test of the issue, with setpriv.
