@@ -397,6 +397,64 @@ TEST(LocalTarget, TheNotebooksFileBrowserShowsTheProjectAndItsMounts) {
   EXPECT_NE(landing.out.find("/tree/iris"), std::string::npos) << landing.out;
 }
 
+// GPUs on the local target, with device nodes made for the test (this machine
+// has none): nvidia0 and nvidiactl are /dev/null's numbers, so they open.
+struct FakeGpus {
+  TempDir dir{"skiff-gpus"};
+  explicit FakeGpus(int count) {
+    std::filesystem::create_directories(dir / "dev");
+    std::filesystem::create_directories(dir / "locks");
+    for (int i = 0; i < count; ++i) makeNode("nvidia" + std::to_string(i));
+    if (count > 0) makeNode("nvidiactl");
+  }
+  void makeNode(const std::string& name) {
+    const auto result = runCommand({"mknod", (dir / "dev" / name).string(), "c", "1", "3"});
+    EXPECT_EQ(result.exitCode, 0) << result.err;
+  }
+  std::map<std::string, std::string> env() const {
+    return {{"SKIFF_GPU_DEVICE_DIR", (dir / "dev").string()},
+            {"SKIFF_GPU_LOCK_DIR", (dir / "locks").string()}};
+  }
+};
+
+TEST(LocalTarget, AGpuJobOnAMachineWithoutGpusFailsSayingSo) {
+  FakeGpus none(0);
+  Project project("name: p\njobs:\n  train: {command: ['true'], resources: {gpu: 1}}\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "30"}, none.env());
+  EXPECT_NE(release.exitCode, 0) << release.out;
+  const std::string message = project.status()["train"]["message"];
+  EXPECT_NE(message.find("train asks for 1 GPU (resources.gpu), and this machine has 0"),
+            std::string::npos)
+      << message;
+}
+
+TEST(LocalTarget, GpuJobsGetTheDevicesAndTakeTurnsOnOneGpu) {
+  FakeGpus one(1);
+  const std::string command =
+      "[sh, -c, 'echo start $(date +%s%N); echo visible=$CUDA_VISIBLE_DEVICES "
+      "nvidia=$NVIDIA_VISIBLE_DEVICES; ls /dev/nvidia0 /dev/nvidiactl; sleep 1; "
+      "echo end $(date +%s%N)']";
+  Project project("name: p\njobs:\n  a: {command: " + command +
+                  ", resources: {gpu: 1}}\n  b: {command: " + command + ", resources: {gpu: 1}}\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "60"}, one.env());
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> spans;
+  for (const std::string job : {"a", "b"}) {
+    const auto logs = project.skiff({"logs", job});
+    EXPECT_NE(logs.out.find("visible=0 nvidia=0"), std::string::npos) << logs.out;
+    EXPECT_NE(logs.out.find("/dev/nvidia0"), std::string::npos) << logs.out;
+    EXPECT_NE(logs.out.find("/dev/nvidiactl"), std::string::npos) << logs.out;
+    const auto start = logs.out.find("start ");
+    const auto end = logs.out.find("end ");
+    ASSERT_TRUE(start != std::string::npos && end != std::string::npos) << logs.out;
+    spans[job] = {std::stoull(logs.out.substr(start + 6)), std::stoull(logs.out.substr(end + 4))};
+  }
+  const bool aFirst = spans["a"].first < spans["b"].first;
+  const auto& first = aFirst ? spans["a"] : spans["b"];
+  const auto& second = aFirst ? spans["b"] : spans["a"];
+  EXPECT_LE(first.second, second.first) << "one GPU, two jobs: the second waited for the first";
+}
+
 // Whether uid 65534 (nobody) can read `file`: the test of the issue, with setpriv.
 bool nobodyCanRead(const std::filesystem::path& file) {
   return runCommand(

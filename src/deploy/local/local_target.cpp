@@ -18,6 +18,7 @@
 #include "common/text.hpp"
 #include "deploy/local/cleanup.hpp"
 #include "deploy/local/control.hpp"
+#include "deploy/local/gpus.hpp"
 #include "deploy/local/plan.hpp"
 #include "deploy/local/state.hpp"
 #include "deploy/local/status_view.hpp"
@@ -194,7 +195,8 @@ class LocalTarget : public Target {
     StateDb state(options.projectDir);
     reportCleanup(state);
     const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
-    const LocalPlan plan = planRelease(spec, options.projectDir, secrets, {selfExe(), true});
+    const LocalPlan plan = planRelease(spec, options.projectDir, secrets,
+                                       {selfExe(), true, gpuSettingsFromEnvironment()});
     for (const auto& warning : plan.warnings) std::cerr << "skiff: warning: " << warning << "\n";
     const auto reply = askSupervisor(options.projectDir, {{"op", "release"}, {"plan", plan}});
     if (!reply.value("ok", false)) {

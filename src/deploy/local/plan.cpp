@@ -62,6 +62,7 @@ class Planner {
 
   LocalPlan plan() {
     plan_.projectDir = projectDir_;
+    plan_.gpus = options_.gpus;
     for (const auto& [name, storage] : spec_.storage) addMount(name, storage);
     for (const auto& [name, job] : spec_.jobs) addJob(job);
     for (const auto& [name, service] : spec_.services) addService(service);
@@ -165,6 +166,16 @@ class Planner {
       }
       unit.mounts.push_back(name);
     }
+    if (const int asked = workload.resources.gpu; asked > 0) {
+      const auto gpus = listGpus(options_.gpus.deviceDir);
+      if (static_cast<int>(gpus.size()) < asked) {
+        unit.error = fmt::format(
+            "{} asks for {} GPU{} (resources.gpu), and this machine has {} ({}/nvidia0, ...){}: "
+            "lower resources.gpu, run it where there are GPUs, or release with --target k8s",
+            workload.name, asked, asked == 1 ? "" : "s", gpus.size(), options_.gpus.deviceDir,
+            gpus.empty() ? ", or its NVIDIA driver is not loaded" : "");
+      }
+    }
     return unit;
   }
 
@@ -179,6 +190,8 @@ class Planner {
     process.env = baseEnv(workload, replica);
     for (auto& [key, value] : extraEnv) process.env[key] = std::move(value);
     process.argv = sandboxed(command, unit, dir, extraBinds);
+    process.gpus = workload.resources.gpu;
+    process.sandboxed = !sandbox_.empty();
     unit.processes.push_back(std::move(process));
   }
 

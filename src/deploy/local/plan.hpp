@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "deploy/local/gpus.hpp"
 #include "deploy/secrets.hpp"
 #include "spec/spec.hpp"
 
@@ -34,6 +35,10 @@ struct ProcessPlan {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   std::string workingDir;
+  // GPUs it needs (resources.gpu): leased when it starts, released when it
+  // ends; a sandboxed process gets their device nodes bound in then.
+  int gpus = 0;
+  bool sandboxed = false;
 };
 
 struct UnitPlan {
@@ -58,11 +63,13 @@ struct LocalPlan {
   std::vector<UnitPlan> units;
   std::vector<std::string> secretValues;  // redacted from every log the supervisor writes
   std::vector<std::string> warnings;      // for the user, printed by the CLI
+  GpuSettings gpus;                       // where the supervisor finds and leases GPUs
 };
 
 struct PlanOptions {
   std::string skiffExe;  // this binary, for `skiff mount` and `skiff serve`
   bool sandbox = true;   // wrap job and service commands in bubblewrap when it is installed
+  GpuSettings gpus;
 };
 
 // The mounts of `plan` named in `names` (a unit's mounts), in that order.
@@ -74,10 +81,12 @@ LocalPlan planRelease(const spec::Spec& spec, const std::filesystem::path& proje
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MountPlan, name, uri, mountpoint, mountPath, readOnly,
                                    cacheTimeoutSeconds, env, argv)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GpuSettings, deviceDir, lockDir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir, gpus, sandboxed)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnitPlan, name, kind, service, mounts, processes, successReplica,
                                    backoffLimit, port, readyPath, endpoint, loginToken, error,
                                    configHash)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings,
+                                   gpus)
 
 }  // namespace skiff::deploy::local
