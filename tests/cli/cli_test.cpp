@@ -314,5 +314,23 @@ TEST(CliHabits, CompletionLoadsInBashAndCompletes) {
   }
 }
 
+// As `helm template` and `skaffold render --digest-source=tag`: render works
+// before any build (it said "the project has no built image").
+TEST(CliHabits, RenderWorksBeforeTheFirstBuild) {
+  TempDir project;
+  project.write("skiff.yaml",
+                "name: demo\nimage: {repository: localhost:5000/demo, tags: [latest]}\n"
+                "jobs:\n  hello: {command: [echo, hi]}\n");
+  const auto render = runSkiff({"render", project.path().string()});
+  ASSERT_EQ(render.exitCode, 0) << render.err;
+  EXPECT_NE(render.out.find("image: localhost:5000/demo:latest"), std::string::npos) << render.out;
+  EXPECT_NE(render.err.find("no build record"), std::string::npos) << render.err;
+  const auto pinned =
+      runSkiff({"render", "--image", "localhost:5000/demo@sha256:" + std::string(64, 'a'),
+                project.path().string()});
+  ASSERT_EQ(pinned.exitCode, 0) << pinned.err;
+  EXPECT_NE(pinned.out.find("localhost:5000/demo@sha256:aaaa"), std::string::npos) << pinned.out;
+}
+
 }  // namespace
 }  // namespace skiff::testing
