@@ -282,5 +282,36 @@ TEST(BlobCli, ContentTypeAndMd5AsOtherClientsSeeThem) {
   EXPECT_NE(stat.out.find(md5Hex(data)), std::string::npos) << stat.out;
 }
 
+// A whole-blob download is checked against the blob's MD5 where it has one.
+TEST(BlobCli, DownloadsAreCheckedAgainstTheStoredMd5) {
+  const std::string container = uniqueContainer("check");
+  ASSERT_EQ(runSkiff({"blob", "cp", "-", containerUri(container) + "/good.txt"}, azuriteEnv(),
+                     "good data")
+                .exitCode,
+            0);
+  // A blob whose stored MD5 is of other bytes: Set Blob Properties keeps it as given.
+  ASSERT_EQ(runSkiff({"blob", "cp", "-", containerUri(container) + "/bad.txt"}, azuriteEnv(),
+                     "damaged data")
+                .exitCode,
+            0);
+  const std::string wrongMd5 = azure::base64Encode("0123456789abcdef");
+  const auto set =
+      skiff::runCommand({"curl", "-sf", "-X", "PUT", "-H", "x-ms-version: 2021-12-02", "-H",
+                         "x-ms-blob-content-md5: " + wrongMd5, "-H", "Content-Length: 0",
+                         Azurite::shared().blobEndpoint() + "/" + container +
+                             "/bad.txt?comp=properties&" + containerSas(container)});
+  ASSERT_EQ(set.exitCode, 0) << set.out << set.err;
+  const auto stat =
+      runSkiff({"blob", "stat", "--json", containerUri(container) + "/bad.txt"}, azuriteEnv());
+  ASSERT_EQ(nlohmann::json::parse(stat.out)["contentMd5"], wrongMd5) << stat.out;
+
+  const auto bad = runSkiff({"blob", "cat", containerUri(container) + "/bad.txt"}, azuriteEnv());
+  EXPECT_EQ(bad.exitCode, 1);
+  EXPECT_NE(bad.err.find("do not match the blob's Content-MD5"), std::string::npos) << bad.err;
+  const auto good = runSkiff({"blob", "cat", containerUri(container) + "/good.txt"}, azuriteEnv());
+  EXPECT_EQ(good.exitCode, 0) << good.err;
+  EXPECT_EQ(good.out, "good data");
+}
+
 }  // namespace
 }  // namespace skiff::blob::testing

@@ -410,6 +410,20 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
   }
   auto first = readFirstPart(name, range, conditions);
   BlobProperties& properties = first.properties;
+  // A whole blob with an MD5 is checked as it streams by, as azcopy's
+  // --check-md5 does: a damaged transfer fails instead of passing as data.
+  std::optional<Md5> md5;
+  if (range.offset == 0 && !range.length && !properties.contentMd5.empty()) md5.emplace();
+  const auto verify = [&] {
+    if (md5 && md5->base64() != properties.contentMd5) {
+      throw BlobError(ErrorKind::kOther,
+                      "the downloaded bytes do not match the blob's Content-MD5 (" +
+                          properties.contentMd5 + ")",
+                      uriOf(name),
+                      "download it again; if it persists, the stored blob or its MD5 is damaged");
+    }
+  };
+  if (md5) md5->update(first.body);
   sink(first.body.data(), first.body.size());
   uint64_t done = first.body.size();
   if (progress) progress(done);
@@ -418,7 +432,10 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
   const uint64_t end =
       range.length ? std::min(properties.size, range.offset + *range.length) : properties.size;
   const uint64_t start = range.offset + first.body.size();
-  if (start >= end) return properties;
+  if (start >= end) {
+    verify();
+    return properties;
+  }
   const size_t count = static_cast<size_t>((end - start + chunk - 1) / chunk);
   orderedParallel<std::string>(
       count, options_.concurrency, static_cast<size_t>(options_.concurrency) * 2,
@@ -427,10 +444,12 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
         return readPinnedRange(name, offset, std::min(chunk, end - offset), properties.etag);
       },
       [&](size_t, std::string&& data) {
+        if (md5) md5->update(data);
         sink(data.data(), data.size());
         done += data.size();
         if (progress) progress(done);
       });
+  verify();
   return properties;
 }
 
@@ -632,6 +651,10 @@ BlobProperties AzureStore::put(const std::string& name, Source& source, const Pu
 BlobProperties AzureStore::append(const std::string& name, Source& source,
                                   const PutOptions& options) {
   auto existing = head(name);
+  if (!options.conditions.ifMatch.empty() &&
+      (!existing || existing->etag != options.conditions.ifMatch)) {
+    throw changedBySomeoneElse(uriOf(name));
+  }
   if (!existing) {
     Call create;
     create.method = "PUT";
@@ -648,6 +671,9 @@ BlobProperties AzureStore::append(const std::string& name, Source& source,
   // Append Block takes at most 4 MiB per call (API versions before 2022-11-02);
   // blocks go in order, one at a time, as appends must.
   constexpr size_t kAppendBlockSize = 4u << 20;
+  // With If-Match, each block must land where the last one ended: a writer
+  // appending at the same time makes this fail (412) instead of interleaving.
+  uint64_t position = existing ? existing->size : 0;
   std::string block(kAppendBlockSize, '\0');
   while (true) {
     block.resize(readFully(source, block.data(), kAppendBlockSize));
@@ -657,8 +683,12 @@ BlobProperties AzureStore::append(const std::string& name, Source& source,
     call.name = name;
     call.query = {{"comp", "appendblock"}};
     call.body = block;
+    if (!options.conditions.ifMatch.empty()) {
+      call.headers = {{"x-ms-blob-condition-appendpos", std::to_string(position)}};
+    }
     call.accept = {201};
     execute(call);
+    position += block.size();
     if (block.size() < kAppendBlockSize) break;
     block.resize(kAppendBlockSize);
   }
