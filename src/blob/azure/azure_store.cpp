@@ -321,10 +321,14 @@ void AzureStore::ensureContainer() {
   call.accept = {201, 403, 409};
   const http::Response response = execute(call);
   const std::string code = response.header("x-ms-error-code");
-  if (response.status == 403 &&
-      (code == "AuthorizationPermissionMismatch" || code == "AuthorizationFailure")) {
-    // Credentials that may write blobs but not create containers (a container
-    // SAS, the most common kind): the container is there or the write says so.
+  // Credentials that may write blobs but not create containers (a container
+  // SAS, the most common kind) are refused this step: the container is there
+  // or the write says so. A Shared Key may do everything, so its 403 is a wrong
+  // key (Azurite answers AuthorizationFailure then), which stops here.
+  const bool sasWithoutCreate = code == "AuthorizationPermissionMismatch" ||
+                                code == "AuthorizationResourceTypeMismatch" ||
+                                (code == "AuthorizationFailure" && !credentials_.sasToken.empty());
+  if (response.status == 403 && sasWithoutCreate) {
     spdlog::debug("{}: not allowed to create the container ({}); going on", uriOf(""), code);
     return;
   }
