@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "blob/errors.hpp"
+
 namespace skiff::blob {
 
 bool isDirectoryMarker(const Metadata& metadata) {
@@ -19,6 +21,11 @@ BlobProperties BlobStore::getUnordered(const std::string& name, const Positional
         offset += size;
       },
       {}, {}, progress);
+}
+
+BlobProperties BlobStore::append(const std::string& name, Source&, const PutOptions&) {
+  throw BlobError(ErrorKind::kInvalid, "this store has no append blobs", uriOf(name),
+                  "copy the whole blob instead (without --blob-type append)");
 }
 
 std::vector<BlobProperties> listAll(BlobStore& store, const std::string& prefix,

@@ -29,6 +29,10 @@ struct BlobProperties {
   std::string etag;  // opaque, quoted as the service gives it
   std::chrono::system_clock::time_point lastModified;
   std::string contentType;
+  // What clients compare: the service's BlockBlob / AppendBlob / PageBlob, and
+  // the base64 MD5 of the whole blob. Empty where the store has none.
+  std::string blobType;
+  std::string contentMd5;
   Metadata metadata;
 };
 
@@ -106,6 +110,10 @@ class BlobStore {
   virtual BlobProperties put(const std::string& name, Source& source,
                              const PutOptions& options = {},
                              const ProgressCallback& progress = {}) = 0;
+  // Adds `source` to the end of an append blob, creating it when missing (as
+  // `az storage blob upload --type append` does). Stores without append blobs refuse.
+  virtual BlobProperties append(const std::string& name, Source& source,
+                                const PutOptions& options = {});
   virtual void remove(const std::string& name, const Conditions& conditions = {}) = 0;
   // Copies a blob within this store.
   virtual BlobProperties copy(const std::string& from, const std::string& to) = 0;

@@ -3,9 +3,11 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include "blob/content_type.hpp"
 #include "blob/errors.hpp"
 #include "blob/file_store.hpp"
 #include "blob/sources.hpp"
@@ -88,26 +90,54 @@ std::string asPrefix(const std::string& path) {
 
 }  // namespace
 
+BlobProperties writeBlob(BlobStore& store, const std::string& name, Source& source,
+                         PutOptions options, const WriteOptions& write,
+                         const std::optional<BlobProperties>& existing,
+                         const ProgressCallback& progress) {
+  if (!write.contentType.empty()) options.contentType = write.contentType;
+  if (write.mode == WriteMode::kAppend) return store.append(name, source, options);
+  if (write.mode == WriteMode::kDefault && existing && !existing->blobType.empty() &&
+      existing->blobType != "BlockBlob") {
+    throw BlobError(
+        ErrorKind::kInvalid,
+        "the destination is " +
+            std::string(existing->blobType == "AppendBlob" ? "an append blob" : "a page blob") +
+            "; copying onto it would turn it into a block blob",
+        store.uriOf(name),
+        "pass --blob-type append to append to it, or --blob-type block to replace it "
+        "with a block blob");
+  }
+  return store.put(name, source, options, progress);
+}
+
 std::string baseName(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobStore& to,
-                          const std::string& toName, const std::function<void(uint64_t)>& onBytes) {
+                          const std::string& toName, const std::function<void(uint64_t)>& onBytes,
+                          const WriteOptions& write,
+                          const std::optional<BlobProperties>& existing) {
   const std::string& fromName = source.name;
   PutOptions options;
   options.metadata = source.metadata;
   options.contentType = source.contentType;
+  // A file without a recorded type gets its extension's, as azcopy and az set it.
+  if (options.contentType.empty() || options.contentType == "application/octet-stream") {
+    options.contentType = contentTypeOf(fromName);
+  }
   if (dynamic_cast<FileStore*>(&from)) {
     // A local file is read directly (random access lets blocks go up in parallel).
     FileSource file("/" + fromName);
-    return to.put(toName, file, options, [&, sent = uint64_t{0}](uint64_t done) mutable {
-      if (onBytes) onBytes(done - sent);
-      sent = done;
-    });
+    return writeBlob(to, toName, file, options, write, existing,
+                     [&, sent = uint64_t{0}](uint64_t done) mutable {
+                       if (onBytes) onBytes(done - sent);
+                       sent = done;
+                     });
   }
-  if (auto* fileStore = dynamic_cast<FileStore*>(&to)) {
+  auto* fileStore = dynamic_cast<FileStore*>(&to);
+  if (fileStore && write.mode != WriteMode::kAppend) {
     // To a local file: parts land in place as they arrive, in parallel.
     auto pending = fileStore->beginFile(toName);
     from.getUnordered(
@@ -134,7 +164,7 @@ BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobSto
     }
   });
   try {
-    BlobProperties written = to.put(toName, bridge, options);
+    BlobProperties written = writeBlob(to, toName, bridge, options, write, existing);
     download.join();
     return written;
   } catch (...) {
@@ -176,7 +206,29 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
   }
   to.store->ensureContainer();
 
-  const bool sameStore = from.store == to.store;
+  // What is at the destinations now, where replacing it could change its kind:
+  // one listing for a tree, one HEAD for a blob.
+  std::map<std::string, BlobProperties> existing;
+  if (options.write.mode == WriteMode::kDefault) {
+    if (options.recursive) {
+      for (auto& blob : listAll(*to.store, asPrefix(to.path))) {
+        if (!blob.blobType.empty() && blob.blobType != "BlockBlob") {
+          existing.emplace(blob.name, std::move(blob));
+        }
+      }
+    } else if (auto blob = to.store->head(plan.front().second);
+               blob && !blob->blobType.empty() && blob->blobType != "BlockBlob") {
+      existing.emplace(plan.front().second, std::move(*blob));
+    }
+  }
+  const auto existingAt = [&](const std::string& name) -> std::optional<BlobProperties> {
+    const auto it = existing.find(name);
+    if (it == existing.end()) return std::nullopt;
+    return it->second;
+  };
+
+  const bool sameStore = from.store == to.store && options.write.mode == WriteMode::kDefault &&
+                         options.write.contentType.empty();
   BoundedExecutor executor(options.recursive ? options.parallelFiles : 1,
                            static_cast<size_t>(options.parallelFiles) * 2);
   std::vector<CopiedBlob> copied(plan.size());
@@ -184,11 +236,12 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
     executor.submit([&, i] {
       const auto& [source, target] = plan[i];
       BlobProperties written;
-      if (sameStore) {
+      if (sameStore && !existingAt(target)) {
         written = to.store->copy(source.name, target);
         if (options.onBytes) options.onBytes(written.size);
       } else {
-        written = streamBlob(*from.store, source, *to.store, target, options.onBytes);
+        written = streamBlob(*from.store, source, *to.store, target, options.onBytes, options.write,
+                             existingAt(target));
       }
       copied[i] = CopiedBlob{source.name, target, written.size, written.etag};
     });

@@ -18,7 +18,30 @@ struct Endpoint {
   std::string display;  // as the user wrote it, for messages
 };
 
+// How a copy writes each blob. Replacing an append or page blob with Put Blob
+// would silently turn it into a block blob, so that is refused unless asked.
+enum class WriteMode {
+  kDefault,  // a block blob; refuses to replace an append or page blob
+  kBlock,    // a block blob, replacing whatever is there
+  kAppend,   // appended to an append blob (created when missing)
+};
+
+struct WriteOptions {
+  WriteMode mode = WriteMode::kDefault;
+  // Empty: the source's own, else from the name's extension (contentTypeOf).
+  std::string contentType;
+};
+
+// Writes `source` to `name` as `write` says: refuses (kInvalid, saying which
+// choice to make) to replace an append or page blob `existing` describes in
+// the default mode. `existing` is the blob there now, or nothing.
+BlobProperties writeBlob(BlobStore& store, const std::string& name, Source& source,
+                         PutOptions options, const WriteOptions& write,
+                         const std::optional<BlobProperties>& existing,
+                         const ProgressCallback& progress = {});
+
 struct CopyOptions {
+  WriteOptions write;
   bool recursive = false;
   int parallelFiles = 8;
   // Called from worker threads with the bytes moved since the last call.
@@ -45,7 +68,9 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
 // into `to` through a bounded buffer, so that a download and an upload run at
 // the same time; returns the written blob.
 BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobStore& to,
-                          const std::string& toName, const std::function<void(uint64_t)>& onBytes);
+                          const std::string& toName, const std::function<void(uint64_t)>& onBytes,
+                          const WriteOptions& write = {},
+                          const std::optional<BlobProperties>& existing = std::nullopt);
 
 // The blob names under a prefix (the whole name when `path` is a blob).
 std::string baseName(const std::string& path);

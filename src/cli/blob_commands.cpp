@@ -9,6 +9,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "blob/azure/shared_key.hpp"
+#include "blob/content_type.hpp"
 #include "blob/errors.hpp"
 #include "blob/sources.hpp"
 #include "blob/transfer.hpp"
@@ -44,7 +46,21 @@ json toJson(const blob::BlobProperties& properties, const std::string& uri) {
               {"etag", properties.etag},
               {"lastModified", isoTime(properties.lastModified)},
               {"contentType", properties.contentType},
+              {"blobType", properties.blobType},
+              {"contentMd5", properties.contentMd5},
               {"metadata", properties.metadata}};
+}
+
+std::string md5Hex(const std::string& base64) {
+  std::string bytes;
+  try {
+    bytes = blob::azure::base64Decode(base64);
+  } catch (const Error&) {
+    return "not base64";
+  }
+  std::string hex;
+  for (unsigned char c : bytes) hex += fmt::format("{:02x}", c);
+  return hex;
 }
 
 void writeAllToStdout(const char* data, size_t size) {
@@ -123,7 +139,17 @@ struct CpOptions {
   bool asJson = false;
   bool quiet = false;
   int parallelFiles = 8;
+  std::string blobType;  // "", block or append
+  std::string contentType;
 };
+
+blob::WriteOptions writeOptions(const CpOptions& options) {
+  blob::WriteOptions write;
+  if (options.blobType == "block") write.mode = blob::WriteMode::kBlock;
+  if (options.blobType == "append") write.mode = blob::WriteMode::kAppend;
+  write.contentType = options.contentType;
+  return write;
+}
 
 void runCp(const CpOptions& options) {
   const bool showProgress = !options.asJson && !options.quiet && ProgressBar::stderrIsTerminal();
@@ -139,8 +165,15 @@ void runCp(const CpOptions& options) {
     to.store->ensureContainer();
     blob::FdSource input(STDIN_FILENO);
     ProgressBar progress("upload", std::nullopt, showProgress);
-    const auto written = to.store->put(
-        to.uri.path, input, {}, [&](uint64_t done) { progress.add(done - progress.done()); });
+    blob::PutOptions put;
+    put.contentType = blob::contentTypeOf(to.uri.path);
+    const auto write = writeOptions(options);
+    const auto existing = write.mode == blob::WriteMode::kDefault
+                              ? to.store->head(to.uri.path)
+                              : std::optional<blob::BlobProperties>();
+    const auto written =
+        blob::writeBlob(*to.store, to.uri.path, input, put, write, existing,
+                        [&](uint64_t done) { progress.add(done - progress.done()); });
     progress.finish();
     if (options.asJson) {
       std::cout << json{{"files", 1},
@@ -170,6 +203,7 @@ void runCp(const CpOptions& options) {
   ProgressBar progress(options.recursive ? "copy" : blob::baseName(from.uri.path), std::nullopt,
                        showProgress);
   blob::CopyOptions copy;
+  copy.write = writeOptions(options);
   copy.recursive = options.recursive;
   copy.parallelFiles = options.parallelFiles;
   copy.onBytes = [&](uint64_t bytes) { progress.add(bytes); };
@@ -231,6 +265,14 @@ void runStat(const std::string& uri, bool asJson) {
       "last modified: {}\ncontent type:  {}\n",
       opened.uri.toString(), properties->size, properties->etag, isoTime(properties->lastModified),
       properties->contentType);
+  if (!properties->blobType.empty()) {
+    std::cout << fmt::format("blob type:     {}\n", properties->blobType);
+  }
+  // Base64 as Azure keeps it, and hex as md5sum and rclone md5sum print it.
+  if (!properties->contentMd5.empty()) {
+    std::cout << fmt::format("content md5:   {} ({})\n", properties->contentMd5,
+                             md5Hex(properties->contentMd5));
+  }
   for (const auto& [key, value] : properties->metadata) {
     std::cout << fmt::format("metadata:      {}={}\n", key, value);
   }
@@ -268,6 +310,14 @@ void addBlobCommands(CLI::App& app, CommandContext&) {
   cpCommand->add_option("--parallel", cp->parallelFiles, "Files in flight at once (with -r)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  cpCommand
+      ->add_option("--blob-type", cp->blobType,
+                   "block: replace the destination with a block blob even if it is an append "
+                   "or page blob; append: append to an append blob (created when missing)")
+      ->check(CLI::IsMember({"block", "append"}));
+  cpCommand->add_option("--content-type", cp->contentType,
+                        "Content-Type of what is written (default: the source's, else from the "
+                        "file extension via /etc/mime.types)");
   cpCommand->callback([cp] { runCp(*cp); });
 
   auto rmUri = std::make_shared<std::string>();

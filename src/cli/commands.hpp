@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "spec/spec.hpp"
@@ -44,13 +45,24 @@ void addProjectDirArgument(CLI::App& command, std::string& projectDir);
 // What a project command does with a valid spec and its project directory.
 using SpecAction = std::function<void(const spec::Spec&, const std::string& projectDir)>;
 
+// A positional that comes before [DIR] (`skiff logs [NAME] [DIR]`): `add`
+// adds it; `takeAsProject` is called when DIR was not given, and hands back
+// (and forgets) the positional's value when it names a project directory
+// instead (a path with '/', or a directory with skiff.yaml in it).
+struct LeadingArgument {
+  std::function<void(CLI::App&)> add;
+  std::function<std::optional<std::string>()> takeAsProject;
+};
+
+// Whether a positional the user gave is a project directory rather than a name.
+bool looksLikeProjectDir(const std::string& word);
+
 // Adds a command that loads DIR/skiff.yaml, reports its errors (exit 1), and
 // otherwise hands the valid spec to `then`; `announce` prints a one-line
-// summary first; `addLeadingArguments` adds positionals that come before
-// [DIR] (`skiff logs NAME [DIR]`). Returns the command so callers can add options.
+// summary first. Returns the command so callers can add options.
 CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
                          const char* description, SpecAction then, bool announce = true,
-                         const std::function<void(CLI::App&)>& addLeadingArguments = {});
+                         const LeadingArgument& leading = {});
 
 // Build output and warnings go to stderr, so stdout carries only results.
 void sendBuildOutputToStderr(image::BuildOptions& build);
@@ -66,5 +78,6 @@ void addDeployCommands(CLI::App& app, CommandContext& context);
 void addServeCommands(CLI::App& app, CommandContext& context);
 void addRenderCommands(CLI::App& app, CommandContext& context);
 void addDashboardCommands(CLI::App& app, CommandContext& context);
+void addVersionCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

@@ -4,9 +4,13 @@
 
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <utility>
 
 #include "cli/commands.hpp"
 #include "common/error.hpp"
+#include "deploy/k8s/render.hpp"
 #include "deploy/local/supervisor.hpp"
 #include "deploy/target.hpp"
 #include "image/build.hpp"
@@ -34,7 +38,7 @@ void addTargetOptions(CLI::App& command, TargetChoice& choice) {
 template <typename Options, typename Run>
 CLI::App* addDeployCommand(CLI::App& app, CommandContext& context, const char* name,
                            const char* description, std::shared_ptr<Options> options, Run run,
-                           bool announce, const std::function<void(CLI::App&)>& leading = {}) {
+                           bool announce, const LeadingArgument& leading = {}) {
   auto choice = std::make_shared<TargetChoice>();
   CLI::App* command = addSpecCommand(
       app, context, name, description,
@@ -97,17 +101,37 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
 
   auto status = std::make_shared<deploy::StatusOptions>();
+  auto statusFormat = std::make_shared<std::string>();
   CLI::App* statusCommand = addDeployCommand(
       app, context, "status", "Show what runs: jobs, replicas, services, exit codes", status,
-      [](deploy::Target& target, const spec::Spec& spec, const deploy::StatusOptions& options) {
+      [statusFormat](deploy::Target& target, const spec::Spec& spec,
+                     const deploy::StatusOptions& options) {
         if (options.runs && target.needsImage()) {
           throw Error("--runs: the run history is kept by the local target only", {},
                       "drop --runs for the cluster's current state");
         }
-        return target.status(spec, options);
+        deploy::StatusOptions chosen = options;
+        if (*statusFormat == "json") chosen.json = true;
+        if (*statusFormat != "yaml") return target.status(spec, chosen);
+        // YAML is the targets' JSON re-emitted: one document, as kubectl -o yaml.
+        chosen.json = true;
+        std::ostringstream captured;
+        std::streambuf* standardOut = std::cout.rdbuf(captured.rdbuf());
+        int code = 0;
+        try {
+          code = target.status(spec, chosen);
+        } catch (...) {
+          std::cout.rdbuf(standardOut);
+          throw;
+        }
+        std::cout.rdbuf(standardOut);
+        std::cout << deploy::k8s::toYaml({nlohmann::json::parse(captured.str())});
+        return code;
       },
       false);
-  statusCommand->add_flag("--json", status->json, "Print JSON for scripts");
+  statusCommand->add_flag("--json", status->json, "Print JSON for scripts (= -o json)");
+  statusCommand->add_option("-o,--output", *statusFormat, "json or yaml, as kubectl -o")
+      ->check(CLI::IsMember({"json", "yaml"}));
   statusCommand->add_flag("--runs", status->runs,
                           "local: every kept run, newest first (see also `skiff runs`)");
 
@@ -118,9 +142,17 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
         return target.logs(spec, options);
       },
       false,
-      [logs](CLI::App& command) {
-        command.add_option("NAME", logs->name, "The job, service or notebook (default: all)");
-      });
+      LeadingArgument{[logs](CLI::App& command) {
+                        command.add_option(
+                            "NAME", logs->name,
+                            "The job, service or notebook (default: all); a path (with '/') or "
+                            "a directory with skiff.yaml is taken as DIR");
+                      },
+                      [logs]() -> std::optional<std::string> {
+                        if (logs->name.empty() || !looksLikeProjectDir(logs->name))
+                          return std::nullopt;
+                        return std::exchange(logs->name, std::string());
+                      }});
   logsCommand->add_option("--replica", logs->replica, "One replica, e.g. worker-1");
   logsCommand->add_flag("-f,--follow", logs->follow, "Keep printing new lines");
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/usage_check.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "skiff/version.hpp"
@@ -53,16 +54,12 @@ int main(int argc, char** argv) {
   addRenderCommands(app, context);
   addDashboardCommands(app, context);
 
+  addVersionCommands(app, context);
+
   std::vector<std::string> args = rewriteHelp(argc, argv);
-  if (!args.empty() && args[0].rfind("-", 0) != 0) {
-    std::vector<std::string> commands;
-    for (const CLI::App* command : app.get_subcommands({})) commands.push_back(command->get_name());
-    if (std::find(commands.begin(), commands.end(), args[0]) == commands.end()) {
-      const auto guess = skiff::closestMatch(args[0], commands);
-      std::cerr << "skiff: unknown command \"" << args[0] << "\" ("
-                << (guess ? "did you mean \"" + *guess + "\"?" : "see `skiff help`") << ")\n";
-      return kExitUsage;
-    }
+  if (const auto mistake = findUsageMistake(app, args)) {
+    std::cerr << "skiff: " << *mistake << "\n";
+    return kExitUsage;
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes arguments in reverse order
   try {

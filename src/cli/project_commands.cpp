@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "spec/parse.hpp"
@@ -44,14 +46,25 @@ std::string summary(const spec::Spec& spec) {
 
 }  // namespace
 
+bool looksLikeProjectDir(const std::string& word) {
+  return word.find('/') != std::string::npos || word == "." || word == ".." ||
+         std::filesystem::is_regular_file(std::filesystem::path(word) / "skiff.yaml");
+}
+
 CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* name,
                          const char* description, SpecAction then, bool announce,
-                         const std::function<void(CLI::App&)>& addLeadingArguments) {
+                         const LeadingArgument& leading) {
   auto projectDir = std::make_shared<std::string>(".");
   CLI::App* command = app.add_subcommand(name, description);
-  if (addLeadingArguments) addLeadingArguments(*command);
+  if (leading.add) leading.add(*command);
   addProjectDirArgument(*command, *projectDir);
-  command->callback([&context, projectDir, then = std::move(then), announce] {
+  CLI::Option* dirOption = command->get_option("DIR");
+  command->callback([&context, projectDir, then = std::move(then), announce, dirOption,
+                     take = leading.takeAsProject] {
+    // `skiff logs examples/iris`: the one positional is the project, not a name.
+    if (take && dirOption->count() == 0) {
+      if (auto dir = take()) *projectDir = *dir;
+    }
     const auto spec = loadAndReport(*projectDir);
     if (!spec) {
       context.exitCode = kExitFailure;
@@ -64,9 +77,43 @@ CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* nam
 }
 
 void addProjectCommands(CLI::App& app, CommandContext& context) {
-  addSpecCommand(app, context, "validate",
-                 "Check skiff.yaml and report every error with its file:line:column",
-                 [](const spec::Spec&, const std::string&) {});
+  auto projectDir = std::make_shared<std::string>(".");
+  auto format = std::make_shared<std::string>();
+  auto asJson = std::make_shared<bool>(false);
+  CLI::App* validate = app.add_subcommand(
+      "validate", "Check skiff.yaml and report every error with its file:line:column");
+  addProjectDirArgument(*validate, *projectDir);
+  validate->add_flag("--json", *asJson, "The result as JSON on stdout (= -o json)");
+  validate->add_option("-o,--output", *format, "json: the result, errors as objects, on stdout")
+      ->check(CLI::IsMember({"json"}));
+  validate->callback([&context, projectDir, format, asJson] {
+    if (!*asJson && format->empty()) {
+      const auto spec = loadAndReport(*projectDir);
+      if (spec) std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
+      context.exitCode = spec ? kExitOk : kExitFailure;
+      return;
+    }
+    // For editors and CI annotations: each error where it is, as an object.
+    const spec::ParseResult result = spec::loadProject(*projectDir);
+    nlohmann::json errors = nlohmann::json::array();
+    for (const auto& diagnostic : result.diagnostics) {
+      errors.push_back({{"file", diagnostic.file},
+                        {"line", diagnostic.line},
+                        {"column", diagnostic.column},
+                        {"path", diagnostic.path},
+                        {"problem", diagnostic.problem},
+                        {"expected", diagnostic.expected},
+                        {"message", diagnostic.format()}});
+    }
+    nlohmann::json report = {
+        {"valid", result.ok()},
+        {"file",
+         (std::filesystem::path(*projectDir) / spec::kSpecFileName).lexically_normal().string()},
+        {"errors", errors}};
+    if (result.spec) report["summary"] = summary(*result.spec);
+    std::cout << report.dump(2) << "\n";
+    context.exitCode = result.ok() ? kExitOk : kExitFailure;
+  });
 }
 
 }  // namespace skiff::cli

@@ -320,10 +320,13 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
       const auto properties = store_->head(file.name);
       file.existsInStore = properties.has_value();
       file.etag = properties ? properties->etag : "";
+      file.blobType = properties ? properties->blobType : "";
+      file.storedSize = properties ? properties->size : 0;
     }
     if (::ftruncate(file.fd, 0) != 0) return -errno;
     file.present = true;
     file.dirty = true;
+    file.firstChange = 0;
     file.validatedAt = now;
     return 0;
   }
@@ -352,6 +355,9 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
         }
       });
   file.etag = written.etag;
+  file.blobType = written.blobType;
+  file.storedSize = written.size;
+  file.firstChange = UINT64_MAX;
   file.present = true;
   file.unseen = true;
   file.existsInStore = true;
@@ -504,6 +510,7 @@ int BlobFs::write(uint64_t handle, const char* buffer, size_t size, off_t offset
   const ssize_t written = ::pwrite(open->cached->fd, buffer, size, offset);
   if (written < 0) return -errno;
   open->cached->dirty = true;
+  open->cached->firstChange = std::min(open->cached->firstChange, static_cast<uint64_t>(offset));
   {
     std::lock_guard metadataLock(metadataMutex_);
     auto& entry = attributes_[open->path];
@@ -517,6 +524,9 @@ int BlobFs::write(uint64_t handle, const char* buffer, size_t size, off_t offset
 }
 
 int BlobFs::upload(CachedFile& file) {
+  if (file.existsInStore && !file.blobType.empty() && file.blobType != "BlockBlob") {
+    return uploadAppend(file);
+  }
   blob::PutOptions options;
   if (file.existsInStore) {
     options.conditions.ifMatch = file.etag;
@@ -528,6 +538,9 @@ int BlobFs::upload(CachedFile& file) {
     const auto written = store_->put(file.name, source, options);
     file.etag = written.etag;
     file.existsInStore = true;
+    file.blobType = written.blobType;
+    file.storedSize = written.size;
+    file.firstChange = UINT64_MAX;
     file.dirty = false;
     file.validatedAt = Clock::now();
     std::filesystem::remove(std::filesystem::path(options_.cacheDir) / "pending" /
@@ -552,6 +565,67 @@ int BlobFs::upload(CachedFile& file) {
     }
     spdlog::error("{}: upload failed, will retry: {}", store_->uriOf(file.name), e.what());
     recordPending(file);
+    return -errnoFor(std::current_exception());
+  }
+}
+
+namespace {
+
+// The bytes of a local file from `offset` to its end.
+class TailSource : public blob::Source {
+ public:
+  TailSource(int fd, uint64_t offset, uint64_t end) : fd_(fd), offset_(offset), end_(end) {}
+  size_t read(char* buffer, size_t capacity) override {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(capacity, end_ - offset_));
+    if (want == 0) return 0;
+    const ssize_t got = ::pread(fd_, buffer, want, static_cast<off_t>(offset_));
+    if (got < 0) throw Error("cannot read the cached file", "", "check the cache directory");
+    offset_ += static_cast<uint64_t>(got);
+    return static_cast<size_t>(got);
+  }
+  std::optional<uint64_t> size() const override { return end_ - offset_; }
+
+ private:
+  int fd_;
+  uint64_t offset_;
+  uint64_t end_;
+};
+
+}  // namespace
+
+int BlobFs::uploadAppend(CachedFile& file) {
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0) return -errno;
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (file.blobType != "AppendBlob" || file.firstChange < file.storedSize ||
+      size < file.storedSize) {
+    // Put Blob would silently turn it into a block blob: refuse, keep the store's version.
+    spdlog::error(
+        "{}: not written: it is {} blob, which the mount only appends to (>>, "
+        "O_APPEND); `skiff blob cp --blob-type block` replaces it on purpose",
+        store_->uriOf(file.name), file.blobType == "AppendBlob" ? "an append" : "a page");
+    file.dirty = false;
+    file.present = false;  // re-read the store's version next time
+    file.firstChange = UINT64_MAX;
+    return -EPERM;
+  }
+  try {
+    TailSource tail(file.fd, file.storedSize, size);
+    blob::PutOptions options;
+    options.conditions.ifMatch = file.etag;
+    const auto written = store_->append(file.name, tail, options);
+    file.etag = written.etag;
+    file.storedSize = written.size;
+    file.firstChange = UINT64_MAX;
+    file.dirty = false;
+    file.validatedAt = Clock::now();
+    return 0;
+  } catch (const BlobError& e) {
+    spdlog::error("{}: append failed: {}", store_->uriOf(file.name), e.what());
+    if (e.kind() == ErrorKind::kConditionFailed) {
+      file.dirty = false;
+      file.present = false;
+    }
     return -errnoFor(std::current_exception());
   }
 }
@@ -647,6 +721,7 @@ int BlobFs::truncate(const std::string& path, off_t size, const uint64_t* handle
       std::lock_guard lock(open->cached->mutex);
       if (::ftruncate(open->cached->fd, size) != 0) return -errno;
       open->cached->dirty = true;
+      open->cached->firstChange = std::min(open->cached->firstChange, static_cast<uint64_t>(size));
       invalidate(path);
       return 0;
     }

@@ -103,6 +103,8 @@ class BlobFs {
   int fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
                      blob::BlobProperties& fetched);
   int upload(CachedFile& file);
+  // An append blob's new tail, with Append Block; refuses any other change.
+  int uploadAppend(CachedFile& file);
   void recordPending(CachedFile& file);
   std::shared_ptr<OpenFile> handleOf(uint64_t handle);
   bool directoryIsEmpty(const std::string& name);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,11 @@ struct CachedFile {
   bool dirty = false;          // local changes not yet in the store
   bool existsInStore = false;  // else the next upload must create it (If-None-Match: *)
   bool unseen = false;  // downloaded since the kernel last opened it: its page cache is stale
+  // An append blob stays one: what changed since the store's version must be
+  // an addition at its end (>>, O_APPEND), which goes up with Append Block.
+  std::string blobType;               // of the store's version
+  uint64_t storedSize = 0;            // the store's version's size
+  uint64_t firstChange = UINT64_MAX;  // lowest offset written or cut to since then
   Clock::time_point validatedAt{};
   Clock::time_point lastUse{};
   // Guarded by the cache's mutex:

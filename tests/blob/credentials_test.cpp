@@ -38,6 +38,18 @@ TEST(ConnectionString, SasWithOnlyAnEndpoint) {
   EXPECT_EQ(credentials.sasToken, "sv=2021&sig=abc");
 }
 
+// Was "the credentials are for account \"127\"": the account came from the host.
+TEST(ConnectionString, SasWithAnIpStyleEndpoint) {
+  const auto credentials = parseConnectionString(
+      "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=2021&sig=abc");
+  EXPECT_EQ(credentials.account, "devstoreaccount1");
+  EXPECT_EQ(credentials.blobEndpoint, "http://127.0.0.1:10000/devstoreaccount1");
+  EXPECT_EQ(accountOfEndpoint("http://localhost:10000/acct/"), "acct");
+  EXPECT_EQ(accountOfEndpoint("http://[::1]:10000/acct"), "acct");
+  EXPECT_EQ(accountOfEndpoint("https://acct.blob.core.windows.net"), "acct");
+  EXPECT_EQ(accountOfEndpoint("https://acct.blob.core.windows.net:443/"), "acct");
+}
+
 TEST(ConnectionString, WithoutSecretsIsAnError) {
   EXPECT_THROW(parseConnectionString("AccountName=acct"), Error);
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "harness/services.hpp"
 
@@ -210,6 +211,125 @@ services:
   const auto mounted = runSkiff({"mount", "file:///tmp", project.path().string(), "--cache-timeout",
                                  "100000000000000000000000000h"});
   EXPECT_EQ(mounted.exitCode, 2) << mounted.err;
+}
+
+// kubectl and git habits: a command a user types from memory either works or
+// says what was meant.
+TEST(CliHabits, VersionCommand) {
+  const auto plain = runSkiff({"version"});
+  EXPECT_EQ(plain.exitCode, 0) << plain.err;
+  EXPECT_EQ(plain.out.rfind("skiff 0.", 0), 0u) << plain.out;
+  const auto json = runSkiff({"version", "--json"});
+  ASSERT_EQ(json.exitCode, 0) << json.err;
+  const auto report = nlohmann::json::parse(json.out);
+  EXPECT_EQ(report["version"].get<std::string>().rfind("0.", 0), 0u) << json.out;
+  EXPECT_FALSE(report["commit"].get<std::string>().empty()) << json.out;
+  EXPECT_EQ(report["engine"]["name"], "onnxruntime") << json.out;
+  EXPECT_TRUE(report["libraries"].contains("libcurl")) << json.out;
+}
+
+TEST(CliHabits, MistypedSubcommandsAndOptionsGetSuggestions) {
+  const auto subcommand = runSkiff({"blob", "lss", "/tmp"});
+  EXPECT_EQ(subcommand.exitCode, 2);
+  EXPECT_NE(subcommand.err.find("unknown command \"lss\" for `skiff blob` (did you mean \"ls\"?)"),
+            std::string::npos)
+      << subcommand.err;
+  EXPECT_NE(subcommand.err.find("the commands: ls, cp, rm, cat, stat"), std::string::npos)
+      << subcommand.err;
+  const auto option = runSkiff({"blob", "ls", "--jsn", "/tmp"});
+  EXPECT_EQ(option.exitCode, 2);
+  EXPECT_NE(option.err.find("unknown option \"--jsn\" for `skiff blob ls` (did you mean "
+                            "\"--json\"?)"),
+            std::string::npos)
+      << option.err;
+  const auto top = runSkiff({"stauts"});
+  EXPECT_EQ(top.exitCode, 2);
+  EXPECT_NE(top.err.find("did you mean \"status\"?"), std::string::npos) << top.err;
+  // Values of options and positionals are never taken for commands.
+  EXPECT_EQ(runSkiff({"--log-level", "error", "version"}).exitCode, 0);
+  EXPECT_EQ(runSkiff({"blob", "cp", "-", "/tmp/skiff-cli-habits-x"}, {}, "x").exitCode, 0);
+  std::filesystem::remove("/tmp/skiff-cli-habits-x");
+}
+
+TEST(CliHabits, LogsTakesADirectoryAsTheProject) {
+  TempDir root("skiff-logs");
+  root.write("proj/skiff.yaml", "name: demo\njobs:\n  hello: {command: [echo, hi]}\n");
+  // Was: the directory taken as the job name, then "skiff.yaml:1:1: no such file" in ".".
+  const auto logs = runSkiff({"logs", (root / "proj").string()});
+  EXPECT_EQ(logs.exitCode, 0) << logs.err;
+  EXPECT_EQ(logs.err.find("no such file"), std::string::npos) << logs.err;
+  const auto unknown = runSkiff({"logs", "nosuchjob", (root / "proj").string()});
+  EXPECT_EQ(unknown.exitCode, 1);
+  EXPECT_NE(unknown.err.find("nothing named \"nosuchjob\" has run here"), std::string::npos)
+      << unknown.err;
+  EXPECT_NE(unknown.err.find("the names: hello"), std::string::npos) << unknown.err;
+}
+
+TEST(CliHabits, StatusAndValidateSpeakJsonAndYaml) {
+  TempDir project;
+  project.write("skiff.yaml", "name: demo\njobs:\n  hello: {command: [echo, hi]}\n");
+  const auto json = runSkiff({"status", "-o", "json", project.path().string()});
+  ASSERT_EQ(json.exitCode, 0) << json.err;
+  const auto parsed = nlohmann::json::parse(json.out);
+  EXPECT_EQ(parsed,
+            nlohmann::json::parse(runSkiff({"status", "--json", project.path().string()}).out));
+  const auto yaml = runSkiff({"status", "-o", "yaml", project.path().string()});
+  ASSERT_EQ(yaml.exitCode, 0) << yaml.err;
+  EXPECT_NE(yaml.out.find("runs:"), std::string::npos) << yaml.out;
+  EXPECT_EQ(yaml.out.find("{\n"), std::string::npos) << yaml.out;
+
+  const auto valid = runSkiff({"validate", "-o", "json", project.path().string()});
+  EXPECT_EQ(valid.exitCode, 0) << valid.err;
+  EXPECT_EQ(nlohmann::json::parse(valid.out)["valid"], true) << valid.out;
+  project.write("skiff.yaml", "name: demo\njobs:\n  hello: {command: [echo, hi], retries: 3}\n");
+  const auto invalid = runSkiff({"validate", "--json", project.path().string()});
+  EXPECT_EQ(invalid.exitCode, 1);
+  EXPECT_EQ(invalid.err, "");
+  const auto report = nlohmann::json::parse(invalid.out);
+  EXPECT_EQ(report["valid"], false);
+  ASSERT_EQ(report["errors"].size(), 1u) << invalid.out;
+  EXPECT_EQ(report["errors"][0]["line"], 3);
+  EXPECT_EQ(report["errors"][0]["path"], "jobs.hello.retries");
+}
+
+TEST(CliHabits, CompletionLoadsInBashAndCompletes) {
+  const auto script = runSkiff({"completion", "bash"});
+  ASSERT_EQ(script.exitCode, 0) << script.err;
+  TempDir dir;
+  const auto file = dir.write("skiff.bash", script.out);
+  auto complete = [&](const std::string& words) {
+    const std::string program = "source " + file.string() + " && COMP_WORDS=(" + words +
+                                ") && COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && _skiff && "
+                                "echo \"${COMPREPLY[*]}\"";
+    return runCommand({"bash", "-c", program}).out;
+  };
+  EXPECT_EQ(complete("skiff bl"), "blob\n");
+  EXPECT_EQ(complete("skiff blob c"), "cp cat\n");
+  EXPECT_EQ(complete("skiff --log-level debug blob ls --j"), "--json\n");
+  EXPECT_EQ(complete("skiff status -o json --ou"), "--output\n");
+  for (const std::string shell : {"zsh", "fish"}) {
+    const auto other = runSkiff({"completion", shell});
+    EXPECT_EQ(other.exitCode, 0) << other.err;
+    EXPECT_NE(other.out.find("skiff"), std::string::npos);
+  }
+}
+
+// As `helm template` and `skaffold render --digest-source=tag`: render works
+// before any build (it said "the project has no built image").
+TEST(CliHabits, RenderWorksBeforeTheFirstBuild) {
+  TempDir project;
+  project.write("skiff.yaml",
+                "name: demo\nimage: {repository: localhost:5000/demo, tags: [latest]}\n"
+                "jobs:\n  hello: {command: [echo, hi]}\n");
+  const auto render = runSkiff({"render", project.path().string()});
+  ASSERT_EQ(render.exitCode, 0) << render.err;
+  EXPECT_NE(render.out.find("image: localhost:5000/demo:latest"), std::string::npos) << render.out;
+  EXPECT_NE(render.err.find("no build record"), std::string::npos) << render.err;
+  const auto pinned =
+      runSkiff({"render", "--image", "localhost:5000/demo@sha256:" + std::string(64, 'a'),
+                project.path().string()});
+  ASSERT_EQ(pinned.exitCode, 0) << pinned.err;
+  EXPECT_NE(pinned.out.find("localhost:5000/demo@sha256:aaaa"), std::string::npos) << pinned.out;
 }
 
 }  // namespace

@@ -316,10 +316,11 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
   const std::string endpoint = project.status()["notebook"]["endpoint"];
   const auto token = endpoint.substr(endpoint.find("token=") + 6);
   ASSERT_GE(token.size(), 16u) << endpoint;
-  const auto contents = runCommand(
-      {"curl", "-sf", "http://127.0.0.1:" + std::to_string(port) + "/api/contents?token=" + token});
+  const auto contents =
+      runCommand({"curl", "-sf",
+                  "http://127.0.0.1:" + std::to_string(port) + "/api/contents/p?token=" + token});
   EXPECT_NE(contents.out.find("skiff.yaml"), std::string::npos)
-      << "the project is the notebook dir";
+      << "the project is in the notebook's root, under its name";
   const auto refused = runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                    "http://127.0.0.1:" + std::to_string(port) + "/api/contents"});
   EXPECT_EQ(refused.out, "403") << "no token, no access";
@@ -335,6 +336,123 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
   EXPECT_EQ(modeOf(dir / "tokens" / "notebook"), 0600);
   EXPECT_NE(project.skiff({"status"}).out.find("?token=" + token), std::string::npos)
       << "the owner still sees the login URL";
+}
+
+// The file browser used to show only the project (its seed data/, writable),
+// never the /data and /models mounts the kernel reads.
+TEST(LocalTarget, TheNotebooksFileBrowserShowsTheProjectAndItsMounts) {
+  TempDir store("skiff-store");
+  store.write("data/iris.csv", "5.1,3.5,1.4,0.2,setosa\n");
+  std::filesystem::create_directories(store / "models");
+  const int port = freeLoopbackPort();
+  Project project(
+      "name: iris\n"
+      "storage:\n"
+      "  data: {uri: 'file://" +
+      (store / "data").string() +
+      "', mountPath: /data, readOnly: true}\n"
+      "  models: {uri: 'file://" +
+      (store / "models").string() +
+      "', mountPath: /models, cacheTimeout: 0s}\n"
+      "notebook: {port: " +
+      std::to_string(port) + ", mounts: [data, models]}\n");
+  project.dir().write("data/seed.csv", "the repository's copy\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "90"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  const std::string endpoint = project.status()["notebook"]["endpoint"];
+  const std::string token = endpoint.substr(endpoint.find("token=") + 6);
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  auto contents = [&](const std::string& path) {
+    const auto result =
+        runCommand({"curl", "-sf", base + "/api/contents/" + path + "?token=" + token});
+    std::map<std::string, json> entries;
+    const json parsed = json::parse(result.out, nullptr, false);
+    if (parsed.is_object() && parsed["content"].is_array()) {
+      for (const auto& entry : parsed["content"]) entries[entry["name"]] = entry;
+    }
+    return entries;
+  };
+  const auto root = contents("");
+  ASSERT_TRUE(root.count("iris") && root.count("data") && root.count("models"))
+      << json(root).dump();
+  EXPECT_EQ(root.at("data")["type"], "directory");
+  EXPECT_TRUE(contents("data").count("iris.csv")) << "the /data mount, as the kernel reads it";
+  EXPECT_FALSE(contents("data").count("seed.csv"));
+  EXPECT_TRUE(contents("iris/data").count("seed.csv")) << "the project's own data/ still there";
+  EXPECT_TRUE(contents("iris").count("skiff.yaml"));
+  EXPECT_EQ(contents("data").at("iris.csv")["writable"], false) << "read-only stays read-only";
+  const auto put = [&](const std::string& path) {
+    return runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H",
+                       "Content-Type: application/json", "-d",
+                       R"({"type":"file","format":"text","content":"x"})",
+                       base + "/api/contents/" + path + "?token=" + token})
+        .out;
+  };
+  EXPECT_NE(put("data/new.txt").rfind("2", 0), 0u) << "a read-only mount refuses writes";
+  EXPECT_EQ(put("models/note.txt").rfind("2", 0), 0u) << "a writable mount takes them";
+  EXPECT_EQ(readAll(store / "models/note.txt"), "x");
+  // The browser opens in the project, where the notebooks are.
+  const auto landing = runCommand(
+      {"curl", "-s", "-o", "/dev/null", "-w", "%{redirect_url}", base + "/?token=" + token});
+  EXPECT_NE(landing.out.find("/tree/iris"), std::string::npos) << landing.out;
+}
+
+// GPUs on the local target, with device nodes made for the test (this machine
+// has none): nvidia0 and nvidiactl are /dev/null's numbers, so they open.
+struct FakeGpus {
+  TempDir dir{"skiff-gpus"};
+  explicit FakeGpus(int count) {
+    std::filesystem::create_directories(dir / "dev");
+    std::filesystem::create_directories(dir / "locks");
+    for (int i = 0; i < count; ++i) makeNode("nvidia" + std::to_string(i));
+    if (count > 0) makeNode("nvidiactl");
+  }
+  void makeNode(const std::string& name) {
+    const auto result = runCommand({"mknod", (dir / "dev" / name).string(), "c", "1", "3"});
+    EXPECT_EQ(result.exitCode, 0) << result.err;
+  }
+  std::map<std::string, std::string> env() const {
+    return {{"SKIFF_GPU_DEVICE_DIR", (dir / "dev").string()},
+            {"SKIFF_GPU_LOCK_DIR", (dir / "locks").string()}};
+  }
+};
+
+TEST(LocalTarget, AGpuJobOnAMachineWithoutGpusFailsSayingSo) {
+  FakeGpus none(0);
+  Project project("name: p\njobs:\n  train: {command: ['true'], resources: {gpu: 1}}\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "30"}, none.env());
+  EXPECT_NE(release.exitCode, 0) << release.out;
+  const std::string message = project.status()["train"]["message"];
+  EXPECT_NE(message.find("train asks for 1 GPU (resources.gpu), and this machine has 0"),
+            std::string::npos)
+      << message;
+}
+
+TEST(LocalTarget, GpuJobsGetTheDevicesAndTakeTurnsOnOneGpu) {
+  FakeGpus one(1);
+  const std::string command =
+      "[sh, -c, 'echo start $(date +%s%N); echo visible=$CUDA_VISIBLE_DEVICES "
+      "nvidia=$NVIDIA_VISIBLE_DEVICES; ls /dev/nvidia0 /dev/nvidiactl; sleep 1; "
+      "echo end $(date +%s%N)']";
+  Project project("name: p\njobs:\n  a: {command: " + command +
+                  ", resources: {gpu: 1}}\n  b: {command: " + command + ", resources: {gpu: 1}}\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "60"}, one.env());
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> spans;
+  for (const std::string job : {"a", "b"}) {
+    const auto logs = project.skiff({"logs", job});
+    EXPECT_NE(logs.out.find("visible=0 nvidia=0"), std::string::npos) << logs.out;
+    EXPECT_NE(logs.out.find("/dev/nvidia0"), std::string::npos) << logs.out;
+    EXPECT_NE(logs.out.find("/dev/nvidiactl"), std::string::npos) << logs.out;
+    const auto start = logs.out.find("start ");
+    const auto end = logs.out.find("end ");
+    ASSERT_TRUE(start != std::string::npos && end != std::string::npos) << logs.out;
+    spans[job] = {std::stoull(logs.out.substr(start + 6)), std::stoull(logs.out.substr(end + 4))};
+  }
+  const bool aFirst = spans["a"].first < spans["b"].first;
+  const auto& first = aFirst ? spans["a"] : spans["b"];
+  const auto& second = aFirst ? spans["b"] : spans["a"];
+  EXPECT_LE(first.second, second.first) << "one GPU, two jobs: the second waited for the first";
 }
 
 // Whether uid 65534 (nobody) can read `file`: the test of the issue, with setpriv.

@@ -33,7 +33,8 @@ struct IrisCopy {
   int serverPort = freeLoopbackPort();
 
   IrisCopy() {
-    fs::copy(fs::path(SKIFF_SOURCE_DIR) / "examples/iris", project, fs::copy_options::recursive);
+    // Never the running example's .skiff/ (README: run.sh leaves it running).
+    copyProject(fs::path(SKIFF_SOURCE_DIR) / "examples/iris", project);
     std::ifstream in(project / "skiff.yaml");
     std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     replaceAll(yaml, "/var/lib/skiff/iris", (root / "store").string());

@@ -4,6 +4,12 @@
 #include "harness/services.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
 
 namespace skiff::testing {
 namespace {
@@ -35,6 +41,32 @@ TEST(Harness, FreePortsAreFree) {
   const int port = freeLoopbackPort();
   EXPECT_GT(port, 0);
   EXPECT_FALSE(portAcceptsConnections(port));
+}
+
+// A project that runs has a supervisor socket in .skiff/: std::filesystem::copy
+// fails on it ("cannot copy: Invalid argument"), so tests copy what a user commits.
+TEST(Harness, CopiesAProjectWhileItRuns) {
+  namespace fs = std::filesystem;
+  TempDir dir("skiff-copy");
+  dir.write("project/skiff.yaml", "name: p\n");
+  dir.write("project/data/a.csv", "1,2\n");
+  dir.write("project/__pycache__/train.cpython-311.pyc", "x");
+  dir.write("project/.skiff/state.json", "{}");
+  const auto socketPath = dir / "project/.skiff/supervisor.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socketPath.c_str(), sizeof(address.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+
+  copyProject(dir / "project", dir / "copy");
+  ::close(fd);
+  EXPECT_TRUE(fs::exists(dir / "copy/skiff.yaml"));
+  EXPECT_TRUE(fs::exists(dir / "copy/data/a.csv"));
+  EXPECT_FALSE(fs::exists(dir / "copy/.skiff"));
+  EXPECT_FALSE(fs::exists(dir / "copy/__pycache__"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 namespace skiff::testing {
@@ -23,6 +24,25 @@ std::filesystem::path TempDir::write(const std::string& name, const std::string&
   std::filesystem::create_directories(file.parent_path());
   std::ofstream(file, std::ios::binary) << content;
   return file;
+}
+
+void copyProject(const std::filesystem::path& from, const std::filesystem::path& to) {
+  namespace fs = std::filesystem;
+  // What a project's .gitignore leaves out (the repository's own ignores these too).
+  static const std::set<std::string> kLocalOnly = {".skiff", "__pycache__", ".ipynb_checkpoints"};
+  fs::create_directories(to);
+  for (const auto& entry : fs::directory_iterator(from)) {
+    const auto name = entry.path().filename();
+    if (kLocalOnly.count(name.string())) continue;
+    const auto status = entry.symlink_status();
+    if (fs::is_symlink(status)) {
+      fs::copy_symlink(entry.path(), to / name);
+    } else if (fs::is_directory(status)) {
+      copyProject(entry.path(), to / name);
+    } else if (fs::is_regular_file(status)) {
+      fs::copy_file(entry.path(), to / name);
+    }
+  }
 }
 
 }  // namespace skiff::testing

@@ -22,4 +22,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Copies a project directory as a user would commit it: regular files,
+// symlinks and directories, never the local target's state (`.skiff/`, whose
+// supervisor socket cannot be copied while the project runs), Python caches or
+// notebook checkpoints, nor anything that is not a file (sockets, FIFOs).
+void copyProject(const std::filesystem::path& from, const std::filesystem::path& to);
+
 }  // namespace skiff::testing

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -373,6 +374,33 @@ TEST(MountInterop, TreeWrittenThroughTheMountReadsTheSameWithSkiffBlobAndRclone)
   EXPECT_EQ(files.exitCode, 0) << files.err;
   EXPECT_EQ(files.out, "a.txt\nsub/b.txt\n") << files.err;
   EXPECT_EQ(runCommand({"rclone", "cat", "az:" + container + "/t/a.txt"}, rclone).out, "alpha");
+}
+
+// `>>` onto an append blob through the mount used to rewrite it as a block blob.
+TEST(MountInterop, AppendingThroughTheMountKeepsAnAppendBlob) {
+  const std::string uri = "az://" + std::string(Azurite::kAccount) + "/" + uniqueContainer("log");
+  const std::map<std::string, std::string> env = {
+      {"AZURE_STORAGE_CONNECTION_STRING", Azurite::shared().connectionString()}};
+  ASSERT_EQ(skiff::testing::runSkiff({"blob", "cp", "--blob-type", "append", "-", uri + "/run.log"},
+                                     env, "one\n")
+                .exitCode,
+            0);
+  {
+    Mount mount(uri, {"--cache-timeout", "0"});
+    EXPECT_EQ(sh("printf 'two\\n' >> " + (mount / "run.log").string()).exitCode, 0);
+    EXPECT_EQ(sh("printf 'three\\n' >> " + (mount / "run.log").string()).exitCode, 0);
+    // Rewriting it would make it a block blob: refused at close, the store's version kept.
+    const auto rewrite = runCommand(
+        {"/usr/bin/python3", "-c",
+         "f = open('" + (mount / "run.log").string() + "', 'w'); f.write('x'); f.close()"});
+    EXPECT_NE(rewrite.exitCode, 0) << rewrite.out << rewrite.err;
+    EXPECT_NE(mount.log().find("which the mount only appends to"), std::string::npos)
+        << mount.log();
+  }
+  const auto stat = skiff::testing::runSkiff({"blob", "stat", "--json", uri + "/run.log"}, env);
+  EXPECT_EQ(nlohmann::json::parse(stat.out)["blobType"], "AppendBlob") << stat.out;
+  EXPECT_EQ(skiff::testing::runSkiff({"blob", "cat", uri + "/run.log"}, env).out,
+            "one\ntwo\nthree\n");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "blob/azure/azure_store.hpp"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -60,6 +61,24 @@ void addBlobSettings(Headers& headers, const PutOptions& options) {
   addConditions(headers, options.conditions);
 }
 
+// MD5 of a whole blob, fed in order while it is sent or received.
+class Md5 {
+ public:
+  Md5() : context_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(context_.get(), EVP_md5(), nullptr);
+  }
+  void update(std::string_view data) { EVP_DigestUpdate(context_.get(), data.data(), data.size()); }
+  std::string base64() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(context_.get(), digest, &size);
+    return base64Encode(std::string_view(reinterpret_cast<const char*>(digest), size));
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context_;
+};
+
 BlobProperties propertiesFromHeaders(const std::string& name, const http::Response& response) {
   BlobProperties properties;
   properties.name = name;
@@ -67,6 +86,12 @@ BlobProperties propertiesFromHeaders(const std::string& name, const http::Respon
   properties.etag = response.header("etag");
   properties.lastModified = parseHttpDate(response.header("last-modified"));
   properties.contentType = response.header("content-type");
+  properties.blobType = response.header("x-ms-blob-type");
+  // A ranged read's Content-MD5 (if any) is the range's; the whole blob's comes apart.
+  properties.contentMd5 = response.header("x-ms-blob-content-md5");
+  if (properties.contentMd5.empty() && response.header("content-range").empty()) {
+    properties.contentMd5 = response.header("content-md5");
+  }
   for (const auto& [header, value] : response.headers) {
     if (header.rfind("x-ms-meta-", 0) == 0) properties.metadata[header.substr(10)] = value;
   }
@@ -293,8 +318,25 @@ void AzureStore::ensureContainer() {
   Call call;
   call.method = "PUT";
   call.query = {{"restype", "container"}};
-  call.accept = {201, 409};
+  call.accept = {201, 403, 409};
   const http::Response response = execute(call);
+  const std::string code = response.header("x-ms-error-code");
+  // Credentials that may write blobs but not create containers (a container
+  // SAS, the most common kind) are refused this step: the container is there
+  // or the write says so. A Shared Key may do everything, so its 403 is a wrong
+  // key (Azurite answers AuthorizationFailure then), which stops here.
+  const bool sasWithoutCreate = code == "AuthorizationPermissionMismatch" ||
+                                code == "AuthorizationResourceTypeMismatch" ||
+                                (code == "AuthorizationFailure" && !credentials_.sasToken.empty());
+  if (response.status == 403 && sasWithoutCreate) {
+    spdlog::debug("{}: not allowed to create the container ({}); going on", uriOf(""), code);
+    return;
+  }
+  if (response.status == 403) {
+    throw BlobError(ErrorKind::kAuth, "the storage service refused the credentials", uriOf(""),
+                    "check AZURE_STORAGE_KEY, the connection string or the SAS token",
+                    static_cast<int>(response.status), code, response.header("x-ms-request-id"));
+  }
   if (response.status == 409 && response.header("x-ms-error-code") != "ContainerAlreadyExists") {
     throw BlobError(ErrorKind::kOther, "cannot create the container", uriOf(""),
                     "it may be being deleted; try again in a minute",
@@ -372,6 +414,20 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
   }
   auto first = readFirstPart(name, range, conditions);
   BlobProperties& properties = first.properties;
+  // A whole blob with an MD5 is checked as it streams by, as azcopy's
+  // --check-md5 does: a damaged transfer fails instead of passing as data.
+  std::optional<Md5> md5;
+  if (range.offset == 0 && !range.length && !properties.contentMd5.empty()) md5.emplace();
+  const auto verify = [&] {
+    if (md5 && md5->base64() != properties.contentMd5) {
+      throw BlobError(ErrorKind::kOther,
+                      "the downloaded bytes do not match the blob's Content-MD5 (" +
+                          properties.contentMd5 + ")",
+                      uriOf(name),
+                      "download it again; if it persists, the stored blob or its MD5 is damaged");
+    }
+  };
+  if (md5) md5->update(first.body);
   sink(first.body.data(), first.body.size());
   uint64_t done = first.body.size();
   if (progress) progress(done);
@@ -380,7 +436,10 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
   const uint64_t end =
       range.length ? std::min(properties.size, range.offset + *range.length) : properties.size;
   const uint64_t start = range.offset + first.body.size();
-  if (start >= end) return properties;
+  if (start >= end) {
+    verify();
+    return properties;
+  }
   const size_t count = static_cast<size_t>((end - start + chunk - 1) / chunk);
   orderedParallel<std::string>(
       count, options_.concurrency, static_cast<size_t>(options_.concurrency) * 2,
@@ -389,10 +448,12 @@ BlobProperties AzureStore::get(const std::string& name, const Sink& sink, const 
         return readPinnedRange(name, offset, std::min(chunk, end - offset), properties.etag);
       },
       [&](size_t, std::string&& data) {
+        if (md5) md5->update(data);
         sink(data.data(), data.size());
         done += data.size();
         if (progress) progress(done);
       });
+  verify();
   return properties;
 }
 
@@ -462,12 +523,17 @@ BlobProperties AzureStore::putSingle(const std::string& name, std::string_view d
   call.method = "PUT";
   call.name = name;
   call.body = data;
-  call.headers = {{"x-ms-blob-type", "BlockBlob"}};
+  Md5 md5;
+  md5.update(data);
+  // Checked by the service on arrival and kept as the blob's MD5.
+  call.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-MD5", md5.base64()}};
   addBlobSettings(call.headers, options);
   call.accept = {201};
   const http::Response response = execute(call);
   BlobProperties properties;
   properties.name = name;
+  properties.blobType = "BlockBlob";
+  properties.contentMd5 = call.headers[1].second;
   properties.size = data.size();
   properties.etag = response.header("etag");
   properties.lastModified = parseHttpDate(response.header("last-modified"));
@@ -485,6 +551,10 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
   std::mutex progressMutex;
   uint64_t done = 0;
   uint64_t total = 0;
+  // The service keeps no MD5 of a blob made of blocks unless told: hashed here,
+  // in order, as blocks are read, and set on Put Block List (as azcopy
+  // --put-md5 does), so that rclone check and md5sum see it.
+  Md5 md5;
   const auto sendBlock = [&](const std::string& id, const std::string& data) {
     Call call;
     call.method = "PUT";
@@ -509,24 +579,23 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
     BoundedExecutor executor(workers, 2);
     auto first = std::make_shared<std::string>(std::move(firstBlock));
     total += first->size();
+    md5.update(*first);
     executor.submit([&sendBlock, id = nextBlockId(), first] { sendBlock(id, *first); });
     if (source.supportsReadAt() && source.size()) {
-      // A file: each worker reads the block it sends, so memory holds only
-      // the blocks in flight.
+      // A file of known size: read in order here (for the MD5), sent in parallel.
       const uint64_t size = *source.size();
       for (uint64_t offset = first->size(); offset < size; offset += options_.blockSize) {
         const size_t length = static_cast<size_t>(std::min(options_.blockSize, size - offset));
+        auto block = std::make_shared<std::string>(length, '\0');
+        if (readFullyAt(source, offset, block->data(), length) != length) {
+          throw BlobError(ErrorKind::kOther, "the file became shorter while it was uploaded",
+                          uriOf(name), "upload it again once nothing writes to it");
+        }
         total += length;
-        const bool accepted =
-            executor.submit([this, &name, &source, &sendBlock, id = nextBlockId(), offset, length] {
-              std::string block(length, '\0');
-              if (readFullyAt(source, offset, block.data(), length) != length) {
-                throw BlobError(ErrorKind::kOther, "the file became shorter while it was uploaded",
-                                uriOf(name), "upload it again once nothing writes to it");
-              }
-              sendBlock(id, block);
-            });
-        if (!accepted) break;
+        md5.update(*block);
+        if (!executor.submit([&sendBlock, id = nextBlockId(), block] { sendBlock(id, *block); })) {
+          break;
+        }
       }
     } else {
       while (true) {
@@ -534,6 +603,7 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
         block->resize(readFully(source, block->data(), block->size()));
         if (block->empty()) break;
         total += block->size();
+        md5.update(*block);
         if (!executor.submit([&sendBlock, id = nextBlockId(), block] { sendBlock(id, *block); })) {
           break;
         }
@@ -549,11 +619,15 @@ BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
   commit.name = name;
   commit.query = {{"comp", "blocklist"}};
   commit.body = xml;
+  const std::string blobMd5 = md5.base64();
+  commit.headers = {{"x-ms-blob-content-md5", blobMd5}};
   addBlobSettings(commit.headers, options);
   commit.accept = {201};
   const http::Response response = execute(commit);
   BlobProperties properties;
   properties.name = name;
+  properties.blobType = "BlockBlob";
+  properties.contentMd5 = blobMd5;
   properties.size = total;
   properties.etag = response.header("etag");
   properties.lastModified = parseHttpDate(response.header("last-modified"));
@@ -576,6 +650,55 @@ BlobProperties AzureStore::put(const std::string& name, Source& source, const Pu
     return properties;
   }
   return putBlocks(name, source, std::move(first), options, progress);
+}
+
+BlobProperties AzureStore::append(const std::string& name, Source& source,
+                                  const PutOptions& options) {
+  auto existing = head(name);
+  if (!options.conditions.ifMatch.empty() &&
+      (!existing || existing->etag != options.conditions.ifMatch)) {
+    throw changedBySomeoneElse(uriOf(name));
+  }
+  if (!existing) {
+    Call create;
+    create.method = "PUT";
+    create.name = name;
+    create.headers = {{"x-ms-blob-type", "AppendBlob"}};
+    addBlobSettings(create.headers, options);
+    create.accept = {201};
+    execute(create);
+  } else if (existing->blobType != "AppendBlob") {
+    throw BlobError(ErrorKind::kInvalid,
+                    fmt::format("a {} cannot be appended to", existing->blobType), uriOf(name),
+                    "copy the whole blob instead (--blob-type block replaces it)");
+  }
+  // Append Block takes at most 4 MiB per call (API versions before 2022-11-02);
+  // blocks go in order, one at a time, as appends must.
+  constexpr size_t kAppendBlockSize = 4u << 20;
+  // With If-Match, each block must land where the last one ended: a writer
+  // appending at the same time makes this fail (412) instead of interleaving.
+  uint64_t position = existing ? existing->size : 0;
+  std::string block(kAppendBlockSize, '\0');
+  while (true) {
+    block.resize(readFully(source, block.data(), kAppendBlockSize));
+    if (block.empty()) break;
+    Call call;
+    call.method = "PUT";
+    call.name = name;
+    call.query = {{"comp", "appendblock"}};
+    call.body = block;
+    if (!options.conditions.ifMatch.empty()) {
+      call.headers = {{"x-ms-blob-condition-appendpos", std::to_string(position)}};
+    }
+    call.accept = {201};
+    execute(call);
+    position += block.size();
+    if (block.size() < kAppendBlockSize) break;
+    block.resize(kAppendBlockSize);
+  }
+  auto properties = head(name);
+  if (!properties) throw BlobError(ErrorKind::kNotFound, "the blob vanished", uriOf(name));
+  return *properties;
 }
 
 void AzureStore::remove(const std::string& name, const Conditions& conditions) {
@@ -651,6 +774,8 @@ ListPage AzureStore::list(const ListOptions& options) {
     }
     properties.lastModified = parseHttpDate(fields.child_value("Last-Modified"));
     properties.contentType = fields.child_value("Content-Type");
+    properties.blobType = fields.child_value("BlobType");
+    properties.contentMd5 = fields.child_value("Content-MD5");
     for (const pugi::xml_node item : node.child("Metadata").children()) {
       properties.metadata[item.name()] = item.child_value();
     }

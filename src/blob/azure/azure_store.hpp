@@ -56,6 +56,8 @@ class AzureStore : public BlobStore {
                               const ProgressCallback& progress) override;
   BlobProperties put(const std::string& name, Source& source, const PutOptions& options,
                      const ProgressCallback& progress) override;
+  BlobProperties append(const std::string& name, Source& source,
+                        const PutOptions& options) override;
   void remove(const std::string& name, const Conditions& conditions) override;
   BlobProperties copy(const std::string& from, const std::string& to) override;
   void ensureContainer() override;

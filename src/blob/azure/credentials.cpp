@@ -49,7 +49,29 @@ std::map<std::string, std::string> readCredentialsFile(const std::string& path) 
   return variables;
 }
 
+// An IP address or localhost: the account is the path's first segment there
+// (emulators, Azure Stack), as the Azure SDK's isIpEndpointStyle decides.
+bool isIpEndpointStyle(const std::string& host) {
+  if (host == "localhost" || (!host.empty() && host.front() == '[')) return true;
+  return !host.empty() && host.find_first_not_of("0123456789.") == std::string::npos;
+}
+
 }  // namespace
+
+std::string accountOfEndpoint(const std::string& endpoint) {
+  const auto schemeEnd = endpoint.find("://");
+  const size_t hostStart = schemeEnd == std::string::npos ? 0 : schemeEnd + 3;
+  const size_t pathStart = std::min(endpoint.find('/', hostStart), endpoint.size());
+  std::string host = endpoint.substr(hostStart, pathStart - hostStart);
+  // Without the port (an IPv6 literal keeps its colons inside the brackets).
+  const auto colon = host.rfind(':');
+  if (colon != std::string::npos && host.find(']', colon) == std::string::npos) host.resize(colon);
+  if (isIpEndpointStyle(host)) {
+    const std::string path = endpoint.substr(std::min(pathStart + 1, endpoint.size()));
+    return path.substr(0, path.find('/'));
+  }
+  return host.substr(0, host.find('.'));
+}
 
 Credentials parseConnectionString(std::string_view text) {
   std::map<std::string, std::string> fields;
@@ -89,11 +111,7 @@ Credentials parseConnectionString(std::string_view text) {
     credentials.blobEndpoint.pop_back();
   }
   if (credentials.account.empty() && !credentials.blobEndpoint.empty()) {
-    // A SAS connection string may carry only the endpoint: take the account from its host.
-    const auto hostStart = credentials.blobEndpoint.find("://");
-    const std::string host =
-        hostStart == std::string::npos ? "" : credentials.blobEndpoint.substr(hostStart + 3);
-    credentials.account = host.substr(0, host.find('.'));
+    credentials.account = accountOfEndpoint(credentials.blobEndpoint);
   }
   if (credentials.key.empty() && credentials.sasToken.empty()) {
     throw Error("the connection string has neither AccountKey nor SharedAccessSignature",

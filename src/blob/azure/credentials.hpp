@@ -24,6 +24,11 @@ inline constexpr const char* kDevelopmentKey =
 // BlobEndpoint=..." or "UseDevelopmentStorage=true"). Throws skiff::Error.
 Credentials parseConnectionString(std::string_view text);
 
+// The account an endpoint names: the first path segment of an IP-style
+// endpoint (http://127.0.0.1:10000/ACCOUNT), else the host's first label
+// (https://ACCOUNT.blob.core.windows.net).
+std::string accountOfEndpoint(const std::string& endpoint);
+
 // Reads credentials for `account` the way the Azure tools do:
 //   AZURE_STORAGE_CONNECTION_STRING, or
 //   AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN,

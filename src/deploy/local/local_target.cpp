@@ -18,6 +18,7 @@
 #include "common/text.hpp"
 #include "deploy/local/cleanup.hpp"
 #include "deploy/local/control.hpp"
+#include "deploy/local/gpus.hpp"
 #include "deploy/local/plan.hpp"
 #include "deploy/local/state.hpp"
 #include "deploy/local/status_view.hpp"
@@ -194,7 +195,8 @@ class LocalTarget : public Target {
     StateDb state(options.projectDir);
     reportCleanup(state);
     const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
-    const LocalPlan plan = planRelease(spec, options.projectDir, secrets, {selfExe(), true});
+    const LocalPlan plan = planRelease(spec, options.projectDir, secrets,
+                                       {selfExe(), true, gpuSettingsFromEnvironment()});
     for (const auto& warning : plan.warnings) std::cerr << "skiff: warning: " << warning << "\n";
     const auto reply = askSupervisor(options.projectDir, {{"op", "release"}, {"plan", plan}});
     if (!reply.value("ok", false)) {
@@ -252,9 +254,13 @@ class LocalTarget : public Target {
       for (const auto& [name, service] : spec.services) names.push_back(name);
       if (spec.notebook) names.push_back("notebook");
       const auto guess = closestMatch(options.name, names);
-      throw Error(
-          fmt::format("nothing named \"{}\" has run here", options.name), {},
-          guess ? fmt::format("did you mean \"{}\"?", *guess) : "`skiff status` lists what ran");
+      const std::string known =
+          names.empty() ? "" : fmt::format("; the names: {}", fmt::join(names, ", "));
+      throw Error(fmt::format("nothing named \"{}\" has run here", options.name),
+                  (options.projectDir / "skiff.yaml").string(),
+                  (guess ? fmt::format("did you mean \"{}\"?", *guess)
+                         : std::string("`skiff status` lists what ran")) +
+                      known);
     }
     return printLogs(state, runs, options);
   }

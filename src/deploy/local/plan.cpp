@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "common/error.hpp"
 #include "common/net.hpp"
@@ -65,6 +66,7 @@ class Planner {
     plan_.projectDir = projectDir_;
     plan_.keepRuns = keepRunsSetting();
     recordProvenance();
+    plan_.gpus = options_.gpus;
     for (const auto& [name, storage] : spec_.storage) addMount(name, storage);
     for (const auto& [name, job] : spec_.jobs) addJob(job);
     for (const auto& [name, service] : spec_.services) addService(service);
@@ -186,7 +188,8 @@ class Planner {
 
   // The command as it runs: inside bubblewrap with the unit's mounts, or plain.
   std::vector<std::string> sandboxed(const std::vector<std::string>& command, const UnitPlan& unit,
-                                     const std::string& dir) const {
+                                     const std::string& dir,
+                                     const std::vector<SandboxBind>& extraBinds = {}) const {
     if (sandbox_.empty()) return command;
     SandboxSpec sandbox;
     sandbox.bwrap = sandbox_;
@@ -195,6 +198,7 @@ class Planner {
     for (const MountPlan* mount : mountsNamed(plan_, unit.mounts)) {
       sandbox.binds.push_back({mount->mountpoint, mount->mountPath, mount->readOnly});
     }
+    sandbox.binds.insert(sandbox.binds.end(), extraBinds.begin(), extraBinds.end());
     return sandboxCommand(sandbox, command);
   }
 
@@ -212,19 +216,32 @@ class Planner {
       }
       unit.mounts.push_back(name);
     }
+    if (const int asked = workload.resources.gpu; asked > 0) {
+      const auto gpus = listGpus(options_.gpus.deviceDir);
+      if (static_cast<int>(gpus.size()) < asked) {
+        unit.error = fmt::format(
+            "{} asks for {} GPU{} (resources.gpu), and this machine has {} ({}/nvidia0, ...){}: "
+            "lower resources.gpu, run it where there are GPUs, or release with --target k8s",
+            workload.name, asked, asked == 1 ? "" : "s", gpus.size(), options_.gpus.deviceDir,
+            gpus.empty() ? ", or its NVIDIA driver is not loaded" : "");
+      }
+    }
     return unit;
   }
 
   void addProcess(UnitPlan& unit, const spec::Workload& workload, const std::string& replica,
                   const std::vector<std::string>& command,
-                  std::map<std::string, std::string> extraEnv = {}) {
+                  std::map<std::string, std::string> extraEnv = {},
+                  const std::vector<SandboxBind>& extraBinds = {}) {
     ProcessPlan process;
     process.replica = replica;
     const std::string dir = workingDir(workload);
     process.workingDir = sandbox_.empty() ? dir : "";  // bubblewrap changes into it itself
     process.env = baseEnv(workload, replica);
     for (auto& [key, value] : extraEnv) process.env[key] = std::move(value);
-    process.argv = sandboxed(command, unit, dir);
+    process.argv = sandboxed(command, unit, dir, extraBinds);
+    process.gpus = workload.resources.gpu;
+    process.sandboxed = !sandbox_.empty();
     unit.processes.push_back(std::move(process));
   }
 
@@ -360,13 +377,57 @@ class Planner {
       unit.endpoint = fmt::format("http://127.0.0.1:{}/", notebook.port);
       unit.loginToken = token;
       plan_.secretValues.push_back(token);  // Jupyter prints its login URL
-      addProcess(
-          unit, workload, "main",
-          {jupyter, "--no-browser", "--ip=127.0.0.1", fmt::format("--port={}", notebook.port),
-           "--port-retries=0", "--allow-root", "--notebook-dir=" + workingDir(workload)},
-          {{"JUPYTER_TOKEN", token}, {"JUPYTER_RUNTIME_DIR", "/tmp/jupyter-runtime"}});
+      std::vector<std::string> command = {jupyter,
+                                          "--no-browser",
+                                          "--ip=127.0.0.1",
+                                          fmt::format("--port={}", notebook.port),
+                                          "--port-retries=0",
+                                          "--allow-root"};
+      const NotebookView view = notebookView(workload);
+      if (view.binds.empty()) {
+        command.push_back("--notebook-dir=" + workingDir(workload));
+      } else {
+        command.push_back("--notebook-dir=" + std::string(kNotebookRoot));
+        command.push_back("--NotebookApp.default_url=" + view.defaultUrl);
+      }
+      addProcess(unit, workload, "main", command,
+                 {{"JUPYTER_TOKEN", token}, {"JUPYTER_RUNTIME_DIR", "/tmp/jupyter-runtime"}},
+                 view.binds);
     }
     finishService(unit);
+  }
+
+  // The notebook's file browser shows the project and its storage side by
+  // side: a root (in the sandbox) that holds the project under its name and
+  // each mount at its mountPath, read-only ones read-only, opening in the
+  // project. The kernel sees the same paths as jobs (/data, ...) besides.
+  // Without the sandbox the project stays the root (mounts in .skiff/mounts).
+  struct NotebookView {
+    std::vector<SandboxBind> binds;
+    std::string defaultUrl;
+  };
+  static constexpr const char* kNotebookRoot = "/notebook";
+
+  NotebookView notebookView(const spec::Workload& workload) const {
+    NotebookView view;
+    const fs::path relative = fs::path(workingDir(workload)).lexically_relative(projectDir_);
+    if (sandbox_.empty() || relative.empty() || *relative.begin() == "..") return view;
+    std::set<std::string> taken;
+    for (const MountPlan* mount : mountsNamed(plan_, workload.mounts)) {
+      const fs::path inRoot = fs::path(mount->mountPath).relative_path();
+      if (inRoot.empty()) return {};  // a mount at / leaves no root to make
+      taken.insert(inRoot.begin()->string());
+    }
+    std::string projectEntry = spec_.name;
+    while (taken.count(projectEntry)) projectEntry += "-project";
+    const std::string root = kNotebookRoot;
+    view.binds.push_back({projectDir_, root + "/" + projectEntry, false});
+    for (const MountPlan* mount : mountsNamed(plan_, workload.mounts)) {
+      view.binds.push_back({mount->mountpoint, root + mount->mountPath, mount->readOnly});
+    }
+    view.defaultUrl = "/tree/" + projectEntry;
+    if (relative != ".") view.defaultUrl += "/" + relative.string();
+    return view;
   }
 
   // Services whose plan did not change keep running across releases.

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "deploy/local/gpus.hpp"
 #include "deploy/secrets.hpp"
 #include "spec/spec.hpp"
 
@@ -34,6 +35,10 @@ struct ProcessPlan {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   std::string workingDir;
+  // GPUs it needs (resources.gpu): leased when it starts, released when it
+  // ends; a sandboxed process gets their device nodes bound in then.
+  int gpus = 0;
+  bool sandboxed = false;
 };
 
 struct UnitPlan {
@@ -66,6 +71,7 @@ struct LocalPlan {
   std::map<std::string, std::string> modelRepositories;
   // How many runs of each job or service the history keeps (SKIFF_KEEP_RUNS).
   int keepRuns = 50;
+  GpuSettings gpus;  // where the supervisor finds and leases GPUs
 };
 
 // The history's bound: SKIFF_KEEP_RUNS (1 to 100000), 50 without it; an
@@ -75,6 +81,7 @@ int keepRunsSetting();
 struct PlanOptions {
   std::string skiffExe;  // this binary, for `skiff mount` and `skiff serve`
   bool sandbox = true;   // wrap job and service commands in bubblewrap when it is installed
+  GpuSettings gpus;
 };
 
 // The mounts of `plan` named in `names` (a unit's mounts), in that order.
@@ -86,11 +93,12 @@ LocalPlan planRelease(const spec::Spec& spec, const std::filesystem::path& proje
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MountPlan, name, uri, mountpoint, mountPath, readOnly,
                                    cacheTimeoutSeconds, env, argv)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GpuSettings, deviceDir, lockDir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessPlan, replica, argv, env, workingDir, gpus, sandboxed)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnitPlan, name, kind, service, mounts, processes, successReplica,
                                    backoffLimit, port, readyPath, endpoint, loginToken, error,
                                    configHash, params)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocalPlan, projectDir, mounts, units, secretValues, warnings,
-                                   modelRepositories, keepRuns)
+                                   modelRepositories, keepRuns, gpus)
 
 }  // namespace skiff::deploy::local

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <iostream>
@@ -141,6 +142,7 @@ struct Replica {
   std::unique_ptr<Subprocess> process;
   std::optional<Clock::time_point> restartAt;
   Clock::time_point startedAt;
+  std::optional<GpuLease> gpus;  // held while the process runs
 };
 
 struct Unit {
@@ -221,6 +223,7 @@ class Supervisor {
 
   nlohmann::json release(const LocalPlan& plan) {
     secrets_ = plan.secretValues;
+    gpuSettings_ = plan.gpus;
     const int64_t releaseId = state_->addRelease();
     pruneHistory(static_cast<size_t>(std::max(1, plan.keepRuns)));
     auto places = std::make_shared<ArtifactPlaces>();
@@ -357,6 +360,45 @@ class Supervisor {
   }
 
   void startReplica(Unit& unit, Replica& replica) {
+    replica.gpus.reset();
+    std::vector<std::string> argv = replica.plan.argv;
+    std::map<std::string, std::string> gpuEnv;
+    if (replica.plan.gpus > 0) {
+      const auto& settings = gpuSettings_;
+      const auto all = listGpus(settings.deviceDir);
+      try {
+        replica.gpus = GpuLease::acquire(replica.plan.gpus, all, settings.lockDir);
+      } catch (const Error& e) {
+        finish(unit, "Failed", fmt::format("{}: {}", replica.plan.replica, e.what()), 127);
+        return;
+      }
+      if (!replica.gpus) {
+        // Another run holds them: wait, as a pod waits for a node with free GPUs.
+        replica.record.status = "Pending";
+        state_->updateReplica(replica.record);
+        unit.run.message =
+            fmt::format("waiting for {} free GPU{} of {} (other runs hold them)", replica.plan.gpus,
+                        replica.plan.gpus == 1 ? "" : "s", all.size());
+        state_->updateRun(unit.run);
+        replica.restartAt = Clock::now() + milliseconds(500);
+        return;
+      }
+      const std::string visible = replica.gpus->visibleDevices();
+      gpuEnv = {{"CUDA_VISIBLE_DEVICES", visible},
+                {"NVIDIA_VISIBLE_DEVICES", visible},
+                {"CUDA_DEVICE_ORDER", "PCI_BUS_ID"}};
+      if (replica.plan.sandboxed) {
+        // Bound after bubblewrap's own /dev, before the command ("--").
+        const auto devices = gpuSandboxArguments(replica.gpus->gpus(), settings.deviceDir);
+        argv.insert(std::find(argv.begin(), argv.end(), "--"), devices.begin(), devices.end());
+        // Inside the sandbox the leased GPUs are the only ones: CUDA counts from 0.
+        std::string inside;
+        for (size_t i = 0; i < replica.gpus->gpus().size(); ++i) {
+          inside += (i ? "," : "") + std::to_string(i);
+        }
+        gpuEnv["CUDA_VISIBLE_DEVICES"] = inside;
+      }
+    }
     int pipeFds[2];
     if (::pipe2(pipeFds, O_CLOEXEC) != 0) throw Error("cannot make a pipe for a process's output");
     auto sink = std::make_shared<LogSink>();
@@ -377,11 +419,12 @@ class Supervisor {
     }
     SpawnOptions options;
     options.extraEnv = replica.plan.env;
+    for (auto& [key, value] : gpuEnv) options.extraEnv[key] = value;
     options.outputFd = pipeFds[1];
     options.workingDir = replica.plan.workingDir;
     replica.restartAt.reset();
     try {
-      replica.process = std::make_unique<Subprocess>(replica.plan.argv, options);
+      replica.process = std::make_unique<Subprocess>(argv, options);
     } catch (const Error& e) {
       ::close(pipeFds[0]);
       ::close(pipeFds[1]);
@@ -427,6 +470,7 @@ class Supervisor {
   }
 
   void onExit(Unit& unit, Replica& replica, int code) {
+    replica.gpus.reset();
     replica.record.pid = 0;
     replica.record.exitCode = code;
     replica.record.ended = nowSeconds();
@@ -489,9 +533,11 @@ class Supervisor {
         replica.record.exitCode = code;
         replica.record.ended = nowSeconds();
         replica.record.status = "Stopped";
-      } else if (replica.record.status == "Restarting" || replica.record.status == "Starting") {
+      } else if (replica.record.status == "Restarting" || replica.record.status == "Starting" ||
+                 replica.record.status == "Pending") {
         replica.record.status = "Stopped";
       }
+      replica.gpus.reset();
       state_->updateReplica(replica.record);
     }
     unit.finished = true;
@@ -526,6 +572,7 @@ class Supervisor {
   std::list<Mount> mounts_;
   std::vector<std::string> secrets_;
   std::shared_ptr<const ArtifactPlaces> places_;
+  GpuSettings gpuSettings_;  // the latest release's: where GPUs are found and leased
 };
 
 }  // namespace
