@@ -12,20 +12,14 @@
 #include "deploy/fake_apiserver.hpp"
 #include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
+#include "k8s_app.hpp"
 
 namespace skiff::testing {
 namespace {
 
 using nlohmann::json;
 
-constexpr const char* kApp = R"(name: app
-secrets:
-  db: {fromEnv: [SKIFF_TEST_DB_PASSWORD]}
-jobs:
-  train: {command: [python3, train.py], secrets: [db]}
-services:
-  api: {command: [python3, app.py], replicas: 2}
-)";
+using skiff::deploy::testing::kApp;
 
 class K8sFakeTest : public ::testing::Test {
  protected:

@@ -14,6 +14,7 @@
 #include "harness/kube_cluster.hpp"
 #include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
+#include "k8s_app.hpp"
 
 namespace skiff::testing {
 namespace {
@@ -22,14 +23,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using User = KubeCluster::User;
 
-constexpr const char* kApp = R"(name: app
-secrets:
-  db: {fromEnv: [SKIFF_TEST_DB_PASSWORD]}
-jobs:
-  train: {command: [python3, train.py], secrets: [db]}
-services:
-  api: {command: [python3, app.py], replicas: 2}
-)";
+using skiff::deploy::testing::kApp;
 
 std::string both(const CommandResult& result) {
   return result.out + result.err;
