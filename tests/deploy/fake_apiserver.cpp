@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "harness/test_certificates.hpp"
 #include "http/http_client.hpp"
 #include "image/credentials.hpp"
 
@@ -22,39 +23,12 @@ std::string readFile(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void openssl(const std::vector<std::string>& args, const fs::path& dir) {
-  std::vector<std::string> argv = {"openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  SpawnOptions options;
-  options.workingDir = dir;
-  const auto result = runCommand(argv, options);
-  if (result.exitCode != 0) throw Error("openssl failed: " + result.err);
-}
-
 }  // namespace
 
 void FakeApiServer::makeCertificates() const {
-  const auto key = std::vector<std::string>{"-newkey", "ec", "-pkeyopt",
-                                            "ec_paramgen_curve:prime256v1", "-nodes"};
-  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.begin() + 1, b.begin(), b.end());
-    return a;
-  };
-  openssl(with({"req", "-x509", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj",
-                "/CN=skiff test CA"},
-               key),
-          dir_.path());
-  dir_.write("server.ext", "subjectAltName=IP:127.0.0.1\n");
-  dir_.write("client.ext", "extendedKeyUsage=clientAuth\n");
-  for (const std::string name : {"server", "client"}) {
-    openssl(
-        with({"req", "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=skiff-" + name},
-             key),
-        dir_.path());
-    openssl({"x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", name + ".crt", "-days", "1", "-extfile", name + ".ext"},
-            dir_.path());
-  }
+  makeTestCertificates(dir_.path(), "/CN=skiff test CA",
+                       {{"server", "/CN=skiff-server", "subjectAltName=IP:127.0.0.1\n"},
+                        {"client", "/CN=skiff-client", "extendedKeyUsage=clientAuth\n"}});
 }
 
 FakeApiServer::FakeApiServer(Options options) : options_(std::move(options)) {

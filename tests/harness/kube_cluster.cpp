@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/net.hpp"
+#include "harness/test_certificates.hpp"
 #include "http/http_client.hpp"
 
 namespace skiff::testing {
@@ -35,17 +36,6 @@ std::string randomToken() {
   std::string token;
   for (int i = 0; i < 32; ++i) token += "0123456789abcdef"[device() % 16];
   return token;
-}
-
-void openssl(const std::vector<std::string>& args, const fs::path& dir) {
-  std::vector<std::string> argv = {"openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  SpawnOptions options;
-  options.workingDir = dir;
-  const auto result = runCommand(argv, options);
-  if (result.exitCode != 0) {
-    throw std::runtime_error("openssl " + args[0] + " failed: " + result.err);
-  }
 }
 
 // The folder of kube-apiserver and kube-controller-manager: SKIFF_KUBE_BIN,
@@ -97,31 +87,11 @@ json KubeCluster::Response::parsed() const {
 }
 
 void KubeCluster::makeCertificates() const {
-  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                       "-nodes"};
-  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.begin() + 1, b.begin(), b.end());
-    return a;
-  };
-  openssl(with({"req", "-x509", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj",
-                "/CN=skiff test cluster CA"},
-               ec),
-          dir_.path());
-  dir_.write("server.ext",
-             "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
-  dir_.write("client.ext", "extendedKeyUsage=clientAuth\n");
-  const std::pair<const char*, const char*> certificates[] = {
-      {"server", "/CN=127.0.0.1"},
-      {"client", "/O=system:masters/CN=skiff-cert-admin"},
-  };
-  for (const auto& [name, subject] : certificates) {
-    const std::string base = name;
-    openssl(with({"req", "-keyout", base + ".key", "-out", base + ".csr", "-subj", subject}, ec),
-            dir_.path());
-    openssl({"x509", "-req", "-in", base + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", base + ".crt", "-days", "2", "-extfile", base + ".ext"},
-            dir_.path());
-  }
+  makeTestCertificates(
+      dir_.path(), "/CN=skiff test cluster CA",
+      {{"server", "/CN=127.0.0.1",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"},
+       {"client", "/O=system:masters/CN=skiff-cert-admin", "extendedKeyUsage=clientAuth\n"}});
   // Service account tokens are signed with an RSA key.
   openssl({"genrsa", "-out", "sa.key", "2048"}, dir_.path());
   openssl({"rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"}, dir_.path());
