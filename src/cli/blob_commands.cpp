@@ -16,6 +16,7 @@
 #include "blob/transfer.hpp"
 #include "blob/uri.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_format.hpp"
 #include "common/parallel.hpp"
 #include "common/progress.hpp"
 
@@ -79,7 +80,7 @@ struct LsOptions {
   std::string uri;
   bool recursive = false;
   bool longFormat = false;
-  bool asJson = false;
+  OutputFormat format;
 };
 
 void runLs(const LsOptions& options) {
@@ -99,7 +100,7 @@ void runLs(const LsOptions& options) {
   blob::ListOptions list;
   list.prefix = prefix;
   list.delimiter = options.recursive ? "" : "/";
-  list.withMetadata = options.asJson;
+  list.withMetadata = options.format.structured();
   do {
     blob::ListPage page;
     if (single.empty()) {
@@ -109,7 +110,7 @@ void runLs(const LsOptions& options) {
     }
     for (const auto& directory : page.prefixes) {
       const std::string relative = directory.substr(prefix.size());
-      if (options.asJson) {
+      if (options.format.structured()) {
         items.push_back({{"name", directory}, {"directory", true}});
       } else {
         std::cout << (options.longFormat ? fmt::format("{:>12}  {:20}  ", "", "") : "") << relative
@@ -117,7 +118,7 @@ void runLs(const LsOptions& options) {
       }
     }
     for (const auto& properties : page.blobs) {
-      if (options.asJson) {
+      if (options.format.structured()) {
         items.push_back(toJson(properties, opened.store->uriOf(properties.name)));
       } else if (options.longFormat) {
         std::cout << fmt::format("{:>12}  {:20}  {}\n", properties.size,
@@ -129,14 +130,14 @@ void runLs(const LsOptions& options) {
     }
     list.marker = page.nextMarker;
   } while (!list.marker.empty());
-  if (options.asJson) std::cout << items.dump(2) << "\n";
+  if (options.format.structured()) options.format.print(items);
 }
 
 struct CpOptions {
   std::string source;
   std::string destination;
   bool recursive = false;
-  bool asJson = false;
+  OutputFormat format;
   bool quiet = false;
   int parallelFiles = 8;
   std::string blobType;  // "", block or append
@@ -152,7 +153,8 @@ blob::WriteOptions writeOptions(const CpOptions& options) {
 }
 
 void runCp(const CpOptions& options) {
-  const bool showProgress = !options.asJson && !options.quiet && ProgressBar::stderrIsTerminal();
+  const bool showProgress =
+      !options.format.structured() && !options.quiet && ProgressBar::stderrIsTerminal();
   if (options.source == "-" && options.destination == "-") {
     throw Error("both ends are standard streams", "skiff blob cp - -", "name a blob on one side");
   }
@@ -175,12 +177,10 @@ void runCp(const CpOptions& options) {
         blob::writeBlob(*to.store, to.uri.path, input, put, write, existing,
                         [&](uint64_t done) { progress.add(done - progress.done()); });
     progress.finish();
-    if (options.asJson) {
-      std::cout << json{{"files", 1},
-                        {"bytes", written.size},
-                        {"items", {toJson(written, to.store->uriOf(written.name))}}}
-                       .dump(2)
-                << "\n";
+    if (options.format.structured()) {
+      options.format.print(json{{"files", 1},
+                                {"bytes", written.size},
+                                {"items", {toJson(written, to.store->uriOf(written.name))}}});
     }
     return;
   }
@@ -220,13 +220,11 @@ void runCp(const CpOptions& options) {
                      {"size", item.size},
                      {"etag", item.etag}});
   }
-  if (options.asJson) {
-    std::cout << json{{"files", copied.size()},
-                      {"bytes", bytes},
-                      {"seconds", progress.elapsedSeconds()},
-                      {"items", items}}
-                     .dump(2)
-              << "\n";
+  if (options.format.structured()) {
+    options.format.print(json{{"files", copied.size()},
+                              {"bytes", bytes},
+                              {"seconds", progress.elapsedSeconds()},
+                              {"items", items}});
   } else if (!options.quiet && ProgressBar::stderrIsTerminal()) {
     std::cerr << fmt::format("copied {} file{}, {}\n", copied.size(), copied.size() == 1 ? "" : "s",
                              humanBytes(bytes));
@@ -249,15 +247,15 @@ void runRm(const std::string& uri, bool recursive) {
   executor.finish();
 }
 
-void runStat(const std::string& uri, bool asJson) {
+void runStat(const std::string& uri, const OutputFormat& format) {
   Opened opened = open(uri);
   const auto properties = opened.store->head(opened.uri.path);
   if (!properties) {
     throw blob::BlobError(blob::ErrorKind::kNotFound, "no such blob", opened.uri.toString(),
                           "list the parent with skiff blob ls");
   }
-  if (asJson) {
-    std::cout << toJson(*properties, opened.uri.toString()).dump(2) << "\n";
+  if (format.structured()) {
+    format.print(toJson(*properties, opened.uri.toString()));
     return;
   }
   std::cout << fmt::format(
@@ -295,7 +293,7 @@ void addBlobCommands(CLI::App& app, CommandContext&) {
   lsCommand->add_option("URI", ls->uri, "Where to list")->required();
   lsCommand->add_flag("-r,--recursive", ls->recursive, "Everything below, not one level");
   lsCommand->add_flag("-l,--long", ls->longFormat, "Sizes and modification times");
-  lsCommand->add_flag("--json", ls->asJson, "JSON for scripts");
+  addOutputOptions(*lsCommand, ls->format, "The entries");
   lsCommand->callback([ls] { runLs(*ls); });
 
   auto cp = std::make_shared<CpOptions>();
@@ -305,7 +303,7 @@ void addBlobCommands(CLI::App& app, CommandContext&) {
   cpCommand->add_option("DST", cp->destination, "Destination URI, path or - for stdout")
       ->required();
   cpCommand->add_flag("-r,--recursive", cp->recursive, "Copy every blob under SRC");
-  cpCommand->add_flag("--json", cp->asJson, "Print what was copied as JSON");
+  addOutputOptions(*cpCommand, cp->format, "What was copied");
   cpCommand->add_flag("-q,--quiet", cp->quiet, "No progress display");
   cpCommand->add_option("--parallel", cp->parallelFiles, "Files in flight at once (with -r)")
       ->check(CLI::Range(1, 64))
@@ -337,12 +335,12 @@ void addBlobCommands(CLI::App& app, CommandContext&) {
   });
 
   auto statUri = std::make_shared<std::string>();
-  auto statJson = std::make_shared<bool>(false);
+  auto statFormat = std::make_shared<OutputFormat>();
   CLI::App* statCommand =
       blobCommand->add_subcommand("stat", "Show a blob's properties and metadata");
   statCommand->add_option("URI", *statUri, "The blob")->required();
-  statCommand->add_flag("--json", *statJson, "JSON for scripts");
-  statCommand->callback([statUri, statJson] { runStat(*statUri, *statJson); });
+  addOutputOptions(*statCommand, *statFormat, "The properties");
+  statCommand->callback([statUri, statFormat] { runStat(*statUri, *statFormat); });
 }
 
 }  // namespace skiff::cli

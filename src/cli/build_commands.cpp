@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/output_format.hpp"
 #include "common/error.hpp"
 #include "image/build.hpp"
 #include "image/builder.hpp"
@@ -40,7 +41,7 @@ struct BuildCommandOptions {
   std::string builder = "auto";
   bool insecureRegistry = false;
   bool force = false;
-  bool asJson = false;
+  OutputFormat format;
   bool quiet = false;
 };
 
@@ -76,8 +77,8 @@ void runBuild(const BuildCommandOptions& options, CommandContext& context) {
   requestServeImage(*parsed.spec, build);
   const image::BuildRecord record =
       image::buildImage(options.projectDir, *parsed.spec->image, build);
-  if (options.asJson) {
-    std::cout << record.toJson() << "\n";
+  if (options.format.structured()) {
+    options.format.print(nlohmann::json::parse(record.toJson()));
   } else {
     printSummary(record);
   }
@@ -101,7 +102,7 @@ void addBuildCommands(CLI::App& app, CommandContext& context) {
                   "The registry speaks plain HTTP or has an unverifiable certificate");
   build->add_flag("--force", options->force,
                   "Build even when nothing changed since the last build");
-  build->add_flag("--json", options->asJson, "Print the build record as JSON (for CI)");
+  addOutputOptions(*build, options->format, "The build record (for CI)");
   build->add_flag("--quiet,-q", options->quiet, "Do not stream the build output");
   build->footer(
       "Credentials come from SKIFF_REGISTRY_USERNAME/SKIFF_REGISTRY_PASSWORD, REGISTRY_AUTH_FILE "

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/output_format.hpp"
 #include "dashboard/dashboard.hpp"
 #include "deploy/local/state.hpp"
 #include "deploy/local/status_view.hpp"
@@ -16,7 +17,7 @@ struct RunsOptions {
   std::string status;
   int64_t release = 0;
   size_t limit = 50;
-  bool json = false;
+  OutputFormat format;
 };
 
 }  // namespace
@@ -48,8 +49,11 @@ void addDashboardCommands(CLI::App& app, CommandContext& context) {
         filter.status = runs->status;
         if (runs->release > 0) filter.release = runs->release;
         filter.limit = runs->limit;
-        std::cout << (runs->json ? deploy::local::historyJson(state, filter).dump(2) + "\n"
-                                 : deploy::local::historyTable(state, filter));
+        if (runs->format.structured()) {
+          runs->format.print(deploy::local::historyJson(state, filter));
+        } else {
+          std::cout << deploy::local::historyTable(state, filter);
+        }
         context.exitCode = kExitOk;
       },
       false);
@@ -60,7 +64,7 @@ void addDashboardCommands(CLI::App& app, CommandContext& context) {
   runsCommand->add_option("--limit", runs->limit, "At most this many runs")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  runsCommand->add_flag("--json", runs->json, "Print JSON for scripts");
+  addOutputOptions(*runsCommand, runs->format, "The runs");
 }
 
 }  // namespace skiff::cli

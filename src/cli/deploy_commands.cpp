@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cli/commands.hpp"
+#include "cli/output_format.hpp"
 #include "common/error.hpp"
 #include "deploy/k8s/render.hpp"
 #include "deploy/local/supervisor.hpp"
@@ -101,7 +102,7 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
       ->capture_default_str();
 
   auto status = std::make_shared<deploy::StatusOptions>();
-  auto statusFormat = std::make_shared<std::string>();
+  auto statusFormat = std::make_shared<OutputFormat>();
   CLI::App* statusCommand = addDeployCommand(
       app, context, "status", "Show what runs: jobs, replicas, services, exit codes", status,
       [statusFormat](deploy::Target& target, const spec::Spec& spec,
@@ -111,27 +112,12 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
                       "drop --runs for the cluster's current state");
         }
         deploy::StatusOptions chosen = options;
-        if (*statusFormat == "json") chosen.json = true;
-        if (*statusFormat != "yaml") return target.status(spec, chosen);
+        chosen.json = statusFormat->structured();
         // YAML is the targets' JSON re-emitted: one document, as kubectl -o yaml.
-        chosen.json = true;
-        std::ostringstream captured;
-        std::streambuf* standardOut = std::cout.rdbuf(captured.rdbuf());
-        int code = 0;
-        try {
-          code = target.status(spec, chosen);
-        } catch (...) {
-          std::cout.rdbuf(standardOut);
-          throw;
-        }
-        std::cout.rdbuf(standardOut);
-        std::cout << deploy::k8s::toYaml({nlohmann::json::parse(captured.str())});
-        return code;
+        return statusFormat->printFrom([&] { return target.status(spec, chosen); });
       },
       false);
-  statusCommand->add_flag("--json", status->json, "Print JSON for scripts (= -o json)");
-  statusCommand->add_option("-o,--output", *statusFormat, "json or yaml, as kubectl -o")
-      ->check(CLI::IsMember({"json", "yaml"}));
+  addOutputOptions(*statusCommand, *statusFormat, "What runs");
   statusCommand->add_flag("--runs", status->runs,
                           "local: every kept run, newest first (see also `skiff runs`)");
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/output_format.hpp"
 #include "spec/parse.hpp"
 
 namespace skiff::cli {
@@ -78,16 +79,13 @@ CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* nam
 
 void addProjectCommands(CLI::App& app, CommandContext& context) {
   auto projectDir = std::make_shared<std::string>(".");
-  auto format = std::make_shared<std::string>();
-  auto asJson = std::make_shared<bool>(false);
+  auto format = std::make_shared<OutputFormat>();
   CLI::App* validate = app.add_subcommand(
       "validate", "Check skiff.yaml and report every error with its file:line:column");
   addProjectDirArgument(*validate, *projectDir);
-  validate->add_flag("--json", *asJson, "The result as JSON on stdout (= -o json)");
-  validate->add_option("-o,--output", *format, "json: the result, errors as objects, on stdout")
-      ->check(CLI::IsMember({"json"}));
-  validate->callback([&context, projectDir, format, asJson] {
-    if (!*asJson && format->empty()) {
+  addOutputOptions(*validate, *format, "The result, errors as objects,");
+  validate->callback([&context, projectDir, format] {
+    if (!format->structured()) {
       const auto spec = loadAndReport(*projectDir);
       if (spec) std::cout << fmt::format("skiff.yaml is valid: {}\n", summary(*spec));
       context.exitCode = spec ? kExitOk : kExitFailure;
@@ -111,7 +109,7 @@ void addProjectCommands(CLI::App& app, CommandContext& context) {
          (std::filesystem::path(*projectDir) / spec::kSpecFileName).lexically_normal().string()},
         {"errors", errors}};
     if (result.spec) report["summary"] = summary(*result.spec);
-    std::cout << report.dump(2) << "\n";
+    format->print(report);
     context.exitCode = result.ok() ? kExitOk : kExitFailure;
   });
 }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/output_format.hpp"
 #include "common/error.hpp"
 #include "serve/onnxruntime/library.hpp"
 #include "skiff/version.hpp"
@@ -121,14 +122,14 @@ std::string fishScript(const CLI::App& root) {
 }  // namespace
 
 void addVersionCommands(CLI::App& app, CommandContext&) {
-  auto asJson = std::make_shared<bool>(false);
+  auto format = std::make_shared<OutputFormat>();
   CLI::App* version = app.add_subcommand("version",
                                          "Print skiff's version (--json: commit, "
                                          "engine and library versions)");
-  version->add_flag("--json", *asJson, "JSON for bug reports and scripts");
-  version->callback([asJson] {
-    if (*asJson) {
-      std::cout << versionJson().dump(2) << "\n";
+  addOutputOptions(*version, *format, "Version, commit, engine and libraries");
+  version->callback([format] {
+    if (format->structured()) {
+      format->print(versionJson());
     } else {
       std::cout << "skiff " << kVersion << " (" << kCommit << ")\n";
     }

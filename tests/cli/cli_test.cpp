@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <filesystem>
@@ -304,6 +305,71 @@ TEST(CliHabits, StatusAndValidateSpeakJsonAndYaml) {
   ASSERT_EQ(report["errors"].size(), 1u) << invalid.out;
   EXPECT_EQ(report["errors"][0]["line"], 3);
   EXPECT_EQ(report["errors"][0]["path"], "jobs.hello.retries");
+}
+
+// YAML read back as the JSON it should equal: quoted scalars are strings,
+// plain ones take the type they spell, as a YAML 1.2 core-schema reader does.
+nlohmann::json yamlToJson(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json object = nlohmann::json::object();
+    for (const auto& item : node) object[item.first.as<std::string>()] = yamlToJson(item.second);
+    return object;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json array = nlohmann::json::array();
+    for (const auto& item : node) array.push_back(yamlToJson(item));
+    return array;
+  }
+  if (node.IsNull()) return nullptr;
+  const auto text = node.as<std::string>();
+  if (node.Tag() == "!") return text;
+  if (text == "true" || text == "false") return text == "true";
+  if (!text.empty() && text.find_first_not_of("-0123456789") == std::string::npos)
+    return std::stoll(text);
+  try {
+    std::size_t used = 0;
+    const double number = std::stod(text, &used);
+    if (used == text.size()) return number;
+  } catch (const std::exception&) {
+  }
+  return text;
+}
+
+// Every command that prints data for scripts takes --json, -o json and
+// -o yaml, and the three say the same thing.
+TEST(CliHabits, EveryJsonCommandAlsoSpeaksOutputFormats) {
+  TempDir project;
+  project.write("skiff.yaml", "name: demo\njobs:\n  hello: {command: [echo, hi]}\n");
+  project.write("data/a.txt", "hello\n");
+  const std::string dataUri = "file://" + (project / "data").string();
+  const std::vector<std::vector<std::string>> commands = {
+      {"version"},
+      {"validate", project.path().string()},
+      {"runs", project.path().string()},
+      {"blob", "ls", "-r", dataUri + "/"},
+      {"blob", "stat", dataUri + "/a.txt"},
+  };
+  for (const auto& command : commands) {
+    const std::string shown = command[0] + (command.size() > 1 ? " " + command[1] : "");
+    auto with = [&](std::vector<std::string> extra) {
+      auto argv = command;
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      const auto result = runSkiff(argv);
+      EXPECT_EQ(result.exitCode, 0) << shown << ": " << result.err;
+      return result.out;
+    };
+    const auto json = nlohmann::json::parse(with({"--json"}));
+    EXPECT_EQ(nlohmann::json::parse(with({"-o", "json"})), json) << shown;
+    const auto yaml = with({"--output", "yaml"});
+    EXPECT_EQ(yamlToJson(YAML::Load(yaml)), json) << shown << ":\n" << yaml;
+  }
+  const auto copied =
+      runSkiff({"blob", "cp", "-o", "yaml", (project / "data/a.txt").string(), dataUri + "/b.txt"});
+  EXPECT_EQ(copied.exitCode, 0) << copied.err;
+  EXPECT_EQ(yamlToJson(YAML::Load(copied.out))["files"], 1) << copied.out;
+  const auto wrong = runSkiff({"version", "-o", "xml"});
+  EXPECT_EQ(wrong.exitCode, 2);
+  EXPECT_NE(wrong.err.find("xml not in {json,yaml}"), std::string::npos) << wrong.err;
 }
 
 TEST(CliHabits, CompletionLoadsInBashAndCompletes) {
