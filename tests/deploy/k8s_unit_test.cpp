@@ -4,9 +4,13 @@
 #include <stdlib.h>
 
 #include "common/error.hpp"
+#include "common/subprocess.hpp"
 #include "deploy/k8s/kubeconfig.hpp"
 #include "deploy/k8s/render.hpp"
 #include "deploy/k8s/workload_state.hpp"
+#include "deploy/local/sandbox.hpp"
+#include "harness/jupyter.hpp"
+#include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
 #include "spec/parse.hpp"
 
@@ -143,6 +147,72 @@ TEST(RenderTest, ANameLongerThanADnsLabelIsAnError) {
   EXPECT_NE(
       messageOf([&] { renderRelease(spec, "img", {}, true); }).find("longer than 63 characters"),
       std::string::npos);
+}
+
+// The rendered notebook pod, run as a kubelet would run it: its volumes
+// (hostPath directories, an emptyDir) mounted at its volumeMounts by the
+// local target's bubblewrap sandbox, the project's files as the image's
+// working directory, and its command as rendered. Two substitutions, since
+// no cluster node or JupyterLab is here: Debian's classic Jupyter server for
+// `jupyter lab` (both take --notebook-dir), and loopback for 0.0.0.0.
+TEST(RenderTest, TheNotebookPodsFileBrowserShowsTheProjectAndItsMounts) {
+  const auto bwrap = findProgram("bwrap");
+  const auto jupyter = findProgram("jupyter-notebook");
+  ASSERT_TRUE(bwrap && jupyter) << "scripts/setup installs bubblewrap and jupyter-notebook";
+  testing::TempDir store("skiff-store");
+  store.write("data/iris.csv", "5.1,3.5,1.4,0.2,setosa\n");
+  std::filesystem::create_directories(store / "models");
+  testing::TempDir project("skiff-image-workdir");
+  project.write("data/seed.csv", "the repository's copy\n");
+  project.write("train.py", "print('hi')\n");
+  const int port = testing::freeLoopbackPort();
+  const auto spec =
+      parse("name: iris\nstorage:\n  data: {uri: 'file://" + (store / "data").string() +
+            "', mountPath: /data, readOnly: true}\n  models: {uri: 'file://" +
+            (store / "models").string() + "', mountPath: /models}\nnotebook: {port: " +
+            std::to_string(port) + ", mounts: [data, models]}\n");
+  const auto release = renderRelease(spec, "img", {}, true);
+  const auto deployment = std::find_if(release.objects.begin(), release.objects.end(), [](auto& o) {
+    return o["kind"] == "Deployment" && o["metadata"]["name"] == "iris-notebook";
+  });
+  ASSERT_NE(deployment, release.objects.end());
+  const auto& pod = (*deployment)["spec"]["template"]["spec"];
+
+  testing::TempDir emptyDir("skiff-emptydir");
+  std::map<std::string, std::string> volumeSources;
+  for (const auto& volume : pod["volumes"]) {
+    volumeSources[volume["name"]] = volume.contains("emptyDir")
+                                        ? emptyDir.path().string()
+                                        : volume["hostPath"]["path"].get<std::string>();
+  }
+  const auto& container = pod["containers"][0];
+  local::SandboxSpec sandbox{bwrap->string(), project.path().string(), project.path().string(), {}};
+  for (const auto& mount : container["volumeMounts"]) {
+    sandbox.binds.push_back(
+        {volumeSources.at(mount["name"]), mount["mountPath"], mount.value("readOnly", false)});
+  }
+  std::vector<std::string> command = {"env", "JUPYTER_TOKEN=pod-token",
+                                      "JUPYTER_RUNTIME_DIR=/tmp/jupyter"};
+  for (std::string argument : container["command"]) {
+    if (argument == "lab") argument = "notebook";
+    if (argument == "--ip=0.0.0.0") argument = "--ip=127.0.0.1";
+    command.push_back(argument);
+  }
+  testing::LiveService notebookPod("notebook pod", local::sandboxCommand(sandbox, command), port,
+                                   std::make_unique<testing::TempDir>("skiff-notebook-pod"));
+
+  const testing::JupyterContents browser{"http://127.0.0.1:" + std::to_string(port), "pod-token"};
+  const auto root = browser.list("");
+  ASSERT_TRUE(root.count("iris") && root.count("data") && root.count("models"))
+      << nlohmann::json(root).dump() << notebookPod.log();
+  EXPECT_EQ(root.size(), 3u) << nlohmann::json(root).dump();
+  EXPECT_TRUE(browser.list("iris").count("train.py")) << "the image's working directory";
+  EXPECT_TRUE(browser.list("iris/data").count("seed.csv"));
+  EXPECT_TRUE(browser.list("data").count("iris.csv")) << "the /data volume, as the kernel reads it";
+  EXPECT_EQ(browser.list("data").at("iris.csv")["writable"], false);
+  EXPECT_NE(browser.put("data/new.txt", "x").rfind("2", 0), 0u) << "read-only stays read-only";
+  EXPECT_EQ(browser.put("models/note.txt", "x").rfind("2", 0), 0u);
+  EXPECT_TRUE(std::filesystem::exists(store / "models/note.txt")) << "written to the volume";
 }
 
 TEST(WorkloadStateTest, TheKindComesFromTheTypeAskedForNotTheItem) {

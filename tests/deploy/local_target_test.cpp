@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "deploy/local/cleanup.hpp"
+#include "harness/jupyter.hpp"
 #include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
 
@@ -361,40 +362,22 @@ TEST(LocalTarget, TheNotebooksFileBrowserShowsTheProjectAndItsMounts) {
   ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
   const std::string endpoint = project.status()["notebook"]["endpoint"];
   const std::string token = endpoint.substr(endpoint.find("token=") + 6);
-  const std::string base = "http://127.0.0.1:" + std::to_string(port);
-  auto contents = [&](const std::string& path) {
-    const auto result =
-        runCommand({"curl", "-sf", base + "/api/contents/" + path + "?token=" + token});
-    std::map<std::string, json> entries;
-    const json parsed = json::parse(result.out, nullptr, false);
-    if (parsed.is_object() && parsed["content"].is_array()) {
-      for (const auto& entry : parsed["content"]) entries[entry["name"]] = entry;
-    }
-    return entries;
-  };
-  const auto root = contents("");
+  const JupyterContents jupyter{"http://127.0.0.1:" + std::to_string(port), token};
+  const auto root = jupyter.list("");
   ASSERT_TRUE(root.count("iris") && root.count("data") && root.count("models"))
       << json(root).dump();
   EXPECT_EQ(root.at("data")["type"], "directory");
-  EXPECT_TRUE(contents("data").count("iris.csv")) << "the /data mount, as the kernel reads it";
-  EXPECT_FALSE(contents("data").count("seed.csv"));
-  EXPECT_TRUE(contents("iris/data").count("seed.csv")) << "the project's own data/ still there";
-  EXPECT_TRUE(contents("iris").count("skiff.yaml"));
-  EXPECT_EQ(contents("data").at("iris.csv")["writable"], false) << "read-only stays read-only";
-  const auto put = [&](const std::string& path) {
-    return runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H",
-                       "Content-Type: application/json", "-d",
-                       R"({"type":"file","format":"text","content":"x"})",
-                       base + "/api/contents/" + path + "?token=" + token})
-        .out;
-  };
-  EXPECT_NE(put("data/new.txt").rfind("2", 0), 0u) << "a read-only mount refuses writes";
-  EXPECT_EQ(put("models/note.txt").rfind("2", 0), 0u) << "a writable mount takes them";
+  EXPECT_TRUE(jupyter.list("data").count("iris.csv")) << "the /data mount, as the kernel reads it";
+  EXPECT_FALSE(jupyter.list("data").count("seed.csv"));
+  EXPECT_TRUE(jupyter.list("iris/data").count("seed.csv")) << "the project's own data/ still there";
+  EXPECT_TRUE(jupyter.list("iris").count("skiff.yaml"));
+  EXPECT_EQ(jupyter.list("data").at("iris.csv")["writable"], false) << "read-only stays read-only";
+  EXPECT_NE(jupyter.put("data/new.txt", "x").rfind("2", 0), 0u)
+      << "a read-only mount refuses writes";
+  EXPECT_EQ(jupyter.put("models/note.txt", "x").rfind("2", 0), 0u) << "a writable mount takes them";
   EXPECT_EQ(readAll(store / "models/note.txt"), "x");
   // The browser opens in the project, where the notebooks are.
-  const auto landing = runCommand(
-      {"curl", "-s", "-o", "/dev/null", "-w", "%{redirect_url}", base + "/?token=" + token});
-  EXPECT_NE(landing.out.find("/tree/iris"), std::string::npos) << landing.out;
+  EXPECT_NE(jupyter.landing().find("/tree/iris"), std::string::npos);
 }
 
 // GPUs on the local target, with device nodes made for the test (this machine

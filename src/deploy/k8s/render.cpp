@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/error.hpp"
@@ -20,7 +22,12 @@ using nlohmann::json;
 
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr const char* kRedacted = "<redacted>";
+// The notebook's file browser root (an emptyDir) and its volume's name.
+const std::string kNotebookRoot = "/notebook";
+constexpr const char* kNotebookRootVolume = "notebook-root";
 // Keys the Azure Blob and File CSI drivers read from a volume's secret.
 constexpr const char* kCsiAccountKey = "azurestorageaccountname";
 constexpr const char* kCsiKeyKey = "azurestorageaccountkey";
@@ -344,15 +351,44 @@ class Renderer {
     return deployment(workload, "services." + service.name, service.port, service.replicas, extra);
   }
 
+  // Jupyter's file browser shows the project and its storage side by side,
+  // as on the local target: its root is an emptyDir holding a link to the
+  // project (the image's working directory) under the project's name and each
+  // mount again at its mountPath (read-only ones read-only); it opens in the
+  // project. Kernels still see the mounts at their mountPath, as jobs do. A
+  // notebook with its own command is left as written.
   std::vector<json> notebook(const spec::Notebook& notebook) const {
     spec::Notebook named = notebook;
     named.name = "notebook";
-    json extra = json::object();
-    if (notebook.command.empty()) {
-      extra["command"] = {"jupyter", "lab", "--ip=0.0.0.0", fmt::format("--port={}", notebook.port),
-                          "--no-browser"};
+    if (!notebook.command.empty()) return deployment(named, "notebook", notebook.port, 1, {});
+
+    std::set<std::string> taken;
+    for (const auto& mount : sortedMounts(notebook)) {
+      const fs::path inRoot = fs::path(storage(mount).mountPath).relative_path();
+      if (!inRoot.empty()) taken.insert(inRoot.begin()->string());
     }
-    return deployment(named, "notebook", notebook.port, 1, extra);
+    std::string projectEntry = spec_.name;
+    while (taken.count(projectEntry)) projectEntry += "-project";
+    const std::string link = kNotebookRoot + "/" + projectEntry;
+    json extra = {{"command",
+                   {"sh", "-c", "ln -sfn \"$PWD\" \"$0\" && exec \"$@\"", link, "jupyter", "lab",
+                    "--ip=0.0.0.0", fmt::format("--port={}", notebook.port), "--no-browser",
+                    "--allow-root",  // images built FROM python run as root; the pod isolates
+                    fmt::format("--notebook-dir={}", kNotebookRoot),
+                    fmt::format("--LabApp.default_url=/lab/tree/{}", projectEntry)}}};
+    auto objects = deployment(named, "notebook", notebook.port, 1, extra);
+    json& pod = objects[0]["spec"]["template"]["spec"];
+    pod["volumes"].push_back({{"name", kNotebookRootVolume}, {"emptyDir", json::object()}});
+    json& mounts = pod["containers"][0]["volumeMounts"];
+    mounts.push_back({{"name", kNotebookRootVolume}, {"mountPath", kNotebookRoot}});
+    for (const auto& mount : sortedMounts(notebook)) {
+      json again = volumeMount(storage(mount));
+      const std::string mountPath = again["mountPath"];
+      if (mountPath == "/") continue;  // the root itself: nothing to show beside the project
+      again["mountPath"] = kNotebookRoot + mountPath;
+      mounts.push_back(again);
+    }
+    return objects;
   }
 
  private:
