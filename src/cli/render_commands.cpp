@@ -14,6 +14,7 @@
 #include "deploy/secrets.hpp"
 #include "image/build.hpp"
 #include "image/tags.hpp"
+#include "spec/parse.hpp"
 
 namespace skiff::cli {
 
@@ -39,7 +40,13 @@ deploy::k8s::Images imagesFor(const spec::Spec& spec, const std::string& dir,
     images.project = options.image;
     return images;
   }
-  if (recorded || !spec.image) return deploy::k8s::builtImages(dir);
+  if (recorded) return deploy::k8s::builtImages(dir);
+  if (!spec.image) {
+    throw Error("nothing to render the project's image from: no build record and no image section",
+                (std::filesystem::path(dir) / spec::kSpecFileName).string(),
+                "add image: {repository: REGISTRY/NAME} to skiff.yaml (see docs/skiff-yaml.md), "
+                "or pass --image REFERENCE");
+  }
   std::map<std::string, std::string> env;
   for (char** entry = environ; *entry; ++entry) {
     const std::string text = *entry;

@@ -410,6 +410,16 @@ TEST(CliHabits, RenderWorksBeforeTheFirstBuild) {
                 project.path().string()});
   ASSERT_EQ(pinned.exitCode, 0) << pinned.err;
   EXPECT_NE(pinned.out.find("localhost:5000/demo@sha256:aaaa"), std::string::npos) << pinned.out;
+
+  // Without an image section there is no repository to name: say what to add.
+  project.write("skiff.yaml", "name: demo\njobs:\n  hello: {command: [echo, hi]}\n");
+  const auto nameless = runSkiff({"render", project.path().string()});
+  EXPECT_EQ(nameless.exitCode, 1);
+  EXPECT_NE(nameless.err.find("skiff.yaml: nothing to render the project's image from"),
+            std::string::npos)
+      << nameless.err;
+  EXPECT_NE(nameless.err.find("add image: {repository: REGISTRY/NAME}"), std::string::npos)
+      << nameless.err;
 }
 
 }  // namespace
