@@ -64,6 +64,13 @@ CLI::App* addSpecCommand(CLI::App& app, CommandContext& context, const char* nam
                          const char* description, SpecAction then, bool announce = true,
                          const LeadingArgument& leading = {});
 
+// --target and --namespace, which every command on a target takes.
+struct TargetChoice {
+  std::string target = "local";
+  std::string namespaceName;
+};
+void addTargetOptions(CLI::App& command, TargetChoice& choice);
+
 // Build output and warnings go to stderr, so stdout carries only results.
 void sendBuildOutputToStderr(image::BuildOptions& build);
 // Asks the build for the serve image when a `kind: serve` service of `spec`

@@ -24,14 +24,23 @@ struct RunsOptions {
 
 void addDashboardCommands(CLI::App& app, CommandContext& context) {
   auto options = std::make_shared<dashboard::DashboardOptions>();
+  auto choice = std::make_shared<TargetChoice>();
   CLI::App* command = addSpecCommand(
       app, context, "dashboard",
-      "Serve a web page of the project's runs and their history, metric charts, logs and served "
-      "models (local target)",
-      [&context, options](const spec::Spec&, const std::string& projectDir) {
-        context.exitCode = dashboard::runDashboard(projectDir, *options);
+      "Serve a web page of the project: what runs and why it waits, the run history, metric "
+      "charts, logs and served models (--target k8s: the release on the cluster)",
+      [&context, options, choice](const spec::Spec& spec, const std::string& projectDir) {
+        if (choice->target == "k8s") {
+          context.exitCode =
+              dashboard::runDashboard(dashboard::makeK8sSource(spec, choice->namespaceName),
+                                      spec.name + " on the kubeconfig's cluster", *options);
+        } else {
+          context.exitCode =
+              dashboard::runDashboard(dashboard::makeLocalSource(projectDir), projectDir, *options);
+        }
       },
       false);
+  addTargetOptions(*command, *choice);
   command->add_option("--port", options->port, "Port to listen on (0: any free port)")
       ->default_val(8080)
       ->check(CLI::Range(0, 65535));

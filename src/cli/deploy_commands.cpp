@@ -18,14 +18,6 @@
 
 namespace skiff::cli {
 
-namespace {
-
-// --target and --namespace, which every deploy command takes.
-struct TargetChoice {
-  std::string target = "local";
-  std::string namespaceName;
-};
-
 void addTargetOptions(CLI::App& command, TargetChoice& choice) {
   command.add_option("--target", choice.target, "Where: local (this machine) or k8s (a cluster)")
       ->check(CLI::IsMember({"local", "k8s"}))
@@ -33,6 +25,8 @@ void addTargetOptions(CLI::App& command, TargetChoice& choice) {
   command.add_option("-n,--namespace", choice.namespaceName,
                      "k8s: the namespace (default: the kubeconfig context's)");
 }
+
+namespace {
 
 // Adds a deploy command whose options live in an `Options` (a TargetOptions)
 // and whose work is `run(target, spec, options)`.

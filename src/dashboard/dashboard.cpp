@@ -26,6 +26,19 @@ constexpr size_t kDefaultLogLines = 200;
 constexpr size_t kMostLogLines = 5000;
 // Health samples kept per server: at one every 2 s, the last 10 minutes.
 constexpr size_t kMostSamples = 300;
+constexpr const char* kNoHistory =
+    "the run history is kept by the local target; a cluster keeps only the current pods";
+
+// ": MESSAGE" of an error body (an API server's Status, a server's {"error"}), else "".
+std::string errorMessageOf(const std::string& body) {
+  const json parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object()) return "";
+  for (const char* key : {"message", "error"}) {
+    if (parsed.contains(key) && parsed[key].is_string())
+      return ": " + parsed[key].get<std::string>();
+  }
+  return "";
+}
 
 http::HttpReply jsonReply(const json& body) {
   http::HttpReply reply;
@@ -128,7 +141,11 @@ std::optional<double> quantile(double q, const std::vector<std::pair<double, dou
   return lower;
 }
 
-json runLink(deploy::local::StateDb& state, const std::string& model, const std::string& version) {
+// The run that wrote a model version, where the target keeps runs.
+json runLink(deploy::local::StateDb* history, const std::string& model,
+             const std::string& version) {
+  if (!history) return nullptr;
+  deploy::local::StateDb& state = *history;
   const auto artifact = state.modelVersion(model, version);
   if (!artifact) return nullptr;
   const auto run = state.run(artifact->runId);
@@ -141,16 +158,11 @@ json runLink(deploy::local::StateDb& state, const std::string& model, const std:
 
 }  // namespace
 
+Dashboard::Dashboard(std::unique_ptr<Source> source, std::string listenHost)
+    : source_(std::move(source)), listenHost_(std::move(listenHost)) {}
+
 Dashboard::Dashboard(const std::filesystem::path& projectDir, std::string listenHost)
-    : state_(std::make_unique<deploy::local::StateDb>(projectDir)),
-      listenHost_(std::move(listenHost)) {
-  http::ClientOptions options;
-  // A model server that does not answer must not hold the page up.
-  options.connectTimeout = std::chrono::seconds(2);
-  options.stallTimeout = std::chrono::seconds(5);
-  client_ = std::make_unique<http::Client>(options);
-  samplerClient_ = std::make_unique<http::Client>(options);
-}
+    : Dashboard(makeLocalSource(projectDir), std::move(listenHost)) {}
 
 Dashboard::~Dashboard() {
   {
@@ -178,14 +190,12 @@ void Dashboard::startSampling(std::chrono::milliseconds interval) {
 }
 
 void Dashboard::sampleServers() {
-  for (const auto& run : state_->latestRuns()) {
-    if (run.kind != "serve" || run.endpoint.empty() || run.ended != 0) continue;
+  for (const auto& server : source_->modelServers()) {
+    if (!server.live) continue;
     ServerSample sample;
     sample.time = deploy::local::nowSeconds();
     try {
-      http::Request request;
-      request.url = run.endpoint + "/metrics";
-      const http::Response response = samplerClient_->send(request);
+      const http::Response response = source_->fetch(server, "/metrics");
       if (response.status != 200) continue;
       std::string_view text = response.body;
       std::string name;
@@ -214,7 +224,7 @@ void Dashboard::sampleServers() {
       continue;  // a server that does not answer has no sample; /api/models says why
     }
     std::lock_guard lock(samplesMutex_);
-    auto& kept = samples_[run.name];
+    auto& kept = samples_[server.name];
     kept.push_back(std::move(sample));
     while (kept.size() > kMostSamples) kept.pop_front();
   }
@@ -258,13 +268,15 @@ http::HttpReply Dashboard::handle(const http::HttpRequestView& request) {
       reply.body = dashboardPage();
       return reply;
     }
-    if (path == "/api/status") return jsonReply(deploy::local::statusJson(*state_));
+    if (path == "/api/status") return jsonReply(source_->status());
     if (path == "/api/runs") return runs(std::string(query));
     if (path.rfind("/api/runs/", 0) == 0) return run(path.substr(10));
     if (path == "/api/metrics") return metrics(std::string(query));
     if (path == "/api/logs") return logs(std::string(query));
     if (path == "/api/models") return models();
     return http::errorReply(404, fmt::format("no page {} (try / or /api/status)", path));
+  } catch (const RequestError& e) {
+    return http::errorReply(e.status(), e.what());
   } catch (const std::exception& e) {
     return http::errorReply(500, e.what());
   }
@@ -297,6 +309,8 @@ std::optional<int64_t> parseId(std::string_view text) {
 }  // namespace
 
 http::HttpReply Dashboard::metrics(const std::string& query) {
+  deploy::local::StateDb* history = source_->history();
+  if (!history) return jsonReply({{"runs", json::array()}, {"note", kNoHistory}});
   const auto values = parseQuery(query);
   std::vector<deploy::local::RunRecord> chosen;
   if (const auto ids = values.find("runs"); ids != values.end() && !ids->second.empty()) {
@@ -306,26 +320,28 @@ http::HttpReply Dashboard::metrics(const std::string& query) {
       const auto id = parseId(list.substr(0, comma));
       if (!id)
         return http::errorReply(400, fmt::format("runs={} is not a list of run ids", ids->second));
-      const auto run = state_->run(*id);
+      const auto run = history->run(*id);
       if (!run)
         return http::errorReply(404, fmt::format("no run {} (it may have been pruned)", *id));
       chosen.push_back(*run);
       list.remove_prefix(std::min(comma + 1, list.size()));
     }
   } else {
-    chosen = state_->latestRuns();
+    chosen = history->latestRuns();
   }
   json runs = json::array();
   for (const auto& run : chosen) {
     runs.push_back({{"id", run.id},
                     {"name", run.name},
                     {"release", run.releaseId},
-                    {"metrics", metricSeries(*state_, run.id)}});
+                    {"metrics", metricSeries(*history, run.id)}});
   }
   return jsonReply({{"runs", runs}});
 }
 
 http::HttpReply Dashboard::runs(const std::string& query) {
+  deploy::local::StateDb* history = source_->history();
+  if (!history) return jsonReply({{"runs", json::array()}, {"note", kNoHistory}});
   const auto values = parseQuery(query);
   deploy::local::RunFilter filter;
   if (values.count("name")) filter.name = values.at("name");
@@ -343,16 +359,18 @@ http::HttpReply Dashboard::runs(const std::string& query) {
       return http::errorReply(400, fmt::format("limit={} is not a number", values.at("limit")));
     filter.limit = static_cast<size_t>(std::min<int64_t>(*limit, 5000));
   }
-  return jsonReply(deploy::local::historyJson(*state_, filter));
+  return jsonReply(deploy::local::historyJson(*history, filter));
 }
 
 http::HttpReply Dashboard::run(std::string_view idText) {
   const auto id = parseId(idText);
   if (!id) return http::errorReply(400, fmt::format("'{}' is not a run id (/api/runs/ID)", idText));
-  const auto run = state_->run(*id);
+  deploy::local::StateDb* history = source_->history();
+  if (!history) return http::errorReply(404, kNoHistory);
+  const auto run = history->run(*id);
   if (!run) return http::errorReply(404, fmt::format("no run {} (it may have been pruned)", *id));
-  json answer = deploy::local::runJson(*state_, *run);
-  answer["series"] = metricSeries(*state_, run->id);
+  json answer = deploy::local::runJson(*history, *run);
+  answer["series"] = metricSeries(*history, run->id);
   return jsonReply(answer);
 }
 
@@ -370,40 +388,25 @@ http::HttpReply Dashboard::logs(const std::string& query) {
       return http::errorReply(400, fmt::format("lines={} is not a number", count->second));
     }
   }
-  auto run = state_->latestRun(name->second);
+  std::optional<int64_t> run;
   if (const auto chosen = values.find("run"); chosen != values.end() && !chosen->second.empty()) {
-    const auto id = parseId(chosen->second);
-    run = id ? state_->run(*id) : std::nullopt;
-    if (!run || run->name != name->second) {
-      return http::errorReply(404, fmt::format("no run {} of '{}'", chosen->second, name->second));
-    }
+    run = parseId(chosen->second);
+    if (!run) return http::errorReply(400, fmt::format("run={} is not a run id", chosen->second));
   }
-  if (!run) {
-    std::vector<std::string> known;
-    for (const auto& each : state_->latestRuns()) known.push_back(each.name);
-    return http::errorReply(
-        404, fmt::format("no job or service named '{}' (known: {})", name->second,
-                         known.empty() ? "none yet" : fmt::format("{}", fmt::join(known, ", "))));
-  }
-  json replicas = json::object();
-  for (const auto& replica : state_->replicas(run->id)) {
-    replicas[replica.replica] = deploy::local::lastLines(replica.logPath, lines);
-  }
-  return jsonReply({{"name", run->name}, {"run", run->id}, {"replicas", replicas}});
+  return jsonReply(source_->logs(name->second, lines, run));
 }
 
 http::HttpReply Dashboard::models() {
   json servers = json::array();
-  for (const auto& run : state_->latestRuns()) {
-    if (run.kind != "serve" || run.endpoint.empty()) continue;
-    json server = {{"name", run.name}, {"endpoint", run.endpoint}, {"status", run.status}};
+  for (const auto& modelServer : source_->modelServers()) {
+    json server = {
+        {"name", modelServer.name}, {"endpoint", modelServer.endpoint}, {"href", modelServer.href}};
     try {
       const auto fetch = [&](const std::string& path) {
-        http::Request request;
-        request.url = run.endpoint + path;
-        http::Response response = client_->send(request);
+        http::Response response = source_->fetch(modelServer, path);
         if (response.status != 200) {
-          throw Error(fmt::format("{} answered HTTP {}", request.url, response.status));
+          throw Error(fmt::format("{}{} answered HTTP {}{}", modelServer.endpoint, path,
+                                  response.status, errorMessageOf(response.body)));
         }
         return response.body;
       };
@@ -420,7 +423,7 @@ http::HttpReply Dashboard::models() {
                  {"state", version.value("state", "")},
                  {"message",
                   version.contains("status") ? version["status"].value("error_message", "") : ""},
-                 {"run", runLink(*state_, model, number)}});
+                 {"run", runLink(source_->history(), model, number)}});
           }
         }
         models[model] = versions;
@@ -429,7 +432,7 @@ http::HttpReply Dashboard::models() {
     } catch (const std::exception& e) {
       server["error"] = e.what();
     }
-    server["health"] = health(run.name);
+    server["health"] = health(modelServer.name);
     servers.push_back(server);
   }
   return jsonReply({{"servers", servers}});
@@ -466,9 +469,10 @@ json Dashboard::health(const std::string& server) {
   return answer;
 }
 
-int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions& options) {
+int runDashboard(std::unique_ptr<Source> source, const std::string& what,
+                 const DashboardOptions& options) {
   TerminationSignals signals;  // before any thread starts
-  Dashboard dashboard(projectDir, options.host);
+  Dashboard dashboard(std::move(source), options.host);
   http::HttpServerOptions serverOptions;
   serverOptions.host = options.host;
   serverOptions.port = options.port;
@@ -479,8 +483,8 @@ int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions
       serverOptions);
   server.start();
   dashboard.startSampling(std::chrono::seconds(2));
-  std::cerr << fmt::format("skiff dashboard: {} on http://{}:{}\n", projectDir.string(),
-                           options.host, server.port())
+  std::cerr << fmt::format("skiff dashboard: {} on http://{}:{}\n", what, options.host,
+                           server.port())
             << std::flush;
   signals.wait();
   server.shutdown();

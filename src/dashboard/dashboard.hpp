@@ -1,12 +1,12 @@
 #pragma once
 
-// `skiff dashboard`: a web page over the local target's state, for people
-// watching a project: what runs (status, exit codes, restarts in words,
-// endpoints), the run history with parameters and comparison, metric
-// charts, log tails, and the model versions each `skiff serve` of the
-// project has loaded with their health over time and the run that wrote
-// each. It only reads: the state database (as `skiff status` does), log
-// files, and the model servers' own HTTP endpoints (/metrics, sampled).
+// `skiff dashboard`: a web page over a project's target, for people
+// watching it: what runs (status, exit codes, restarts in words, endpoints;
+// on Kubernetes the release's objects and pods with why they wait), the run
+// history with parameters and comparison, metric charts (local), log tails,
+// and the model versions each `skiff serve` of the project has loaded with
+// their health over time and the run that wrote each. It only reads: a
+// Source (dashboard/source.hpp) and the model servers' /metrics, sampled.
 
 #include <condition_variable>
 #include <deque>
@@ -18,21 +18,16 @@
 #include <string>
 #include <thread>
 
+#include "dashboard/source.hpp"
 #include "http/server.hpp"
-
-namespace skiff::deploy::local {
-class StateDb;
-}
-namespace skiff::http {
-class Client;
-}
 
 namespace skiff::dashboard {
 
 // The page and its JSON API, transport-free (tests call handle() directly):
 //   GET /                      the page
-//   GET /api/status            what `skiff status --json` prints
-//   GET /api/runs?name=&status=&release=&limit=  the run history (`skiff runs --json`)
+//   GET /api/status            what `skiff status --json` prints, and "target"
+//   GET /api/runs?name=&status=&release=&limit=  the run history (`skiff runs --json`;
+//                              empty, with a "note", where the target keeps none)
 //   GET /api/runs/ID           one run with every value of its metrics
 //   GET /api/metrics[?runs=ID,ID]  every value of every metric of each latest (or named) run
 //   GET /api/logs?name=N&lines=K[&run=ID]  the last K lines of each replica's log
@@ -44,6 +39,8 @@ class Dashboard {
   // another host are refused (a web page must not reach it through DNS
   // rebinding: the status holds the notebook's login URL), unless it listens
   // on every address.
+  Dashboard(std::unique_ptr<Source> source, std::string listenHost = "127.0.0.1");
+  // The local target's dashboard of the project in `projectDir`.
   explicit Dashboard(const std::filesystem::path& projectDir, std::string listenHost = "127.0.0.1");
   ~Dashboard();
   http::HttpReply handle(const http::HttpRequestView& request);
@@ -73,9 +70,7 @@ class Dashboard {
   nlohmann::json health(const std::string& server);
   bool allowedHost(std::string_view host) const;
 
-  std::unique_ptr<deploy::local::StateDb> state_;
-  std::unique_ptr<http::Client> client_;
-  std::unique_ptr<http::Client> samplerClient_;
+  std::unique_ptr<Source> source_;
   std::string listenHost_;
   std::mutex samplesMutex_;
   std::map<std::string, std::deque<ServerSample>> samples_;  // by serve name
@@ -90,7 +85,9 @@ struct DashboardOptions {
   int port = 8080;
 };
 
-// Serves the dashboard of the project in `projectDir` until SIGINT or SIGTERM.
-int runDashboard(const std::filesystem::path& projectDir, const DashboardOptions& options);
+// Serves the dashboard of `source` until SIGINT or SIGTERM; `what` names it
+// in the line that says where it listens.
+int runDashboard(std::unique_ptr<Source> source, const std::string& what,
+                 const DashboardOptions& options);
 
 }  // namespace skiff::dashboard

@@ -4,30 +4,15 @@
 //   node browser_check.js http://127.0.0.1:PORT SCREENSHOT_DIR
 // What it checks is decided by the caller (dashboard_test.cpp); this only
 // looks, clicks and hovers as a person would.
-const { chromium } = require('playwright-core');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
+const { withDashboardPage, narrowLayout, printResult } = require('./chromium');
 
-async function main() {
+printResult(async () => {
   const [base, shots] = process.argv.slice(2);
   fs.mkdirSync(shots, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-chromium-'));
-  // A fresh profile each time (playwright's --user-data-dir).
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 1000 },
-  });
-  const out = { consoleErrors: [] };
-  try {
-    const page = await browser.newPage();
-    page.on('console', (message) => { if (message.type() === 'error') out.consoleErrors.push(message.text()); });
-    page.on('pageerror', (error) => out.consoleErrors.push(String(error)));
-    await page.goto(base + '/');
-    await page.waitForFunction(() => document.getElementById('updated').textContent.startsWith('updated'));
+  return withDashboardPage(base, async (page, consoleErrors) => {
+    const out = { consoleErrors };
     await page.waitForFunction(() => document.querySelectorAll('#models a.open').length > 0, null, { timeout: 20000 });
     await page.waitForFunction(() => document.querySelectorAll('#models .chart').length > 0, null, { timeout: 20000 });
 
@@ -88,21 +73,7 @@ async function main() {
     await page.mouse.move(5, 5);
     await page.screenshot({ path: path.join(shots, 'dashboard-1400.png'), fullPage: true });
 
-    await page.setViewportSize({ width: 420, height: 900 });
-    await page.waitForTimeout(500);
-    out.narrow = await page.evaluate(() => {
-      const width = document.documentElement.clientWidth;
-      const wide = [...document.querySelectorAll('body *')].filter((e) => {
-        const r = e.getBoundingClientRect();
-        return r.width > 0 && r.right > width + 1 && !e.closest('pre');
-      }).map((e) => `${e.tagName}.${e.className}`).slice(0, 10);
-      return { clientWidth: width, scrollWidth: document.documentElement.scrollWidth, wide };
-    });
-    await page.screenshot({ path: path.join(shots, 'dashboard-420.png'), fullPage: true });
-  } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  console.log(JSON.stringify(out));
-}
-main().catch((error) => { console.error(error); process.exit(1); });
+    out.narrow = await narrowLayout(page, path.join(shots, 'dashboard-420.png'));
+    return out;
+  });
+});

@@ -487,6 +487,112 @@ TEST_F(K8sTargetTest, WaitFollowsTheOperatorsStatusOfTfJobsAndSparkApplications)
   for (const auto& row : json::parse(status.out)) EXPECT_EQ(row["phase"], "done") << row;
 }
 
+// `skiff dashboard --target k8s`: the release's objects and pods with why
+// they wait (no node here), log tails through the API client, the serve
+// service through the API server's service proxy (which has no endpoints
+// to reach without a kubelet, and says so), and no run history; then the
+// page in Chromium, as a person sees it.
+TEST_F(K8sTargetTest, TheDashboardShowsTheReleaseAndWhyItsPodsWait) {
+  writeProject(project_, std::string(kApp) +
+                             "  classifier: {kind: serve, modelRepository: 'file:///models', "
+                             "port: 8500}\n");
+  const auto release = skiff({"release"});
+  ASSERT_EQ(release.exitCode, 0) << both(release);
+  waitForPods("jobs.train", 1);
+  waitForPods("services.api", 2);
+
+  const int port = freeLoopbackPort();
+  SpawnOptions options;
+  options.extraEnv = env();
+  options.stderrFile = config_ / "dashboard.log";
+  Subprocess dashboard({skiffBinary(), "dashboard", "--target", "k8s", "--port",
+                        std::to_string(port), project_.path().string()},
+                       options);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!portAcceptsConnections(port)) {
+    ASSERT_TRUE(dashboard.running()) << config_.read("dashboard.log");
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto api = [port](const std::string& path) {
+    const std::string response = httpGet(port, path);
+    const auto body = response.find("\r\n\r\n");
+    return std::make_pair(response.substr(9, 3), json::parse(response.substr(body + 4)));
+  };
+
+  const auto [statusCode, status] = api("/api/status");
+  ASSERT_EQ(statusCode, "200") << status.dump();
+  EXPECT_EQ(status["target"], "k8s");
+  EXPECT_EQ(status["namespace"], ns_);
+  std::map<std::string, json> objects;
+  for (const auto& object : status["objects"])
+    objects[object["kind"].get<std::string>() + "/" + object["name"].get<std::string>()] = object;
+  ASSERT_TRUE(objects.count("Job/app-train") && objects.count("Deployment/app-classifier"))
+      << status.dump(1);
+  EXPECT_EQ(objects["Job/app-train"]["phase"], "pending") << status.dump(1);
+  EXPECT_TRUE(contains(objects["Job/app-train"]["state"], "not scheduled")) << status.dump(1);
+  size_t pendingPods = 0;
+  for (const auto& pod : status["pods"]) {
+    EXPECT_EQ(pod["phase"], "Pending") << pod;
+    EXPECT_TRUE(contains(pod["reason"], "not scheduled")) << pod;
+    pendingPods += pod["phase"] == "Pending";
+  }
+  EXPECT_GE(pendingPods, 3u) << "train's pod and api's two";
+  EXPECT_EQ(status["names"], json::parse(R"(["train", "api", "classifier"])"));
+
+  const auto [logsCode, logs] = api("/api/logs?name=train");
+  EXPECT_EQ(logsCode, "200") << logs.dump();
+  ASSERT_EQ(logs["replicas"].size(), 1u) << logs.dump();
+  EXPECT_TRUE(logs["replicas"].begin().value().empty()) << "no node, no log yet";
+  const auto [unknownCode, unknown] = api("/api/logs?name=trian");
+  EXPECT_EQ(unknownCode, "404");
+  EXPECT_TRUE(contains(unknown["error"], "did you mean \"train\"")) << unknown.dump();
+
+  const auto [modelsCode, models] = api("/api/models");
+  EXPECT_EQ(modelsCode, "200");
+  ASSERT_EQ(models["servers"].size(), 1u) << models.dump();
+  const json& classifier = models["servers"][0];
+  EXPECT_TRUE(contains(classifier["endpoint"],
+                       "/api/v1/namespaces/" + ns_ + "/services/app-classifier:http/proxy"))
+      << classifier.dump();
+  EXPECT_TRUE(contains(classifier["error"], "HTTP 503: no endpoints available for service"))
+      << "the real proxy answered, for the Service skiff rendered: " << classifier.dump();
+  EXPECT_EQ(api("/api/runs").second["runs"].size(), 0u);
+  EXPECT_EQ(api("/api/runs/1").first, "404");
+
+  // The page, in a real browser.
+  SpawnOptions node;
+  node.extraEnv = {{"NODE_PATH", SKIFF_NODE_MODULES}};
+  const auto looked =
+      runCommand({"node", SKIFF_CLUSTER_CHECK, "http://127.0.0.1:" + std::to_string(port),
+                  SKIFF_SCREENSHOTS, "train"},
+                 node);
+  ASSERT_EQ(looked.exitCode, 0) << looked.err << looked.out;
+  const auto page = json::parse(looked.out);
+  EXPECT_EQ(page["consoleErrors"].size(), 0u) << page.dump(1);
+  EXPECT_TRUE(contains(page["where"], "namespace " + ns_)) << page.dump(1);
+  bool trainShown = false;
+  for (const auto& row : page["objects"]) {
+    if (row["object"] == "Job/app-train") {
+      trainShown = true;
+      EXPECT_EQ(row["phase"], "pending");
+      EXPECT_TRUE(contains(row["state"], "not scheduled")) << row;
+    }
+  }
+  EXPECT_TRUE(trainShown) << page.dump(1);
+  ASSERT_GE(page["pods"].size(), 3u) << page.dump(1);
+  for (const auto& pod : page["pods"]) {
+    EXPECT_EQ(pod["phase"], "Pending");
+    EXPECT_TRUE(contains(pod["why"], "not scheduled")) << pod;
+  }
+  EXPECT_FALSE(page["runsShown"]) << "a cluster keeps no run history";
+  EXPECT_FALSE(page["metricsShown"]);
+  EXPECT_TRUE(contains(page["models"], "no endpoints available")) << page.dump(1);
+  EXPECT_EQ(page["logNames"], json::parse(R"(["train", "api", "classifier"])"));
+  EXPECT_TRUE(contains(page["logs"], "app-train-")) << "the pod, with no log yet: " << page["logs"];
+  EXPECT_EQ(page["narrow"]["scrollWidth"], page["narrow"]["clientWidth"]) << page["narrow"];
+}
+
 TEST_F(K8sTargetTest, WithoutABuildRecordReleaseSaysToBuild) {
   project_.write("skiff.yaml", "name: app\njobs:\n  train: {command: [python3, train.py]}\n");
   const auto result = skiff({"release"});

@@ -45,4 +45,9 @@ void copyProject(const std::filesystem::path& from, const std::filesystem::path&
   }
 }
 
+std::string TempDir::read(const std::string& name) const {
+  std::ifstream in(path_ / name, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 }  // namespace skiff::testing

@@ -17,6 +17,8 @@ class TempDir {
   std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
   // Writes `content` to a file under the directory (creating parents) and returns its path.
   std::filesystem::path write(const std::string& name, const std::string& content) const;
+  // What a file under the directory holds ("" when it is not there).
+  std::string read(const std::string& name) const;
 
  private:
   std::filesystem::path path_;

@@ -296,7 +296,8 @@ bool KubeClient::watch(const ResourceType& type, const std::string& fieldSelecto
 }
 
 bool KubeClient::streamLogs(const std::string& pod, const std::string& container, bool follow,
-                            const std::function<void(std::string_view)>& onText) {
+                            const std::function<void(std::string_view)>& onText,
+                            std::optional<size_t> tailLines) {
   http::Request request;
   request.url = "/api/v1/namespaces/" + namespace_ + "/pods/" + pod + "/log";
   // Only a 200's body is the log; an error's is a Status, collected apart.
@@ -310,9 +311,10 @@ bool KubeClient::streamLogs(const std::string& pod, const std::string& container
       errorBody.append(data, size);
     }
   };
-  auto response =
-      call(streams_, request,
-           "container=" + http::percentEncode(container, false) + (follow ? "&follow=true" : ""));
+  std::string query = "container=" + http::percentEncode(container, false);
+  if (follow) query += "&follow=true";
+  if (tailLines) query += fmt::format("&tailLines={}", *tailLines);
+  auto response = call(streams_, request, query);
   // A pod that is not running yet: no content (no node), or "container ... is
   // waiting to start" (its node is pulling the image).
   if (response.status == 204) return false;
@@ -324,6 +326,19 @@ bool KubeClient::streamLogs(const std::string& pod, const std::string& container
     fail(response, "reading the log of pod " + pod, request.url);
   }
   return true;
+}
+
+std::string KubeClient::proxyUrl(const std::string& service, const std::string& port,
+                                 const std::string& path) const {
+  return fmt::format("/api/v1/namespaces/{}/services/{}:{}/proxy{}", namespace_, service, port,
+                     path);
+}
+
+http::Response KubeClient::proxyGet(const std::string& service, const std::string& port,
+                                    const std::string& path) {
+  http::Request request;
+  request.url = proxyUrl(service, port, path);
+  return call(requests_, request, "");
 }
 
 std::optional<bool> KubeClient::namespaceExists() {

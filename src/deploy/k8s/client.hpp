@@ -82,11 +82,23 @@ class KubeClient {
              const WatchHandler& handler);
   int reconnects() const { return reconnects_; }
 
-  // A container's log; `follow` keeps streaming until the container ends.
-  // False when the container has not started, so there is no log yet (the
-  // API server answers 204 No Content, or 400 "is waiting to start").
+  // A container's log; `follow` keeps streaming until the container ends;
+  // `tailLines` starts at the last lines. False when the container has not
+  // started, so there is no log yet (the API server answers 204 No Content,
+  // or 400 "is waiting to start").
   bool streamLogs(const std::string& pod, const std::string& container, bool follow,
-                  const std::function<void(std::string_view)>& onText);
+                  const std::function<void(std::string_view)>& onText,
+                  std::optional<size_t> tailLines = std::nullopt);
+
+  // GET `path` of a Service's port through the API server's service proxy
+  // (/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH): how a client
+  // outside the cluster reaches a server inside it without a port-forward.
+  // Returns the status and body; an Error only when the API server cannot be reached.
+  http::Response proxyGet(const std::string& service, const std::string& port,
+                          const std::string& path);
+  // The URL proxyGet reads (for people: it needs the cluster's credentials).
+  std::string proxyUrl(const std::string& service, const std::string& port,
+                       const std::string& path) const;
 
   // Whether the namespace exists; nothing when the user may not tell.
   std::optional<bool> namespaceExists();

@@ -15,6 +15,7 @@
 #include "common/progress.hpp"
 #include "common/text.hpp"
 #include "deploy/k8s/client.hpp"
+#include "deploy/k8s/release_view.hpp"
 #include "deploy/k8s/render.hpp"
 #include "deploy/k8s/workload_state.hpp"
 #include "deploy/secrets.hpp"
@@ -25,7 +26,11 @@ namespace skiff::deploy {
 namespace {
 
 using k8s::Clock;
+using k8s::entryOf;
 using k8s::KubeClient;
+using k8s::nameOf;
+using k8s::notStartedPods;
+using k8s::podSelector;
 using k8s::ResourceType;
 using nlohmann::json;
 
@@ -34,10 +39,6 @@ constexpr auto kPodCheckInterval = std::chrono::seconds(2);
 
 KubeClient connect(const TargetOptions& options) {
   return KubeClient(k8s::loadKubeconfig(), options.namespaceName);
-}
-
-std::string nameOf(const json& object) {
-  return object.value("/metadata/name"_json_pointer, std::string());
 }
 
 // Runs `work`; any error it throws comes out with every secret value redacted
@@ -124,29 +125,6 @@ void deleteAllBut(KubeClient& client, const std::string& app,
   }
 }
 
-// Why the workload's pods have not started, for a wait that timed out or a
-// status: "pod NAME: not scheduled: ..."; nothing when none is waiting.
-std::optional<std::string> notStartedPods(KubeClient& client, const std::string& selector,
-                                          size_t* pending = nullptr) {
-  std::optional<std::string> first;
-  size_t count = 0;
-  for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
-    if (const auto why = k8s::podNotStarted(pod)) {
-      ++count;
-      if (!first) first = fmt::format("pod {} pending: {}", nameOf(pod), *why);
-    }
-  }
-  if (pending) *pending = count;
-  return first;
-}
-
-// The pods of the spec entry that made `object`.
-std::string podSelector(const std::string& app, const json& object) {
-  return fmt::format(
-      "{},{}={}", k8s::appSelector(app), k8s::kEntryLabel,
-      object.value(json::json_pointer("/metadata/labels") / k8s::kEntryLabel, std::string()));
-}
-
 // A pod of the workload that cannot get going by itself: a bad image or
 // config, or (for services, which never end) a crash loop. Waiting on would
 // only run into the timeout.
@@ -229,20 +207,6 @@ void printOutcomes(const std::vector<Outcome>& outcomes) {
     std::cout << fmt::format("  {:<{}}  {:<10}  {}\n", outcome.kind + "/" + outcome.name, width,
                              outcome.action, outcome.state);
   }
-}
-
-// The label value of a spec entry named NAME on the command line.
-std::string entryOf(const spec::Spec& spec, const std::string& name) {
-  if (spec.jobs.count(name)) return "jobs." + name;
-  if (spec.services.count(name)) return "services." + name;
-  if (name == "notebook" && spec.notebook) return "notebook";
-  std::vector<std::string> names;
-  for (const auto& [job, unused] : spec.jobs) names.push_back(job);
-  for (const auto& [service, unused] : spec.services) names.push_back(service);
-  if (spec.notebook) names.push_back("notebook");
-  const auto guess = closestMatch(name, names);
-  throw Error(fmt::format("\"{}\" is not a job, service or notebook of skiff.yaml", name), "NAME",
-              guess ? "did you mean \"" + *guess + "\"?" : "one of: " + joinAlternatives(names));
 }
 
 // The pods matching `selector` (and whose name ends in "-REPLICA"), by name.
@@ -359,41 +323,10 @@ class K8sTarget : public Target {
 
   int status(const spec::Spec& spec, const StatusOptions& options) override {
     KubeClient client = connect(options);
-    json rows = json::array();
-    std::vector<std::string> hidden;  // kinds the user may not list
-    for (const auto& kind : k8s::releaseKinds()) {
-      const auto type = client.find(kind.apiVersion, kind.kind);
-      if (!type) continue;
-      json items;
-      try {
-        items = client.listItems(*type, k8s::appSelector(spec.name));
-      } catch (const k8s::ApiError& e) {
-        // The built-in `view` role reads everything but Secrets.
-        if (e.status() != 403) throw;
-        hidden.push_back(type->plural);
-        continue;
-      }
-      for (const auto& item : items) {
-        auto state = k8s::workloadState(type->kind, item);
-        if (state.phase == k8s::WorkloadState::Phase::kWorking) {
-          size_t pending = 0;
-          if (const auto why = notStartedPods(client, podSelector(spec.name, item), &pending)) {
-            state.phase = k8s::WorkloadState::Phase::kPending;
-            state.summary += fmt::format("; {} pod{} pending: {}", pending, pending == 1 ? "" : "s",
-                                         why->substr(why->find(": ") + 2));
-          }
-        }
-        rows.push_back(
-            {{"kind", type->kind},
-             {"name", nameOf(item)},
-             {"phase", k8s::toString(state.phase)},
-             {"state", state.summary},
-             {"release", item.value(json::json_pointer("/metadata/labels") / k8s::kReleaseLabel,
-                                    std::string())}});
-      }
-    }
+    const auto view = k8s::viewRelease(client, spec.name);
+    const json& rows = view.objects;
     if (rows.empty()) requireNamespace(client);
-    for (const auto& plural : hidden) {
+    for (const auto& plural : view.hidden) {
       std::cerr << fmt::format(
           "skiff: note: {} not shown: the user may not list them in namespace {}\n", plural,
           client.namespaceName());

@@ -69,14 +69,7 @@ class Renderer {
  public:
   Renderer(const spec::Spec& spec, Images images) : spec_(spec), images_(std::move(images)) {}
 
-  std::string objectName(const std::string& entry) const {
-    const std::string name = spec_.name + "-" + entry;
-    if (name.size() > 63) {
-      throw Error(fmt::format("the object name \"{}\" is longer than 63 characters", name),
-                  "skiff.yaml: " + entry, "shorten the project name or the entry's name");
-    }
-    return name;
-  }
+  std::string objectName(const std::string& entry) const { return k8s::objectName(spec_, entry); }
 
   std::string secretName(const std::string& entry) const {
     const auto found = spec_.secrets.find(entry);
@@ -527,6 +520,15 @@ const std::vector<KindOf>& releaseKinds() {
 
 bool runsToCompletion(const std::string& kind) {
   return kind == "Job" || kind == "TFJob" || kind == "PyTorchJob" || kind == "SparkApplication";
+}
+
+std::string objectName(const spec::Spec& spec, const std::string& entryName) {
+  const std::string name = spec.name + "-" + entryName;
+  if (name.size() > 63) {
+    throw Error(fmt::format("the object name \"{}\" is longer than 63 characters", name),
+                "skiff.yaml: " + entryName, "shorten the project name or the entry's name");
+  }
+  return name;
 }
 
 Images builtImages(const std::filesystem::path& projectDir) {

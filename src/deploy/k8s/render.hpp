@@ -62,6 +62,10 @@ Release renderRelease(const spec::Spec& spec, const Images& images, const Secret
 // when pushed). An Error telling to run `skiff build` when there is no record.
 Images builtImages(const std::filesystem::path& projectDir);
 
+// The name of the objects made for a spec entry: PROJECT-ENTRY (an Error
+// past a DNS label's 63 characters).
+std::string objectName(const spec::Spec& spec, const std::string& entryName);
+
 // Multi-document YAML ("---" between objects), keys sorted.
 std::string toYaml(const std::vector<Object>& objects);
 // A v1 List of the objects, as `kubectl get -o json` prints it.
