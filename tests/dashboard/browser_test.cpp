@@ -30,14 +30,7 @@ using nlohmann::json;
 using skiff::testing::runSkiff;
 using skiff::testing::TempDir;
 
-bool waitFor(const std::function<bool()>& ready, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
+using skiff::testing::waitFor;
 
 constexpr const char* kTrain = R"py(import os, shutil, sys, time
 repo = os.path.join(os.getcwd(), "models", "mlp")

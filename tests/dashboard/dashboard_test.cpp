@@ -27,14 +27,7 @@ using deploy::local::StateDb;
 using nlohmann::json;
 using skiff::testing::TempDir;
 
-bool waitFor(const std::function<bool()>& ready, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
+using skiff::testing::waitFor;
 
 // A project whose state records a finished training job with a loss curve
 // and a log, and a failed service.
@@ -156,26 +149,8 @@ TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {
   ASSERT_EQ(made.exitCode, 0) << made.err;
   std::filesystem::create_directories(models / "repo/mlp/1");
   std::filesystem::copy_file(models / "made/mlp.onnx", models / "repo/mlp/1/model.onnx");
-  const int port = freeLoopbackPort();
-  SpawnOptions quiet;
-  quiet.stderrFile = models / "serve.log";
-  Subprocess serve(
-      {skiff::testing::skiffBinary(), "serve", "--model-repository", (models / "repo").string(),
-       "--http-port", std::to_string(port), "--cache-dir", (models / "cache").string()},
-      quiet);
-  const std::string endpoint = fmt::format("http://127.0.0.1:{}", port);
-  http::Client client;
-  ASSERT_TRUE(waitFor(
-      [&] {
-        try {
-          http::Request ready;
-          ready.url = endpoint + "/v2/health/ready";
-          return client.send(ready).status == 200;
-        } catch (const std::exception&) {
-          return false;
-        }
-      },
-      std::chrono::seconds(30)));
+  const testing::ServeProcess serve((models / "repo").string());
+  const std::string endpoint = serve.endpoint();
   {
     StateDb state(project_.path());
     RunRecord server;

@@ -7,11 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "deploy/fake_apiserver.hpp"
 #include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
+#include "http/http_client.hpp"
 #include "k8s_app.hpp"
 
 namespace skiff::testing {
@@ -172,6 +175,76 @@ TEST_F(K8sFakeTest, StatusAndLogsReadTheCluster) {
   const auto unknown = skiff({"logs", "trian"});
   EXPECT_EQ(unknown.exitCode, 1);
   EXPECT_NE(unknown.err.find("did you mean \"train\""), std::string::npos) << unknown.err;
+}
+
+// `skiff dashboard --target k8s` reaches each `skiff serve` through the API
+// server's service proxy: here a real `skiff serve` stands in for the
+// Service's pods (the real API server of k8s_target_test has no endpoints to
+// proxy to without a kubelet, and says so there). Its versions and health
+// charts come through the proxy with the kubeconfig's credentials.
+TEST_F(K8sFakeTest, TheDashboardReadsServedModelsThroughTheServiceProxy) {
+  start();
+  TempDir models("skiff-k8s-models");
+  const auto made = runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (models / "made").string()});
+  ASSERT_EQ(made.exitCode, 0) << made.err;
+  std::filesystem::create_directories(models / "repo/mlp/1");
+  std::filesystem::copy_file(models / "made/mlp.onnx", models / "repo/mlp/1/model.onnx");
+  const ServeProcess serve((models / "repo").string());
+  writeProject(project_, std::string(kApp) +
+                             "  classifier: {kind: serve, modelRepository: 'file:///models', "
+                             "port: 8500}\n");
+  ASSERT_EQ(skiff({"release"}).exitCode, 0);
+  server_->control("proxy", {{"service", "app-classifier"}, {"port", serve.port()}});
+
+  const int port = freeLoopbackPort();
+  SpawnOptions options;
+  options.extraEnv = {{"KUBECONFIG", kubeconfig_}};
+  options.stderrFile = models / "dashboard.log";
+  Subprocess dashboard({skiffBinary(), "dashboard", "--target", "k8s", "--port",
+                        std::to_string(port), project_.path().string()},
+                       options);
+  ASSERT_TRUE(waitFor([&] { return portAcceptsConnections(port); }, std::chrono::seconds(20)))
+      << models.read("dashboard.log");
+
+  // Requests to the model while the dashboard samples it through the proxy.
+  std::atomic<bool> stop{false};
+  std::thread traffic([&] {
+    http::Client client;
+    http::Request request;
+    request.method = "POST";
+    request.url = serve.endpoint() + "/v2/models/mlp/infer";
+    request.headers.push_back({"Content-Type", "application/json"});
+    request.body = R"({"inputs":[{"name":"x","shape":[1,16],"datatype":"FP32","data":[)"
+                   R"(0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]})";
+    while (!stop) {
+      client.send(request);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  json models_;
+  const bool charted = waitFor(
+      [&] {
+        const std::string response = httpGet(port, "/api/models");
+        models_ = json::parse(response.substr(response.find("\r\n\r\n") + 4), nullptr, false);
+        const json health = models_.value("/servers/0/health/mlp/1"_json_pointer, json::array());
+        return !health.empty() && health.back().value("requestsPerSecond", 0.0) > 0;
+      },
+      std::chrono::seconds(30));
+  stop = true;
+  traffic.join();
+  ASSERT_TRUE(charted) << models_.dump(1) << models.read("dashboard.log");
+  const json& classifier = models_["servers"][0];
+  EXPECT_EQ(classifier["name"], "classifier");
+  EXPECT_EQ(classifier["models"]["mlp"][0]["version"], "1") << classifier.dump(1);
+  EXPECT_EQ(classifier["models"]["mlp"][0]["state"], "AVAILABLE") << classifier.dump(1);
+  EXPECT_FALSE(classifier.contains("error")) << classifier.dump(1);
+  EXPECT_EQ(classifier["href"], "") << "the proxy needs the cluster's credentials: no link";
+  bool proxied = false;
+  for (const auto& request : server_->requests()) {
+    const std::string path = request["path"];
+    proxied |= path.find("/services/app-classifier:http/proxy/metrics") != std::string::npos;
+  }
+  EXPECT_TRUE(proxied) << "read through the service proxy";
 }
 
 TEST_F(K8sFakeTest, FollowingLogsWaitsForThePodToAppearAndStart) {

@@ -149,6 +149,34 @@ std::string Registry::host() const {
   return fmt::format("127.0.0.1:{}", port());
 }
 
+ServeProcess::ServeProcess(const std::string& repository) {
+  auto dir = std::make_unique<TempDir>("skiff-serve");
+  const int port = freeLoopbackPort();
+  std::vector<std::string> argv = {
+      skiffBinary(),        "serve",       "--model-repository",     repository, "--http-port",
+      std::to_string(port), "--cache-dir", (*dir / "cache").string()};
+  service_ = std::make_unique<LiveService>("skiff serve", argv, port, std::move(dir));
+  const bool ready =
+      waitFor([port] { return httpGet(port, "/v2/health/ready").rfind("HTTP/1.1 200", 0) == 0; },
+              std::chrono::seconds(30));
+  if (!ready) {
+    throw std::runtime_error("skiff serve did not get ready in 30 s; its log:\n" + log());
+  }
+}
+
+std::string ServeProcess::endpoint() const {
+  return fmt::format("http://127.0.0.1:{}", port());
+}
+
+bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 std::string skiffBinary() {
   return envOr("SKIFF_BINARY", SKIFF_BINARY);
 }

@@ -4,6 +4,8 @@
 // the test process ends. A test asks for one with Azurite::shared() or
 // Registry::shared(); the first call starts it (once per test binary).
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +79,22 @@ class Registry {
   Registry();
   std::unique_ptr<LiveService> service_;
 };
+
+// `skiff serve` of a model repository (a directory or URI) on a free
+// loopback port, started and ready (its models loaded) when constructed.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& repository);
+  int port() const { return service_->port(); }
+  std::string endpoint() const;  // http://127.0.0.1:PORT
+  std::string log() const { return service_->log(); }
+
+ private:
+  std::unique_ptr<LiveService> service_;
+};
+
+// Asks `ready` every 100 ms until it says yes (true) or `timeout` passes (false).
+bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout);
 
 // The skiff binary built with these tests.
 std::string skiffBinary();

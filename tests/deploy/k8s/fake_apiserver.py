@@ -41,7 +41,9 @@ import ssl
 import string
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -127,6 +129,7 @@ class Cluster:
         self.logs = {}      # (namespace, pod) -> [lines]
         self.finished = set()  # (namespace, pod) whose container ended
         self.rejects = {}   # (plural, name) -> (field, message)
+        self.proxies = {}   # service name -> a loopback port standing in for its pods
         self.requests = []
 
     def kind_of(self, api_version, plural):
@@ -480,6 +483,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(*status(404, "NotFound", f'namespaces "{namespace}" not found'))
         if method == "GET" and plural == "pods" and sub == ["log"]:
             return self.pod_log(namespace, name, query)
+        if method == "GET" and plural == "services" and sub == ["proxy"]:
+            return self.service_proxy(name, rest[5:], url.query)
         if method == "GET" and name is None and query.get("watch") in ("1", "true"):
             return self.watch(api_version, plural, namespace, query)
         with self.cluster.lock:
@@ -582,6 +587,32 @@ class Handler(BaseHTTPRequestHandler):
                 self.cluster.lock.wait(0.5)
         self.end_stream()
 
+    def service_proxy(self, name_and_port, path, query):
+        """services/NAME:PORT/proxy/PATH, as kube-apiserver forwards it to an
+        endpoint of the Service: here the loopback port a test registered."""
+        service = name_and_port.split(":")[0]
+        with self.cluster.lock:
+            port = self.cluster.proxies.get(service)
+        if port is None:
+            return self.send_json(*status(
+                503, "ServiceUnavailable", f'no endpoints available for service "{service}"'))
+        target = f"http://127.0.0.1:{port}/" + "/".join(path) + ("?" + query if query else "")
+        try:
+            with urllib.request.urlopen(target, timeout=10) as response:
+                code, body = response.status, response.read()
+                content_type = response.headers.get("Content-Type", "text/plain")
+        except urllib.error.HTTPError as error:
+            code, body = error.code, error.read()
+            content_type = error.headers.get("Content-Type", "text/plain")
+        except OSError as error:
+            return self.send_json(*status(503, "ServiceUnavailable",
+                                          f"error trying to reach service: {error}"))
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def control(self, method, parts, query, body):
         cluster = self.cluster
         with cluster.lock:
@@ -594,6 +625,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(*cluster.apply(
                     api_version, plural, obj["metadata"].get("namespace", "default"),
                     obj["metadata"]["name"], obj, query["manager"], True, "Update"))
+            if method == "POST" and parts == ["proxy"]:
+                rule = json.loads(body)
+                cluster.proxies[rule["service"]] = rule["port"]
+                return self.send_json(200, {})
             if method == "POST" and parts == ["reject"]:
                 rule = json.loads(body)
                 cluster.rejects[(rule["plural"], rule["name"])] = (rule["field"], rule["message"])
