@@ -54,11 +54,12 @@ declare -A mount_pid
 mount_one() {
   local tool=$1 dir="$work/m-$1"
   mkdir -p "$dir"
-  case $tool in
-    skiff) build/skiff mount "$2" "$dir" --foreground --cache-dir "$work/cache-$tool" --cache-size 4Gi ;;
-    rclone) rclone mount "$3" "$dir" "${rclone_mount_flags[@]}" --cache-dir "$work/cache-$tool" ;;
-    rclone-16) rclone mount "$3" "$dir" "${rclone_mount_flags[@]}" "${rclone16_flags[@]}" --cache-dir "$work/cache-$tool" ;;
-  esac >"$work/mount-$tool.log" 2>&1 &
+  local cmd=(rclone mount "$3" "$dir" "${rclone_mount_flags[@]}" --cache-dir "$work/cache-$tool")
+  [ "$tool" != rclone-16 ] || cmd+=("${rclone16_flags[@]}")
+  [ "$tool" != skiff ] ||
+    cmd=(build/skiff mount "$2" "$dir" --foreground --cache-dir "$work/cache-$tool" --cache-size 4Gi)
+  # Run directly, not in a subshell: $! must be the mount process itself.
+  "${cmd[@]}" >"$work/mount-$tool.log" 2>&1 &
   mount_pid[$tool]=$!
   until mountpoint -q "$dir"; do
     kill -0 "${mount_pid[$tool]}" 2>/dev/null || { cat "$work/mount-$tool.log" >&2; exit 1; }
