@@ -28,7 +28,7 @@ list_entries=${3:-5000}
 rounds=${4:-3}
 tree=${5:-100x200}
 store_names=${6:-1000000}
-require rclone bc fusermount3
+require rclone bc fusermount3 /usr/bin/time
 start_azurite
 
 echo "preparing data in $work"
