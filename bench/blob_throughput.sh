@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Blob throughput: skiff blob cp against Debian's rclone copy, both talking to
-# the same Azurite in the same run. Prints MB/s per case and skiff/rclone ratios.
+# Blob throughput: skiff blob cp against Debian's rclone copy, with its
+# default concurrency and raised to skiff's, all talking to the same Azurite
+# in the same run. Prints per case each tool's time, CPU and peak RSS, and
+# skiff's ratios against each rclone.
 #
-#   bench/blob_throughput.sh [BIG_MIB (1024)] [SMALL_FILES (2000)]
+#   bench/blob_throughput.sh [--rtt 10ms] [BIG_MIB (1024)] [SMALL_FILES (2000)] [NAMES (20000)]
 #
 # Cases: one BIG_MIB file in 8 MiB blocks, and SMALL_FILES files of 64 KiB,
-# uploaded and downloaded. Needs build/skiff, node_modules (scripts/setup) and rclone.
-# Also prints the CPU Azurite used: a ratio near 1 with Azurite at 100% of a
-# core or more in both runs measures the emulator more than the clients.
+# uploaded and downloaded; NAMES empty blobs listed (`blob ls -r` / `rclone
+# lsf -R`) and downloaded (0 skips them). --rtt puts bench/latency_proxy.py
+# between the clients and Azurite: each request pays that round trip, as in a
+# cloud region (0, the default, reaches Azurite directly).
+# Needs build/skiff, node_modules (scripts/setup), rclone and GNU time.
+# The servers' CPU (Azurite and the proxy) is printed beside each figure: a
+# ratio near 1 with the servers at 100% of a core or more in every run
+# measures the emulator more than the clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
+bench_options "$@"
+set -- "${positional[@]}"
 big_mib=${1:-1024}
 small_files=${2:-2000}
-source bench/lib.sh
-require rclone bc
+names=${3:-20000}
+require rclone bc /usr/bin/time
 start_azurite
 # --ignore-times: every trial transfers everything, as skiff blob cp does.
 rclone_flags=(--azureblob-chunk-size 8M --azureblob-upload-cutoff 8M --ignore-times -q)
+# rclone with its concurrency raised (issue 16): skiff moves 8 files, 8 blocks
+# each, at a time; rclone defaults to 4 transfers and 8 checkers.
+rclone16_flags=(--transfers 16 --checkers 16)
 
 echo "preparing ${big_mib} MiB and ${small_files} x 64 KiB of random data in $work"
 mkdir -p "$work/big" "$work/small"
@@ -26,39 +39,53 @@ small_mib=$((small_files * 64 / 1024))
 
 trials=${SKIFF_BENCH_TRIALS:-3}
 
-# run_case NAME MIB CLEAN_DIR SKIFF_CMD... -- RCLONE_CMD...: alternates the two
-# tools $trials times (CLEAN_DIR emptied before each) and compares median times.
+# run_case NAME MIB CLEAN_DIR SKIFF_CMD... -- RCLONE_ARGS...: alternates skiff,
+# rclone and rclone-16 (rclone with RCLONE_ARGS) $trials times, CLEAN_DIR
+# emptied before each (none: ""), and reports the medians.
 run_case() {
-  local name=$1 mib=$2 clean=$3; shift 3
-  local skiff_cmd=() rclone_cmd=() s=() r=() s_busy=() r_busy=() seconds busy
-  while [ "$1" != -- ]; do skiff_cmd+=("$1"); shift; done; shift
-  rclone_cmd=("$@")
+  local name=$1 mib=$2 clean=$3
+  shift 3
+  local skiff_cmd=() rclone_args=()
+  while [ "$1" != -- ]; do skiff_cmd+=("$1"); shift; done
+  shift
+  rclone_args=("$@")
   for _ in $(seq "$trials"); do
-    rm -rf "$clean"; read -r seconds busy < <(measure "${skiff_cmd[@]}"); s+=("$seconds"); s_busy+=("$busy")
-    rm -rf "$clean"; read -r seconds busy < <(measure "${rclone_cmd[@]}"); r+=("$seconds"); r_busy+=("$busy")
+    [ -z "$clean" ] || rm -rf "$clean"
+    record "$name" skiff "$(measure "${skiff_cmd[@]}")"
+    [ -z "$clean" ] || rm -rf "$clean"
+    record "$name" rclone "$(measure rclone "${rclone_args[@]}" "${rclone_flags[@]}")"
+    [ -z "$clean" ] || rm -rf "$clean"
+    record "$name" rclone-16 "$(measure rclone "${rclone_args[@]}" "${rclone_flags[@]}" "${rclone16_flags[@]}")"
   done
-  local sm rm_
-  sm=$(median "${s[@]}"); rm_=$(median "${r[@]}")
-  printf '%-30s skiff %7s MB/s   rclone %7s MB/s   ratio %5sx   Azurite CPU %3s%% / %3s%%\n' "$name" \
-    "$(mbps "$mib" "$sm")" "$(mbps "$mib" "$rm_")" "$(ratio "$rm_" "$sm")" "$(median "${s_busy[@]}")" \
-    "$(median "${r_busy[@]}")"
+  report "$name" "$name" "$mib"
 }
 
-echo "median of $trials trials each; MB/s = 10^6 bytes/s; ratio = skiff speed / rclone speed;"
-echo "Azurite CPU = the emulator's CPU use during skiff's / rclone's runs, in % of one core"
-echo "(of the 2 this machine has: at 100% and more the emulator sets the pace, not the client)"
-run_case "upload ${big_mib} MiB, 8 MiB blocks" "$big_mib" "$work/none" \
+echo "median of $trials trials each; MB/s = 10^6 bytes/s; CPU = the client's user+sys; RSS = its peak;"
+echo "servers = Azurite's (and the proxy's) CPU meanwhile, in % of one core (of the 2 this machine has)"
+run_case "upload ${big_mib} MiB, 8 MiB blocks" "$big_mib" "" \
   build/skiff blob cp -q "$work/big/data.bin" "az://$account/skiff-big/data.bin" -- \
-  rclone copy "${rclone_flags[@]}" "$work/big" az:rclone-big
+  copy "$work/big" az:rclone-big
 run_case "download ${big_mib} MiB" "$big_mib" "$work/down" \
   build/skiff blob cp -q "az://$account/skiff-big/data.bin" "$work/down/" -- \
-  rclone copy "${rclone_flags[@]}" az:rclone-big "$work/down"
+  copy az:rclone-big "$work/down"
 cmp "$work/big/data.bin" "$work/down/data.bin"
-run_case "upload ${small_files} x 64 KiB" "$small_mib" "$work/none" \
+run_case "upload ${small_files} x 64 KiB" "$small_mib" "" \
   build/skiff blob cp -q -r "$work/small" "az://$account/skiff-small" -- \
-  rclone copy "${rclone_flags[@]}" "$work/small" az:rclone-small
+  copy "$work/small" az:rclone-small
 run_case "download ${small_files} x 64 KiB" "$small_mib" "$work/small-down" \
   build/skiff blob cp -q -r "az://$account/skiff-small" "$work/small-down" -- \
-  rclone copy "${rclone_flags[@]}" az:rclone-small "$work/small-down"
-[ "$(ls "$work/small-down" | wc -l)" = "$small_files" ]
+  copy az:rclone-small "$work/small-down"
+[ "$(find "$work/small-down" -type f | wc -l)" = "$small_files" ]
+
+if [ "$names" -gt 0 ]; then
+  echo "preparing $names empty blobs (straight to Azurite, not timed)"
+  mkdir -p "$work/names"
+  (cd "$work/names" && seq -f 'n%06g' 1 "$names" | xargs touch)
+  direct build/skiff blob cp -q -r "$work/names" "az://$account/names"
+  run_case "list ${names} names (ls -r / lsf -R)" "" "" \
+    build/skiff blob ls -r "az://$account/names" -- lsf -R az:names
+  run_case "download ${names} empty blobs" "" "$work/names-down" \
+    build/skiff blob cp -q -r "az://$account/names" "$work/names-down" -- copy az:names "$work/names-down"
+  [ "$(find "$work/names-down" -type f | wc -l)" = "$names" ]
+fi
 echo "checked: the last downloads match the originals"

@@ -1,128 +1,167 @@
 #!/usr/bin/env bash
-# skiff mount against `rclone mount --vfs-cache-mode full` on the same Azurite,
-# and direct reads of a local file (the limit), in the same run.
+# skiff mount against `rclone mount --vfs-cache-mode full`, with rclone's
+# default concurrency and raised, on the same Azurite, and direct reads of a
+# local file (the limit), in the same run.
 #
-#   bench/mount_throughput.sh [BIG_MIB (1024)] [SMALL_FILES (2000)] [LIST_ENTRIES (5000)] [ROUNDS (3)]
+#   bench/mount_throughput.sh [--rtt 10ms] [BIG_MIB (1024)] [SMALL_FILES (2000)] [LIST_ENTRIES (5000)]
+#                             [ROUNDS (3)] [TREE (100x200)] [STORE_NAMES (1000000)]
 #
-# Cases: sequential read of BIG_MIB cold (fresh mount) and warm (again),
-# reading SMALL_FILES x 64 KiB, `ls -l` of LIST_ENTRIES entries, writing
-# BIG_MIB (until it is in the store), each on fresh mounts and caches, ROUNDS
-# times. Prints median times, ratios and peak RSS.
+# Cases: sequential read of BIG_MIB cold (fresh mount) and warm (again); one
+# reader reading SMALL_FILES x 64 KiB one after another (a data loader's
+# pattern, listing included); `ls -l` of LIST_ENTRIES entries; writing BIG_MIB
+# (until it is in the store); `find` and `ls -lR` of a tree of TREE
+# directories x files (0 skips it); each on fresh mounts and caches, ROUNDS
+# times. Then, once, a file:// store of STORE_NAMES empty files (half in one
+# directory) mounted by skiff and rclone: `ls` of the big directory, `find`
+# of all, and the mount's RSS per name (0 skips it).
+# --rtt puts bench/latency_proxy.py between the mounts and Azurite (0, the
+# default, reaches Azurite directly). CPU and RSS are the mount process's:
+# its CPU during the case and its peak RSS since it was mounted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
+bench_options "$@"
+set -- "${positional[@]}"
 big_mib=${1:-1024}
 small_files=${2:-2000}
 list_entries=${3:-5000}
 rounds=${4:-3}
-source bench/lib.sh
-require rclone bc fusermount3
+tree=${5:-100x200}
+store_names=${6:-1000000}
+require rclone bc fusermount3 /usr/bin/time
 start_azurite
 
 echo "preparing data in $work"
 mkdir -p "$work/data/small" "$work/data/list"
 head -c "$((big_mib << 20))" /dev/urandom >"$work/data/big.bin"
 for i in $(seq -w 1 "$small_files"); do head -c 65536 /dev/urandom >"$work/data/small/f$i.bin"; done
-for i in $(seq -w 1 "$list_entries"); do : >"$work/data/list/e$i"; done
-build/skiff blob cp -q -r "$work/data" "az://$account/bench"
+(cd "$work/data/list" && seq -f 'e%06g' 1 "$list_entries" | xargs touch)
+if [ "$tree" != 0 ]; then
+  tree_dirs=${tree%x*} tree_files=${tree#*x}
+  for d in $(seq -f 'd%03g' 1 "$tree_dirs"); do
+    mkdir -p "$work/data/tree/$d"
+    (cd "$work/data/tree/$d" && seq -f 'f%04g' 1 "$tree_files" | xargs touch)
+  done
+fi
+direct build/skiff blob cp -q -r "$work/data" "az://$account/bench"
 
-skiff_pid=
-mount_skiff() {
-  mkdir -p "$work/skiff"
-  build/skiff mount "az://$account/bench" "$work/skiff" --foreground --cache-dir "$work/skiff-cache" \
-    --cache-size 4Gi >"$work/skiff-mount.log" 2>&1 &
-  skiff_pid=$!
-  until mountpoint -q "$work/skiff"; do sleep 0.05; done
-}
-mount_rclone() {
-  mkdir -p "$work/rclone"
-  rclone mount az:bench "$work/rclone" --vfs-cache-mode full --cache-dir "$work/rclone-cache" \
-    --vfs-write-back 0s -q >"$work/rclone-mount.log" 2>&1 &
-  until mountpoint -q "$work/rclone"; do sleep 0.05; done
-}
-unmount_all() {
-  local peak
-  peak=$(awk '/VmHWM/ {print $2}' /proc/"$skiff_pid"/status)
-  build/skiff unmount "$work/skiff"
-  fusermount3 -u "$work/rclone"
-  # Until skiff's mount process has exited (a zombie counts: this subshell cannot reap it).
-  while [ -e /proc/"$skiff_pid" ] && ! grep -q '^State:.*Z' /proc/"$skiff_pid"/status 2>/dev/null; do
+mount_tools=(skiff rclone rclone-16)
+rclone_mount_flags=(--vfs-cache-mode full --vfs-write-back 0s -q)
+# Concurrency raised to skiff's (issue 16), and a larger read buffer per file.
+rclone16_flags=(--transfers 16 --checkers 16 --buffer-size 32M)
+declare -A mount_pid
+# mount_one TOOL SKIFF_URI RCLONE_REMOTE: mounts the store at $work/m-TOOL.
+mount_one() {
+  local tool=$1 dir="$work/m-$1"
+  mkdir -p "$dir"
+  local cmd=(rclone mount "$3" "$dir" "${rclone_mount_flags[@]}" --cache-dir "$work/cache-$tool")
+  [ "$tool" != rclone-16 ] || cmd+=("${rclone16_flags[@]}")
+  [ "$tool" != skiff ] ||
+    cmd=(build/skiff mount "$2" "$dir" --foreground --cache-dir "$work/cache-$tool" --cache-size 4Gi)
+  # Run directly, not in a subshell: $! must be the mount process itself.
+  "${cmd[@]}" >"$work/mount-$tool.log" 2>&1 &
+  mount_pid[$tool]=$!
+  until mountpoint -q "$dir"; do
+    kill -0 "${mount_pid[$tool]}" 2>/dev/null || { cat "$work/mount-$tool.log" >&2; exit 1; }
     sleep 0.05
   done
-  rm -rf "$work/skiff-cache" "$work/rclone-cache"
-  echo "$peak"
+  cleanup_hooks+=("mountpoint -q $dir && umount -l $dir")
 }
-cleanup_hooks+=("mountpoint -q $work/skiff && umount -l $work/skiff" "mountpoint -q $work/rclone && umount -l $work/rclone")
-
-read_all() { cat "$@" >/dev/null; }
-# timed ARRAY CMD...: appends CMD's seconds to ARRAY and Azurite's CPU use meanwhile to ARRAY_cpu.
-timed() {
-  local -n times=$1
-  local -n cpu=${1}_cpu
-  local seconds busy
+mount_all() { local tool; for tool in "${mount_tools[@]}"; do mount_one "$tool" "az://$account/bench" az:bench; done; }
+unmount_all() {
+  local tool
+  for tool in "${mount_tools[@]}"; do
+    if [ "$tool" = skiff ]; then build/skiff unmount "$work/m-$tool"; else fusermount3 -u "$work/m-$tool"; fi
+    wait "${mount_pid[$tool]}" || true
+    rm -rf "$work/cache-$tool"
+  done
+}
+# on_each CASE CMD... ARG: runs CMD ARG for each mount in turn, ARG's "@"
+# replaced by the mount's directory, and records the mount's figures.
+on_each() {
+  local case=$1 tool
   shift
-  read -r seconds busy < <(measure "$@")
-  times+=("$seconds")
-  cpu+=("$busy")
+  for tool in "${mount_tools[@]}"; do
+    record "$case" "$tool" "$(measure_daemon "${mount_pid[$tool]}" "${@:1:$#-1}" "${!#//@/$work/m-$tool}")"
+  done
 }
-report() {  # NAME SKIFF_SECONDS PEER_SECONDS PEER_NAME [MIB]
-  local rate=""
-  [ -n "${5:-}" ] && rate=$(printf '  (skiff %s MB/s, %s %s MB/s)' "$(mbps "$5" "$2")" "$4" "$(mbps "$5" "$3")")
-  printf '%-34s skiff %7.3fs  %-6s %7.3fs  ratio %5sx%s\n' "$1" "$2" "$4" "$3" "$(ratio "$3" "$2")" "$rate"
-}
-# azurite_cpu NAME SKIFF_ARRAY RCLONE_ARRAY: the median CPU Azurite used in each tool's runs.
-azurite_cpu() {
-  local -n skiff_cpu=${2}_cpu
-  local -n rclone_cpu=${3}_cpu
-  printf '%-34s Azurite CPU during skiff %3s%%, during rclone %3s%% of one core\n' "  $1" \
-    "$(median "${skiff_cpu[@]}")" "$(median "${rclone_cpu[@]}")"
+read_dir() { cat "$1"/* >/dev/null; }
+# write_through DIR: copies the big file into the mount DIR and returns once
+# it is in the store (rclone uploads after close; skiff before close returns).
+write_through() {
+  local name
+  name="written-by-$(basename "$1")-$round.bin"
+  cp "$work/data/big.bin" "$1/$name"
+  until [ "$(direct rclone lsf --format s "az:bench/$name" 2>/dev/null)" = "$((big_mib << 20))" ]; do sleep 0.1; done
 }
 
-echo "ratio = peer time / skiff time (above 1: skiff is faster); each figure the median of $rounds rounds"
+echo "median of $rounds rounds; MB/s = 10^6 bytes/s; CPU = the mount process's during the case;"
+echo "RSS = its peak since mounted; servers = Azurite's (and the proxy's) CPU, in % of one core (of 2)"
 sync; echo 3 >/proc/sys/vm/drop_caches
-local_cold=$(seconds read_all "$work/data/big.bin")
-local_warm=()
-s_cold=() r_cold=() s_warm=() r_warm=() s_small=() r_small=() s_list=() r_list=() s_write=() r_write=()
-s_cold_cpu=() r_cold_cpu=() s_small_cpu=() r_small_cpu=() s_list_cpu=() r_list_cpu=()
-peak_read=0 peak_small=0
+local_cold=$(seconds cat "$work/data/big.bin")
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds"
-  sync  # warm reads with no writeback under way, for all three
-  local_warm+=("$(seconds read_all "$work/data/big.bin")")
-  mount_skiff; mount_rclone
-  timed s_cold read_all "$work/skiff/big.bin"
-  timed r_cold read_all "$work/rclone/big.bin"
+  sync  # warm reads with no writeback under way, for all
+  record warm-local local "$(measure cat "$work/data/big.bin")"
+  mount_all
+  on_each cold cat @/big.bin
   sync
-  s_warm+=("$(seconds read_all "$work/skiff/big.bin")")
-  r_warm+=("$(seconds read_all "$work/rclone/big.bin")")
-  cmp "$work/skiff/big.bin" "$work/data/big.bin"
-  peak_read=$(max "$peak_read" "$(unmount_all)")
+  on_each warm cat @/big.bin
+  cmp "$work/m-skiff/big.bin" "$work/data/big.bin"
+  unmount_all
 
-  mount_skiff; mount_rclone
-  timed s_small read_all "$work/skiff/small/"*
-  timed r_small read_all "$work/rclone/small/"*
-  timed s_list ls -l "$work/skiff/list"
-  timed r_list ls -l "$work/rclone/list"
-  [ "$(ls "$work/skiff/list" | wc -l)" = "$list_entries" ]
-  # Each its own name: the wait below must not see the blob skiff wrote.
-  s_write+=("$(seconds cp "$work/data/big.bin" "$work/skiff/written-by-skiff-$round.bin")")
-  r_start=$(now)
-  cp "$work/data/big.bin" "$work/rclone/written-by-rclone-$round.bin"
-  # rclone uploads after close: the write is done when the blob is in the store.
-  until [ "$(rclone lsf --format s "az:bench/written-by-rclone-$round.bin" 2>/dev/null)" = "$((big_mib << 20))" ]; do
-    sleep 0.1
-  done
-  r_write+=("$(echo "$(now) - $r_start" | bc -l)")
-  peak_small=$(max "$peak_small" "$(unmount_all)")
+  mount_all
+  on_each small read_dir @/small
+  on_each list ls -l @/list
+  [ "$(find "$work/m-skiff/list" -type f | wc -l)" = "$list_entries" ]
+  on_each write write_through @
+  unmount_all
+
+  if [ "$tree" != 0 ]; then
+    mount_all
+    on_each find find @/tree
+    [ "$(find "$work/m-skiff/tree" -type f | wc -l)" = $((tree_dirs * tree_files)) ]
+    unmount_all
+    mount_all
+    on_each lsR ls -lR @/tree
+    unmount_all
+  fi
 done
 
-report "read ${big_mib} MiB cold" "$(median "${s_cold[@]}")" "$(median "${r_cold[@]}")" rclone "$big_mib"
-azurite_cpu "(cold)" s_cold r_cold
-report "read ${big_mib} MiB warm" "$(median "${s_warm[@]}")" "$(median "${r_warm[@]}")" rclone "$big_mib"
-report "read ${big_mib} MiB warm vs local file" "$(median "${s_warm[@]}")" "$(median "${local_warm[@]}")" local "$big_mib"
-report "read ${small_files} x 64 KiB" "$(median "${s_small[@]}")" "$(median "${r_small[@]}")" rclone $((small_files / 16))
-azurite_cpu "(small files)" s_small r_small
-report "ls -l of ${list_entries} entries" "$(median "${s_list[@]}")" "$(median "${r_list[@]}")" rclone
-azurite_cpu "(listing)" s_list r_list
-report "write ${big_mib} MiB (until stored)" "$(median "${s_write[@]}")" "$(median "${r_write[@]}")" rclone "$big_mib"
-echo "skiff mount peak RSS: $((peak_read / 1024)) MiB (big file), $((peak_small / 1024)) MiB (small files, list, write)"
-echo "local file read: cold $(mbps "$big_mib" "$local_cold") MB/s, warm $(mbps "$big_mib" "$(median "${local_warm[@]}")") MB/s"
+report cold "read ${big_mib} MiB cold" "$big_mib"
+report warm "read ${big_mib} MiB warm" "$big_mib"
+report warm-local "read ${big_mib} MiB warm, local file (cold: $(mbps "$big_mib" "$local_cold") MB/s)" "$big_mib"
+report small "one reader, ${small_files} x 64 KiB (listing included)" $((small_files / 16))
+report list "ls -l of ${list_entries} entries"
+report write "write ${big_mib} MiB (until stored)" "$big_mib"
+if [ "$tree" != 0 ]; then
+  report find "find of ${tree_dirs} x ${tree_files} files"
+  report lsR "ls -lR of ${tree_dirs} x ${tree_files} files"
+fi
+
+if [ "$store_names" -gt 0 ]; then
+  echo "preparing a file:// store of $store_names empty files (half in big/, the rest in 5 directories)"
+  python3 - "$work/store" "$store_names" <<'PY'
+import os, sys
+root, names = sys.argv[1], int(sys.argv[2])
+for i in range(names):
+    d = "big" if i < names // 2 else f"d{i % 5}"
+    if i in (0, names // 2) or (i >= names // 2 and i < names // 2 + 5):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    os.close(os.open(os.path.join(root, d, f"n{i:07d}"), os.O_CREAT | os.O_WRONLY, 0o644))
+PY
+  mount_tools=(skiff rclone)
+  for tool in "${mount_tools[@]}"; do mount_one "$tool" "file://$work/store" "$work/store"; done
+  declare -A start_rss
+  for tool in "${mount_tools[@]}"; do start_rss[$tool]=$(awk '/VmHWM/ {print $2}' /proc/"${mount_pid[$tool]}"/status); done
+  on_each store-ls ls @/big
+  on_each store-find find @
+  report store-ls "ls of $((store_names / 2)) names (file:// store)"
+  report store-find "find of $store_names names (file:// store)"
+  for tool in "${mount_tools[@]}"; do
+    peak=$(awk '/VmHWM/ {print $2}' /proc/"${mount_pid[$tool]}"/status)
+    echo "  $tool mount RSS per name: $((peak * 1024 / store_names)) bytes (peak $((peak / 1024)) MiB)," \
+      "$(((peak - start_rss[$tool]) * 1024 / store_names)) bytes above its peak when mounted"
+  done
+  unmount_all
+fi
