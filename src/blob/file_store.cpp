@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 
 #include "blob/errors.hpp"
@@ -318,10 +319,14 @@ BlobProperties FileStore::put(const std::string& name, Source& source, const Put
     return *directoryMarker(name);
   }
   auto pending = beginFile(name);
-  std::vector<char> buffer(kIoBuffer);
+  // No bigger than a source of known size: many small files in flight at
+  // once each cost what they hold, not a whole buffer.
+  const size_t bufferSize = static_cast<size_t>(
+      source.size() ? std::clamp<uint64_t>(*source.size(), 1, kIoBuffer) : kIoBuffer);
+  const auto buffer = std::make_unique_for_overwrite<char[]>(bufferSize);
   uint64_t done = 0;
-  while (const size_t got = source.read(buffer.data(), buffer.size())) {
-    pending->writeAt(done, buffer.data(), got);
+  while (const size_t got = source.read(buffer.get(), bufferSize)) {
+    pending->writeAt(done, buffer.get(), got);
     done += got;
     if (progress) progress(done);
   }

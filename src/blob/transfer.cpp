@@ -127,6 +127,12 @@ BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobSto
   if (options.contentType.empty() || options.contentType == "application/octet-stream") {
     options.contentType = contentTypeOf(fromName);
   }
+  if (source.size == 0 && !dynamic_cast<FileStore*>(&from)) {
+    // Empty by its listing: nothing to download (a ranged GET of an empty
+    // blob is a 416 and a HEAD, two round trips for no bytes).
+    MemorySource nothing("");
+    return writeBlob(to, toName, nothing, options, write, existing);
+  }
   if (dynamic_cast<FileStore*>(&from)) {
     // A local file is read directly (random access lets blocks go up in parallel).
     FileSource file("/" + fromName);
@@ -229,24 +235,32 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
 
   const bool sameStore = from.store == to.store && options.write.mode == WriteMode::kDefault &&
                          options.write.contentType.empty();
-  BoundedExecutor executor(options.recursive ? options.parallelFiles : 1,
-                           static_cast<size_t>(options.parallelFiles) * 2);
   std::vector<CopiedBlob> copied(plan.size());
-  for (size_t i = 0; i < plan.size(); ++i) {
-    executor.submit([&, i] {
-      const auto& [source, target] = plan[i];
-      BlobProperties written;
-      if (sameStore && !existingAt(target)) {
-        written = to.store->copy(source.name, target);
-        if (options.onBytes) options.onBytes(written.size);
-      } else {
-        written = streamBlob(*from.store, source, *to.store, target, options.onBytes, options.write,
-                             existingAt(target));
-      }
-      copied[i] = CopiedBlob{source.name, target, written.size, written.etag};
-    });
+  const auto copyOne = [&](size_t i) {
+    const auto& [source, target] = plan[i];
+    BlobProperties written;
+    if (sameStore && !existingAt(target)) {
+      written = to.store->copy(source.name, target);
+      if (options.onBytes) options.onBytes(written.size);
+    } else {
+      written = streamBlob(*from.store, source, *to.store, target, options.onBytes, options.write,
+                           existingAt(target));
+    }
+    copied[i] = CopiedBlob{source.name, target, written.size, written.etag};
+  };
+  // Small files first, many at once (each is a round trip or two), then the
+  // large ones, fewer at once (each sends its blocks in parallel already).
+  for (const bool small : {true, false}) {
+    int inFlight = options.parallelFiles;
+    if (inFlight <= 0) inFlight = small ? kSmallFilesInFlight : kLargeFilesInFlight;
+    if (!options.recursive) inFlight = 1;
+    BoundedExecutor executor(inFlight, static_cast<size_t>(inFlight) * 2);
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if ((plan[i].first.size <= kSmallFileBytes) != small) continue;
+      if (!executor.submit([&copyOne, i] { copyOne(i); })) break;
+    }
+    executor.finish();
   }
-  executor.finish();
   return copied;
 }
 

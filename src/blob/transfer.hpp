@@ -43,12 +43,20 @@ BlobProperties writeBlob(BlobStore& store, const std::string& name, Source& sour
 struct CopyOptions {
   WriteOptions write;
   bool recursive = false;
-  int parallelFiles = 8;
+  // Files in flight at once (with `recursive`); 0 chooses by size: small
+  // files, which wait on round trips, kSmallFilesInFlight at once, larger
+  // ones (each already sends blocks in parallel) kLargeFilesInFlight.
+  int parallelFiles = 0;
   // Called from worker threads with the bytes moved since the last call.
   std::function<void(uint64_t)> onBytes;
   // Called once the total size of a recursive copy is known.
   std::function<void(uint64_t)> onTotal;
 };
+
+inline constexpr int kSmallFilesInFlight = 32;
+inline constexpr int kLargeFilesInFlight = 8;
+// Up to this size a file is small: one request each way.
+inline constexpr uint64_t kSmallFileBytes = 4u << 20;
 
 struct CopiedBlob {
   std::string from;
@@ -64,7 +72,8 @@ struct CopiedBlob {
 std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
                                   const CopyOptions& options);
 
-// Streams one blob of `from` (described by `source`, from a listing or head)
+// Streams one blob of `from` (described by `source`, from a listing or head:
+// its size is trusted, and an empty one is not downloaded at all)
 // into `to` through a bounded buffer, so that a download and an upload run at
 // the same time; returns the written blob.
 BlobProperties streamBlob(BlobStore& from, const BlobProperties& source, BlobStore& to,

@@ -139,8 +139,8 @@ struct CpOptions {
   bool recursive = false;
   OutputFormat format;
   bool quiet = false;
-  int parallelFiles = 8;
-  std::string blobType;  // "", block or append
+  int parallelFiles = 0;  // by size: blob::kSmallFilesInFlight, kLargeFilesInFlight
+  std::string blobType;   // "", block or append
   std::string contentType;
 };
 
@@ -305,9 +305,13 @@ void addBlobCommands(CLI::App& app, CommandContext&) {
   cpCommand->add_flag("-r,--recursive", cp->recursive, "Copy every blob under SRC");
   addOutputOptions(*cpCommand, cp->format, "What was copied");
   cpCommand->add_flag("-q,--quiet", cp->quiet, "No progress display");
-  cpCommand->add_option("--parallel", cp->parallelFiles, "Files in flight at once (with -r)")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
+  cpCommand
+      ->add_option("--parallel", cp->parallelFiles,
+                   fmt::format("Files in flight at once (with -r; default: {} small files, {} "
+                               "larger than {} MiB)",
+                               blob::kSmallFilesInFlight, blob::kLargeFilesInFlight,
+                               blob::kSmallFileBytes >> 20))
+      ->check(CLI::Range(1, 64));
   cpCommand
       ->add_option("--blob-type", cp->blobType,
                    "block: replace the destination with a block blob even if it is an append "

@@ -641,8 +641,12 @@ BlobProperties AzureStore::put(const std::string& name, Source& source, const Pu
   if (name.empty() || name.back() == '/') {
     throw BlobError(ErrorKind::kInvalid, "not a blob name (it ends with '/')", uriOf(name));
   }
-  // Small blobs go up in one request; a source that fills a whole block goes in blocks.
-  std::string first(options_.blockSize, '\0');
+  // Small blobs go up in one request; a source that fills a whole block goes
+  // in blocks. No more is read (or allocated) than a source of known size
+  // holds: a 64 KiB file costs 64 KiB, not a whole block.
+  const uint64_t firstSize =
+      source.size() ? std::min(*source.size(), options_.blockSize) : options_.blockSize;
+  std::string first(static_cast<size_t>(firstSize), '\0');
   first.resize(readFully(source, first.data(), first.size()));
   if (first.size() < options_.blockSize || (source.size() && *source.size() == first.size())) {
     BlobProperties properties = putSingle(name, first, options);
