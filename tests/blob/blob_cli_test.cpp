@@ -87,19 +87,25 @@ TEST(BlobCli, RecursiveCopiesBetweenStoresAndListing) {
   dir.write("tree/a.txt", "a");
   dir.write("tree/sub dir/b.txt", "bb");
   dir.write("tree/sub dir/deeper/c.txt", "ccc");
+  // An empty blob is written from its listing alone; a file past the small
+  // size goes in the second, large-file phase.
+  dir.write("tree/empty", "");
+  std::string big(5 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + i / 4096 % 26);
+  dir.write("tree/big.bin", big);
   const std::string container = containerUri(uniqueContainer("cli"));
   auto up = runSkiff({"blob", "cp", "-r", "--json", (dir / "tree").string(), container + "/t"},
                      azuriteEnv());
   ASSERT_EQ(up.exitCode, 0) << up.err;
   const auto report = nlohmann::json::parse(up.out);
-  EXPECT_EQ(report["files"], 3);
-  EXPECT_EQ(report["bytes"], 6);
+  EXPECT_EQ(report["files"], 5);
+  EXPECT_EQ(report["bytes"], 6 + big.size());
 
   auto ls = runSkiff({"blob", "ls", container + "/t/"}, azuriteEnv());
   EXPECT_EQ(ls.exitCode, 0) << ls.err;
-  EXPECT_EQ(ls.out, "sub dir/\na.txt\n");
+  EXPECT_EQ(ls.out, "sub dir/\na.txt\nbig.bin\nempty\n");
   auto lsRecursive = runSkiff({"blob", "ls", "-r", container + "/t"}, azuriteEnv());
-  EXPECT_EQ(lsRecursive.out, "a.txt\nsub dir/b.txt\nsub dir/deeper/c.txt\n");
+  EXPECT_EQ(lsRecursive.out, "a.txt\nbig.bin\nempty\nsub dir/b.txt\nsub dir/deeper/c.txt\n");
 
   // Store to store within Azure (server-side copy), then back to local files.
   auto within = runSkiff({"blob", "cp", "-r", container + "/t", container + "/copy"}, azuriteEnv());
@@ -109,6 +115,9 @@ TEST(BlobCli, RecursiveCopiesBetweenStoresAndListing) {
   ASSERT_EQ(down.exitCode, 0) << down.err;
   EXPECT_EQ(readFile(dir / "out" / "sub dir" / "deeper" / "c.txt"), "ccc");
   EXPECT_EQ(readFile(dir / "out" / "a.txt"), "a");
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir / "out" / "empty"));
+  EXPECT_EQ(readFile(dir / "out" / "empty"), "");
+  EXPECT_TRUE(readFile(dir / "out" / "big.bin") == big) << "the large file, whole";
 
   auto rm = runSkiff({"blob", "rm", "-r", container + "/copy"}, azuriteEnv());
   EXPECT_EQ(rm.exitCode, 0) << rm.err;
