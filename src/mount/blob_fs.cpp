@@ -34,6 +34,14 @@ constexpr size_t kPrefetchQueue = 32;
 // A lookup lists the parent directory when it has at most this many entries
 // (one page): one request answers the lookup and its siblings' next ones.
 constexpr size_t kLookupListingLimit = 1000;
+// Directory listings ahead of a tree walk: how many directories per readdir,
+// how many at once, and how many queued or in flight at most (so that
+// queueing never blocks a FUSE thread). A listing ahead reads one page of
+// at most kListAheadEntries entries; a larger directory is listed when read.
+constexpr size_t kListAhead = 64;
+constexpr int kListAheadWorkers = 16;
+constexpr size_t kListAheadQueue = 256;
+constexpr size_t kListAheadEntries = 5000;
 
 Clock::duration seconds(double value) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(value));
@@ -114,6 +122,7 @@ BlobFs::BlobFs(std::unique_ptr<blob::BlobStore> store, std::string prefix, Mount
   if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
   std::filesystem::create_directories(std::filesystem::path(options_.cacheDir) / "pending");
   prefetcher_ = std::make_unique<BoundedExecutor>(kPrefetchWorkers, kPrefetchQueue);
+  listingPrefetcher_ = std::make_unique<BoundedExecutor>(kListAheadWorkers, kListAheadQueue);
   retryThread_ = std::thread([this] {
     std::unique_lock lock(retryMutex_);
     while (!stopping_) {
@@ -133,6 +142,7 @@ BlobFs::~BlobFs() {
   retryWake_.notify_all();
   retryThread_.join();
   prefetcher_.reset();  // before the cache and the store its tasks use
+  listingPrefetcher_.reset();
 }
 
 std::string BlobFs::blobName(const std::string& path) const {
@@ -285,24 +295,103 @@ bool BlobFs::rememberListing(const std::string& path, const Listed& listed, uint
   return true;
 }
 
+bool BlobFs::cachedListing(const std::string& path, std::vector<DirectoryEntry>& out,
+                           uint64_t& generation) {
+  std::lock_guard lock(metadataMutex_);
+  const auto it = listings_.find(path);
+  if (it != listings_.end() && it->second.expires > Clock::now()) {
+    out = it->second.entries;
+    return true;
+  }
+  generation = generation_;
+  return false;
+}
+
 int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {
   return guarded("readdir", path, [&] {
     uint64_t generation = 0;
-    {
-      std::lock_guard lock(metadataMutex_);
-      const auto it = listings_.find(path);
-      if (it != listings_.end() && it->second.expires > Clock::now()) {
-        out = it->second.entries;
-        return 0;
-      }
-      generation = generation_;
+    if (cachedListing(path, out, generation) ||
+        (awaitListing(path) && cachedListing(path, out, generation))) {
+      prefetchListings(path, out);
+      return 0;
     }
     Listed listed = listDirectory(path, std::numeric_limits<size_t>::max());
     if (listed.entries.empty() && path != "/" && !lookup(path)) return -ENOENT;
     rememberListing(path, listed, generation);
     out = std::move(listed.entries);
+    prefetchListings(path, out);
     return 0;
   });
+}
+
+void BlobFs::prefetchListings(const std::string& path, const std::vector<DirectoryEntry>& entries) {
+  if (options_.listTimeout() <= 0) return;  // listings are not kept: nothing to read ahead
+  std::vector<std::string> wanted;
+  const std::string base = path == "/" ? "" : path;
+  for (const auto& entry : entries) {
+    if (wanted.size() >= kListAhead) break;
+    if (entry.attributes.isDirectory) wanted.push_back(base + "/" + entry.name);
+  }
+  if (path != "/") {
+    // The directories after this one: where a walk goes next.
+    const std::string parent = parentOf(path);
+    const std::string name = path.substr(path.rfind('/') + 1);
+    std::lock_guard lock(metadataMutex_);
+    const auto it = listings_.find(parent);
+    if (it != listings_.end()) {
+      const auto& siblings = it->second.entries;
+      auto at = std::upper_bound(siblings.begin(), siblings.end(), name,
+                                 [](const std::string& wantedName, const DirectoryEntry& entry) {
+                                   return wantedName < entry.name;
+                                 });
+      for (size_t taken = 0; at != siblings.end() && taken < kListAhead; ++at) {
+        if (!at->attributes.isDirectory) continue;
+        wanted.push_back((parent == "/" ? "" : parent) + "/" + at->name);
+        ++taken;
+      }
+    }
+  }
+  for (auto& directory : wanted) {
+    {
+      std::lock_guard lock(metadataMutex_);
+      const auto it = listings_.find(directory);
+      if (it != listings_.end() && it->second.expires > Clock::now()) continue;
+    }
+    {
+      std::lock_guard lock(listingsMutex_);
+      if (listingsInFlight_.size() >= kListAheadQueue ||
+          !listingsInFlight_.insert(directory).second) {
+        continue;
+      }
+    }
+    listingPrefetcher_->submit([this, directory = std::move(directory)] {
+      try {
+        uint64_t generation = 0;
+        {
+          std::lock_guard lock(metadataMutex_);
+          generation = generation_;
+        }
+        const Listed listed = listDirectory(directory, kListAheadEntries);
+        // Empty is also what a directory removed meanwhile lists: readdir decides.
+        if (!listed.entries.empty()) rememberListing(directory, listed, generation);
+      } catch (const std::exception& e) {
+        spdlog::debug("listing ahead of {} failed: {}", directory, e.what());
+      }
+      {
+        std::lock_guard lock(listingsMutex_);
+        listingsInFlight_.erase(directory);
+      }
+      listingDone_.notify_all();
+    });
+  }
+}
+
+bool BlobFs::awaitListing(const std::string& path) {
+  std::unique_lock lock(listingsMutex_);
+  if (!listingsInFlight_.count(path)) return false;
+  listingDone_.wait_for(lock, std::chrono::seconds(30),
+                        [&] { return !listingsInFlight_.count(path); });
+  return true;
 }
 
 int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded) {

@@ -112,6 +112,18 @@ class BlobFs {
   // loader): fetches the next small files of its listing in the background,
   // so their opens find them cached.
   void prefetchAfter(const std::string& path);
+  // The fresh cached listing of `path` into `out`; else false and the
+  // generation a new listing starts from.
+  bool cachedListing(const std::string& path, std::vector<DirectoryEntry>& out,
+                     uint64_t& generation);
+  // Walking a tree (find, ls -lR, a loader's recursive glob): after a
+  // directory is read, lists its subdirectories and the directories after it
+  // in its parent in the background, several at once, so that their readdirs
+  // (and the lookups of their entries) find them cached. One level ahead of
+  // the reader only: reading the root of a large store does not list it all.
+  void prefetchListings(const std::string& path, const std::vector<DirectoryEntry>& entries);
+  // Waits for a background listing of `path` in flight; false when there is none.
+  bool awaitListing(const std::string& path);
 
   std::unique_ptr<blob::BlobStore> store_;
   std::string prefix_;  // ends in '/' or is empty
@@ -130,6 +142,11 @@ class BlobFs {
   std::mutex prefetchMutex_;
   std::unordered_set<std::string> prefetching_;  // blob names queued or in flight
   std::unique_ptr<BoundedExecutor> prefetcher_;
+
+  std::mutex listingsMutex_;
+  std::condition_variable listingDone_;
+  std::unordered_set<std::string> listingsInFlight_;  // paths queued or being listed
+  std::unique_ptr<BoundedExecutor> listingPrefetcher_;
 
   std::mutex retryMutex_;
   std::condition_variable retryWake_;

@@ -279,6 +279,29 @@ TEST_P(MountTest, ReadingADirectorysFirstFileFetchesTheNextOnesAhead) {
   }
 }
 
+// A walk (find, ls -lR) reads a directory, then its subdirectories: reading
+// one lists its subdirectories (and the directories after it) ahead, so
+// their readdirs are answered from those listings, taken before a change
+// made behind the mount's back (seen after the list timeout, as any listing).
+TEST_P(MountTest, ReadingADirectoryListsItsSubdirectoriesAhead) {
+  for (const char* dir : {"tree/a", "tree/b", "tree/c"}) {
+    putBlob(std::string(dir) + "/one", "1");
+    putBlob(std::string(dir) + "/two", "2");
+  }
+  putBlob("tree/b/deeper/three", "3");
+  Mount mount(uri_, {"--cache-timeout", "3s"});
+  ASSERT_EQ(sh("ls " + (mount / "tree").string()).out, "a\nb\nc\n");
+  // Give the listings ahead their moment, then change every subdirectory.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (const char* dir : {"tree/a", "tree/b", "tree/c"}) putBlob(std::string(dir) + "/new", "n");
+  EXPECT_EQ(sh("ls " + (mount / "tree/a").string()).out, "one\ntwo\n") << "listed ahead";
+  EXPECT_EQ(sh("ls " + (mount / "tree/c").string()).out, "one\ntwo\n") << "listed ahead";
+  EXPECT_EQ(sh("ls " + (mount / "tree/b").string()).out, "deeper\none\ntwo\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  EXPECT_EQ(sh("ls " + (mount / "tree/a").string()).out, "new\none\ntwo\n") << "then current";
+  EXPECT_EQ(sh("find " + (mount / "tree").string() + " -type f | wc -l").out, "10\n");
+}
+
 TEST_P(MountTest, ReadOnlyMountsRejectWrites) {
   putBlob("ro.txt", "keep");
   Mount mount(uri_, {"--read-only"});
