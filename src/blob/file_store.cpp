@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <ranges>
 
 #include "blob/errors.hpp"
 #include "blob/sources.hpp"
@@ -77,10 +78,26 @@ std::string etagOf(const struct stat& st) {
   return fmt::format("\"{:x}-{:x}-{:x}\"", st.st_ino, st.st_size, mtime);
 }
 
+// Attribute values and name lists are short: a small buffer first, since
+// the kernel allocates (and clears) as much as it is offered; the size asked
+// for when it does not fit.
+template <typename Read>
+std::string readXattr(Read read) {
+  char small[512];
+  ssize_t size = read(small, sizeof small);
+  if (size >= 0) return std::string(small, static_cast<size_t>(size));
+  if (errno != ERANGE) return {};
+  size = read(nullptr, 0);
+  if (size <= 0) return {};
+  std::string value(static_cast<size_t>(size), '\0');
+  size = read(value.data(), value.size());
+  value.resize(size > 0 ? static_cast<size_t>(size) : 0);
+  return value;
+}
+
 std::string readAttribute(int fd, const char* attribute) {
-  char buffer[65536];
-  const ssize_t size = ::fgetxattr(fd, attribute, buffer, sizeof buffer);
-  return size > 0 ? std::string(buffer, static_cast<size_t>(size)) : std::string();
+  return readXattr(
+      [&](char* buffer, size_t size) { return ::fgetxattr(fd, attribute, buffer, size); });
 }
 
 BlobProperties propertiesOf(int fd, const struct stat& st, std::string name, bool withMetadata) {
@@ -94,11 +111,11 @@ BlobProperties propertiesOf(int fd, const struct stat& st, std::string name, boo
   properties.contentType = readAttribute(fd, kContentTypeAttr);
   if (properties.contentType.empty()) properties.contentType = "application/octet-stream";
   if (!withMetadata) return properties;
-  char names[65536];
-  const ssize_t length = ::flistxattr(fd, names, sizeof names);
-  for (ssize_t offset = 0; offset < length;) {
-    const std::string attribute(names + offset);
-    offset += static_cast<ssize_t>(attribute.size()) + 1;
+  const std::string names =
+      readXattr([fd](char* buffer, size_t size) { return ::flistxattr(fd, buffer, size); });
+  for (size_t offset = 0; offset < names.size();) {
+    const std::string attribute(names.c_str() + offset);
+    offset += attribute.size() + 1;
     if (attribute.rfind(kMetaPrefix, 0) == 0) {
       properties.metadata[attribute.substr(std::strlen(kMetaPrefix))] =
           readAttribute(fd, attribute.c_str());
@@ -368,29 +385,31 @@ bool FileStore::renameInPlace(const std::string& from, const std::string& to) {
   return true;
 }
 
-ListPage FileStore::list(const ListOptions& options) {
-  if (!options.delimiter.empty() && options.delimiter != "/") {
-    throw BlobError(ErrorKind::kInvalid, "file:// stores list with the delimiter \"/\" only",
-                    uriFor(options.prefix));
+std::shared_ptr<const FileStore::ListedNames> FileStore::namesToList(const ListOptions& options) {
+  // A continuation reuses its listing's names for a while (Azure's markers
+  // continue a listing too); a first page always reads the directory.
+  constexpr auto kSnapshotLife = std::chrono::seconds(30);
+  const std::string key = options.prefix + '\n' + options.delimiter;
+  {
+    std::lock_guard lock(snapshotMutex_);
+    if (!options.marker.empty() && snapshot_ && snapshotKey_ == key &&
+        std::chrono::steady_clock::now() - snapshotTaken_ < kSnapshotLife) {
+      return snapshot_;
+    }
   }
   // The directory that holds the prefix, and the start of names in it.
   const auto slash = options.prefix.rfind('/');
   const std::string directoryName =
       slash == std::string::npos ? "" : options.prefix.substr(0, slash + 1);
   const fs::path base = fs::path("/") / directoryName;
-
-  struct Entry {
-    std::string name;
-    bool isPrefix;
-  };
-  std::vector<Entry> entries;
+  auto entries = std::make_shared<ListedNames>();
   std::error_code error;
   if (options.delimiter.empty()) {
     fs::recursive_directory_iterator it(base, fs::directory_options::skip_permission_denied, error);
     for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
       if (!it->is_regular_file(error) || isTempFileName(it->path().filename().string())) continue;
       std::string name = it->path().string().substr(1);
-      if (name.rfind(options.prefix, 0) == 0) entries.push_back({std::move(name), false});
+      if (name.rfind(options.prefix, 0) == 0) entries->push_back({std::move(name), false});
     }
   } else {
     for (fs::directory_iterator it(base, error); !error && it != fs::directory_iterator();
@@ -399,20 +418,35 @@ ListPage FileStore::list(const ListOptions& options) {
       std::string name = directoryName + fileName;
       if (isTempFileName(fileName) || name.rfind(options.prefix, 0) != 0) continue;
       if (it->is_directory(error)) {
-        entries.push_back({name + "/", true});
+        entries->push_back({name + "/", true});
       } else if (it->is_regular_file(error)) {
-        entries.push_back({std::move(name), false});
+        entries->push_back({std::move(name), false});
       }
     }
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  std::sort(entries->begin(), entries->end(),
+            [](const ListedName& a, const ListedName& b) { return a.name < b.name; });
+  std::lock_guard lock(snapshotMutex_);
+  snapshotKey_ = key;
+  snapshotTaken_ = std::chrono::steady_clock::now();
+  snapshot_ = entries;
+  return entries;
+}
 
+ListPage FileStore::list(const ListOptions& options) {
+  if (!options.delimiter.empty() && options.delimiter != "/") {
+    throw BlobError(ErrorKind::kInvalid, "file:// stores list with the delimiter \"/\" only",
+                    uriFor(options.prefix));
+  }
+  const auto names = namesToList(options);
   ListPage page;
   const size_t limit = static_cast<size_t>(std::max(1, options.maxResults));
   size_t taken = 0;
-  for (const auto& entry : entries) {
-    if (!options.marker.empty() && entry.name <= options.marker) continue;
+  // Past the marker: the names are sorted.
+  auto from = std::upper_bound(
+      names->begin(), names->end(), options.marker,
+      [](const std::string& marker, const ListedName& entry) { return marker < entry.name; });
+  for (const auto& entry : std::ranges::subrange(from, names->end())) {
     if (taken == limit) {
       page.nextMarker = page.blobs.empty() && page.prefixes.empty()
                             ? std::string()

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include "blob/blob_store.hpp"
 
@@ -46,6 +48,23 @@ class FileStore : public BlobStore {
   // (conditions checked, metadata set, atomic rename).
   std::unique_ptr<PendingFile> beginFile(const std::string& name);
   BlobProperties commitFile(PendingFile& pending, const PutOptions& options);
+
+ private:
+  struct ListedName {
+    std::string name;
+    bool isPrefix = false;
+  };
+  using ListedNames = std::vector<ListedName>;
+  // The names a listing covers, sorted: read from the directory for a first
+  // page, and taken again by the pages that continue it (a marker) from the
+  // snapshot of the last listing, so a directory of N names is read and
+  // sorted once, not once per page.
+  std::shared_ptr<const ListedNames> namesToList(const ListOptions& options);
+
+  std::mutex snapshotMutex_;
+  std::string snapshotKey_;  // prefix and delimiter of the last listing
+  std::chrono::steady_clock::time_point snapshotTaken_;
+  std::shared_ptr<const ListedNames> snapshot_;
 };
 
 // Whether a file name is one of FileStore's in-flight temp files (hidden from listings).
