@@ -252,7 +252,7 @@ BlobFs::ListingAnswer BlobFs::lookupInParentListing(const std::string& path) {
 
 BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
   const std::string prefix = path == "/" ? prefix_ : blobName(path) + "/";
-  std::map<std::string, DirectoryEntry> entries;  // sorted, and one per name
+  Listed listed;
   blob::ListOptions list;
   list.prefix = prefix;
   list.delimiter = "/";
@@ -263,34 +263,51 @@ BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
     for (const auto& directory : page.prefixes) {
       std::string child = directory.substr(prefix.size());
       child.pop_back();  // the trailing '/'
-      if (!child.empty()) entries[child] = {child, directoryAttributes()};
+      if (!child.empty()) listed.entries.push_back({std::move(child), directoryAttributes()});
     }
     for (const auto& properties : page.blobs) {
-      const std::string child = properties.name.substr(prefix.size());
-      if (child.empty()) continue;
-      entries[child] = {child, fileAttributes(properties)};
+      std::string child = properties.name.substr(prefix.size());
+      if (!child.empty()) listed.entries.push_back({std::move(child), fileAttributes(properties)});
     }
     list.marker = page.nextMarker;
-  } while (!list.marker.empty() && entries.size() < limit);
-  Listed listed;
+  } while (!list.marker.empty() && listed.entries.size() < limit);
   listed.complete = list.marker.empty();
-  listed.entries.reserve(entries.size());
-  for (auto& [child, entry] : entries) listed.entries.push_back(std::move(entry));
+  // Sorted, one entry per name: a blob "x" beside blobs under "x/" (or its
+  // marker blob) is the file, as the last one seen wins.
+  auto& entries = listed.entries;
+  std::stable_sort(
+      entries.begin(), entries.end(),
+      [](const DirectoryEntry& a, const DirectoryEntry& b) { return a.name < b.name; });
+  auto kept = entries.begin();
+  for (auto at = entries.begin(); at != entries.end(); ++at) {
+    if (kept != entries.begin() && std::prev(kept)->name == at->name) {
+      *std::prev(kept) = std::move(*at);
+    } else {
+      if (kept != at) *kept = std::move(*at);
+      ++kept;
+    }
+  }
+  entries.erase(kept, entries.end());
+  entries.shrink_to_fit();
   return listed;
 }
 
 bool BlobFs::rememberListing(const std::string& path, const Listed& listed, uint64_t generation) {
   const auto now = Clock::now();
   const auto attributesExpire = now + seconds(options_.attrTimeout());
+  const auto listingExpires = now + seconds(options_.listTimeout());
   std::lock_guard lock(metadataMutex_);
   if (generation != generation_) return false;
-  for (const auto& entry : listed.entries) {
-    // The listing also answers the getattr calls that `ls -l` and `find` make next.
-    const std::string childPath = (path == "/" ? "" : path) + "/" + entry.name;
-    attributes_[childPath] = {true, entry.attributes, attributesExpire};
+  // The listing also answers the getattr calls that `ls -l` and `find` make
+  // next: a complete one that lasts as long as attributes do answers them
+  // itself (lookupInParentListing), so its names are not kept twice.
+  if (!listed.complete || listingExpires < attributesExpire) {
+    for (const auto& entry : listed.entries) {
+      const std::string childPath = (path == "/" ? "" : path) + "/" + entry.name;
+      attributes_[childPath] = {true, entry.attributes, attributesExpire};
+    }
   }
   if (!listed.complete) return true;
-  const auto listingExpires = now + seconds(options_.listTimeout());
   listings_[path] = {listed.entries, listingExpires, std::min(listingExpires, attributesExpire)};
   return true;
 }
