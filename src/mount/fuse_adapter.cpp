@@ -8,6 +8,7 @@
 #include "mount/fuse_adapter.hpp"
 
 #include <fuse3/fuse.h>
+#include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -243,6 +244,10 @@ std::string defaultCacheDir(const std::string& mountPoint) {
 }  // namespace
 
 int runMount(MountOptions options) {
+  // Two malloc arenas, not one per thread: FUSE's threads and the listings
+  // ahead each left freed listing memory in arenas of their own (1,000,000
+  // names: 590 MiB peak with the default, 385 MiB with two). Before any thread.
+  ::mallopt(M_ARENA_MAX, 2);
   const blob::BlobUri uri = blob::parseBlobUri(options.uri);
   std::error_code error;
   options.mountPoint = std::filesystem::absolute(options.mountPoint).lexically_normal().string();
