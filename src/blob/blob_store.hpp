@@ -88,6 +88,25 @@ using PositionalSink = std::function<void(uint64_t offset, const char* data, siz
 // Progress of long transfers: bytes done so far (monotonic).
 using ProgressCallback = std::function<void(uint64_t bytesDone)>;
 
+// A block blob written in parts as they come, for a writer that does not
+// know its size up front (a file written sequentially through a mount): each
+// staged block goes up at once, in parallel with the writer and the next
+// blocks; commit makes them the blob. Nothing changes in the store until
+// commit; an abandoned upload leaves uncommitted blocks, which the service
+// discards.
+class BlockUpload {
+ public:
+  virtual ~BlockUpload() = default;
+  virtual uint64_t blockSize() const = 0;
+  // Sends `data` (at most blockSize() bytes) as the next block, in the
+  // background; waits while the blocks in flight fill the upload's window.
+  // Throws when an earlier block failed.
+  virtual void stage(std::string data) = 0;
+  // Waits for every block, then commits them in order under `options`'
+  // conditions and settings; returns the new blob's properties.
+  virtual BlobProperties commit(const PutOptions& options) = 0;
+};
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
@@ -124,6 +143,12 @@ class BlobStore {
   }
   // Creates the container (az) or root directory (file) when it is missing.
   virtual void ensureContainer() = 0;
+  // A block upload of `name`, where the store takes blobs in blocks (Azure);
+  // nullptr where writing the whole blob at once is as good (a file system).
+  virtual std::unique_ptr<BlockUpload> beginBlockUpload(const std::string& /*name*/,
+                                                        const ProgressCallback& = {}) {
+    return nullptr;
+  }
 };
 
 // Lists every blob under `prefix`, following pages.

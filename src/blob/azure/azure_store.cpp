@@ -542,98 +542,120 @@ BlobProperties AzureStore::putSingle(const std::string& name, std::string_view d
   return properties;
 }
 
-BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
-                                     std::string firstBlock, const PutOptions& options,
-                                     const ProgressCallback& progress) {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  const std::string uploadId = fmt::format("{:016x}", generator());
-  std::vector<std::string> blockIds;
-  std::mutex progressMutex;
-  uint64_t done = 0;
-  uint64_t total = 0;
-  // The service keeps no MD5 of a blob made of blocks unless told: hashed here,
-  // in order, as blocks are read, and set on Put Block List (as azcopy
-  // --put-md5 does), so that rclone check and md5sum see it.
-  Md5 md5;
-  const auto sendBlock = [&](const std::string& id, const std::string& data) {
+// Put Block for each staged block, on the store's workers with two blocks
+// queued (reading a block takes far less than sending one), then Put Block List.
+class AzureStore::Blocks : public BlockUpload {
+ public:
+  Blocks(AzureStore& store, std::string name, ProgressCallback progress)
+      : store_(store),
+        name_(std::move(name)),
+        progress_(std::move(progress)),
+        executor_(store.options_.concurrency, 2) {
+    thread_local std::mt19937_64 generator{std::random_device{}()};
+    uploadId_ = fmt::format("{:016x}", generator());
+  }
+
+  uint64_t blockSize() const override { return store_.options_.blockSize; }
+
+  void stage(std::string data) override {
+    // Block ids of one blob must all have the same length.
+    ids_.push_back(base64Encode(fmt::format("{}-{:08d}", uploadId_, ids_.size())));
+    total_ += data.size();
+    md5_.update(data);
+    auto block = std::make_shared<std::string>(std::move(data));
+    if (!executor_.submit([this, id = ids_.back(), block] { send(id, *block); })) {
+      executor_.finish();  // rethrows the block that failed
+    }
+  }
+
+  BlobProperties commit(const PutOptions& options) override {
+    executor_.finish();  // rethrows the first failed block: nothing is committed then
+    std::string xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+    for (const auto& id : ids_) xml += "<Latest>" + id + "</Latest>";
+    xml += "</BlockList>";
+    Call commit;
+    commit.method = "PUT";
+    commit.name = name_;
+    commit.query = {{"comp", "blocklist"}};
+    commit.body = xml;
+    // The service keeps no MD5 of a blob made of blocks unless told: hashed
+    // here, in order, and set on Put Block List (as azcopy --put-md5 does),
+    // so that rclone check and md5sum see it.
+    const std::string blobMd5 = md5_.base64();
+    commit.headers = {{"x-ms-blob-content-md5", blobMd5}};
+    addBlobSettings(commit.headers, options);
+    commit.accept = {201};
+    const http::Response response = store_.execute(commit);
+    BlobProperties properties;
+    properties.name = name_;
+    properties.blobType = "BlockBlob";
+    properties.contentMd5 = blobMd5;
+    properties.size = total_;
+    properties.etag = response.header("etag");
+    properties.lastModified = parseHttpDate(response.header("last-modified"));
+    properties.contentType = options.contentType;
+    properties.metadata = options.metadata;
+    return properties;
+  }
+
+ private:
+  void send(const std::string& id, const std::string& data) {
     Call call;
     call.method = "PUT";
-    call.name = name;
+    call.name = name_;
     call.query = {{"comp", "block"}, {"blockid", id}};
     call.body = data;
     call.accept = {201};
-    execute(call);
-    std::lock_guard lock(progressMutex);
-    done += data.size();
-    if (progress) progress(done);
-  };
-  // Block ids of one blob must all have the same length.
-  const auto nextBlockId = [&] {
-    blockIds.push_back(base64Encode(fmt::format("{}-{:08d}", uploadId, blockIds.size())));
-    return blockIds.back();
-  };
-  {
-    const int workers = options_.concurrency;
-    // Reading a block takes far less than sending one: two queued blocks keep
-    // the workers busy.
-    BoundedExecutor executor(workers, 2);
-    auto first = std::make_shared<std::string>(std::move(firstBlock));
-    total += first->size();
-    md5.update(*first);
-    executor.submit([&sendBlock, id = nextBlockId(), first] { sendBlock(id, *first); });
-    if (source.supportsReadAt() && source.size()) {
-      // A file of known size: read in order here (for the MD5), sent in parallel.
-      const uint64_t size = *source.size();
-      for (uint64_t offset = first->size(); offset < size; offset += options_.blockSize) {
-        const size_t length = static_cast<size_t>(std::min(options_.blockSize, size - offset));
-        auto block = std::make_shared<std::string>(length, '\0');
-        if (readFullyAt(source, offset, block->data(), length) != length) {
-          throw BlobError(ErrorKind::kOther, "the file became shorter while it was uploaded",
-                          uriOf(name), "upload it again once nothing writes to it");
-        }
-        total += length;
-        md5.update(*block);
-        if (!executor.submit([&sendBlock, id = nextBlockId(), block] { sendBlock(id, *block); })) {
-          break;
-        }
-      }
-    } else {
-      while (true) {
-        auto block = std::make_shared<std::string>(options_.blockSize, '\0');
-        block->resize(readFully(source, block->data(), block->size()));
-        if (block->empty()) break;
-        total += block->size();
-        md5.update(*block);
-        if (!executor.submit([&sendBlock, id = nextBlockId(), block] { sendBlock(id, *block); })) {
-          break;
-        }
-      }
-    }
-    executor.finish();  // rethrows the first failed block: nothing is committed then
+    store_.execute(call);
+    std::lock_guard lock(progressMutex_);
+    done_ += data.size();
+    if (progress_) progress_(done_);
   }
-  std::string xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
-  for (const auto& id : blockIds) xml += "<Latest>" + id + "</Latest>";
-  xml += "</BlockList>";
-  Call commit;
-  commit.method = "PUT";
-  commit.name = name;
-  commit.query = {{"comp", "blocklist"}};
-  commit.body = xml;
-  const std::string blobMd5 = md5.base64();
-  commit.headers = {{"x-ms-blob-content-md5", blobMd5}};
-  addBlobSettings(commit.headers, options);
-  commit.accept = {201};
-  const http::Response response = execute(commit);
-  BlobProperties properties;
-  properties.name = name;
-  properties.blobType = "BlockBlob";
-  properties.contentMd5 = blobMd5;
-  properties.size = total;
-  properties.etag = response.header("etag");
-  properties.lastModified = parseHttpDate(response.header("last-modified"));
-  properties.contentType = options.contentType;
-  properties.metadata = options.metadata;
-  return properties;
+
+  AzureStore& store_;
+  std::string name_;
+  ProgressCallback progress_;
+  std::string uploadId_;
+  std::vector<std::string> ids_;
+  uint64_t total_ = 0;
+  Md5 md5_;
+  std::mutex progressMutex_;
+  uint64_t done_ = 0;
+  BoundedExecutor executor_;  // last: destroyed first, waiting for blocks in flight
+};
+
+std::unique_ptr<BlockUpload> AzureStore::beginBlockUpload(const std::string& name,
+                                                          const ProgressCallback& progress) {
+  return std::make_unique<Blocks>(*this, name, progress);
+}
+
+BlobProperties AzureStore::putBlocks(const std::string& name, Source& source,
+                                     std::string firstBlock, const PutOptions& options,
+                                     const ProgressCallback& progress) {
+  Blocks blocks(*this, name, progress);
+  const uint64_t firstSize = firstBlock.size();
+  blocks.stage(std::move(firstBlock));
+  if (source.supportsReadAt() && source.size()) {
+    // A file of known size: read in order here (for the MD5), sent in parallel.
+    const uint64_t size = *source.size();
+    for (uint64_t offset = firstSize; offset < size; offset += options_.blockSize) {
+      const size_t length = static_cast<size_t>(std::min(options_.blockSize, size - offset));
+      std::string block(length, '\0');
+      if (readFullyAt(source, offset, block.data(), length) != length) {
+        throw BlobError(ErrorKind::kOther, "the file became shorter while it was uploaded",
+                        uriOf(name), "upload it again once nothing writes to it");
+      }
+      blocks.stage(std::move(block));
+    }
+  } else {
+    while (true) {
+      std::string block(options_.blockSize, '\0');
+      block.resize(readFully(source, block.data(), block.size()));
+      if (block.empty()) break;
+      blocks.stage(std::move(block));
+    }
+  }
+  return blocks.commit(options);
 }
 
 BlobProperties AzureStore::put(const std::string& name, Source& source, const PutOptions& options,

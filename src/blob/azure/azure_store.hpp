@@ -61,10 +61,13 @@ class AzureStore : public BlobStore {
   void remove(const std::string& name, const Conditions& conditions) override;
   BlobProperties copy(const std::string& from, const std::string& to) override;
   void ensureContainer() override;
+  std::unique_ptr<BlockUpload> beginBlockUpload(const std::string& name,
+                                                const ProgressCallback& progress) override;
 
   struct Call;  // one REST call: see azure_store.cpp
 
  private:
+  class Blocks;  // a BlockUpload: see azure_store.cpp
   struct FirstPart {
     BlobProperties properties;  // of the whole blob
     std::string body;
