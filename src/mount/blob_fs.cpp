@@ -34,6 +34,9 @@ constexpr size_t kPrefetchQueue = 32;
 // A lookup lists the parent directory when it has at most this many entries
 // (one page): one request answers the lookup and its siblings' next ones.
 constexpr size_t kLookupListingLimit = 1000;
+// A file written from empty goes up in blocks while it is written once it
+// holds this much (smaller ones go up whole on close).
+constexpr uint64_t kStreamFrom = 8ull << 20;
 // Directory listings ahead of a tree walk: how many directories per readdir,
 // how many at once, and how many queued or in flight at most (so that
 // queueing never blocks a FUSE thread). A listing ahead reads one page of
@@ -42,6 +45,18 @@ constexpr size_t kListAhead = 64;
 constexpr int kListAheadWorkers = 16;
 constexpr size_t kListAheadQueue = 256;
 constexpr size_t kListAheadEntries = 5000;
+
+// Reads `size` bytes at `offset` (fewer only at the end of the file).
+size_t preadFully(int fd, uint64_t offset, char* data, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t got = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
 
 Clock::duration seconds(double value) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(value));
@@ -434,6 +449,8 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
     file.dirty = true;
     file.firstChange = 0;
     file.validatedAt = now;
+    stopStreaming(file, "");
+    file.mayStream = true;
     return 0;
   }
   if (file.present && now - file.validatedAt < seconds(options_.cacheTimeoutSeconds)) return 0;
@@ -617,6 +634,7 @@ int BlobFs::write(uint64_t handle, const char* buffer, size_t size, off_t offset
   if (written < 0) return -errno;
   open->cached->dirty = true;
   open->cached->firstChange = std::min(open->cached->firstChange, static_cast<uint64_t>(offset));
+  if (open->cached->mayStream) streamWrittenBlocks(*open->cached, static_cast<uint64_t>(offset));
   {
     std::lock_guard metadataLock(metadataMutex_);
     auto& entry = attributes_[open->path];
@@ -640,8 +658,7 @@ int BlobFs::upload(CachedFile& file) {
     options.conditions.ifNoneMatch = "*";
   }
   try {
-    blob::FileSource source(file.local);
-    const auto written = store_->put(file.name, source, options);
+    const auto written = putLocalCopy(file, options);
     file.etag = written.etag;
     file.existsInStore = true;
     file.blobType = written.blobType;
@@ -660,6 +677,7 @@ int BlobFs::upload(CachedFile& file) {
       const auto kept =
           conflicts / fmt::format("{}.{}", file.local.filename().string(),
                                   std::chrono::system_clock::now().time_since_epoch().count());
+      stopStreaming(file, "");
       std::filesystem::copy_file(file.local, kept);
       spdlog::error("{}: not uploaded: {}; your version is kept at {}", store_->uriOf(file.name),
                     e.what(), kept.string());
@@ -670,9 +688,83 @@ int BlobFs::upload(CachedFile& file) {
       return -EIO;
     }
     spdlog::error("{}: upload failed, will retry: {}", store_->uriOf(file.name), e.what());
+    stopStreaming(file, "");
     recordPending(file);
     return -errnoFor(std::current_exception());
   }
+}
+
+blob::BlobProperties BlobFs::putLocalCopy(CachedFile& file, const blob::PutOptions& options) {
+  if (file.streaming) {
+    try {
+      struct stat st {};
+      if (::fstat(file.fd, &st) != 0) throw Error("cannot read the cached file");
+      const auto size = static_cast<uint64_t>(st.st_size);
+      // The rest: what was written since the last whole block.
+      while (file.streamedUpTo < size) {
+        const auto length =
+            static_cast<size_t>(std::min(file.streaming->blockSize(), size - file.streamedUpTo));
+        std::string block(length, '\0');
+        if (preadFully(file.fd, file.streamedUpTo, block.data(), length) != length) {
+          throw Error("the cached file became shorter");
+        }
+        file.streaming->stage(std::move(block));
+        file.streamedUpTo += length;
+      }
+      auto written = file.streaming->commit(options);
+      stopStreaming(file, "");
+      return written;
+    } catch (const BlobError& e) {
+      if (e.kind() == ErrorKind::kConditionFailed) throw;
+      stopStreaming(file, e.what());
+    } catch (const std::exception& e) {
+      stopStreaming(file, e.what());
+    }
+  }
+  stopStreaming(file, "");
+  blob::FileSource source(file.local);
+  return store_->put(file.name, source, options);
+}
+
+void BlobFs::streamWrittenBlocks(CachedFile& file, uint64_t writtenFrom) {
+  if (writtenFrom < file.streamedUpTo) return stopStreaming(file, "rewritten below what was sent");
+  // An append blob stays one: it goes up with Append Block on close.
+  if (file.existsInStore && !file.blobType.empty() && file.blobType != "BlockBlob") {
+    return stopStreaming(file, "");
+  }
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0) return stopStreaming(file, "cannot stat the cached file");
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (!file.streaming) {
+    // Only once a whole block is written: small files go up whole on close.
+    if (size < kStreamFrom) return;
+    file.streaming = store_->beginBlockUpload(file.name);
+    if (!file.streaming) return stopStreaming(file, "");  // a store that takes whole files
+  }
+  const uint64_t blockSize = file.streaming->blockSize();
+  try {
+    while (size - file.streamedUpTo >= blockSize) {
+      std::string block(static_cast<size_t>(blockSize), '\0');
+      if (preadFully(file.fd, file.streamedUpTo, block.data(), block.size()) != block.size()) {
+        return stopStreaming(file, "the cached file became shorter");
+      }
+      file.streaming->stage(std::move(block));  // waits while the window is full
+      file.streamedUpTo += blockSize;
+      spdlog::debug("{}: sent up to {} while writing", store_->uriOf(file.name), file.streamedUpTo);
+    }
+  } catch (const std::exception& e) {
+    stopStreaming(file, e.what());
+  }
+}
+
+void BlobFs::stopStreaming(CachedFile& file, const std::string& why) {
+  if (file.streaming && !why.empty()) {
+    spdlog::info("{}: sending blocks while writing stopped ({}); the whole file goes up on close",
+                 store_->uriOf(file.name), why);
+  }
+  file.streaming.reset();  // waits for blocks in flight; uncommitted, the store drops them
+  file.streamedUpTo = 0;
+  file.mayStream = false;
 }
 
 namespace {
@@ -826,6 +918,9 @@ int BlobFs::truncate(const std::string& path, off_t size, const uint64_t* handle
       if (!open || !open->cached) return -EBADF;
       std::lock_guard lock(open->cached->mutex);
       if (::ftruncate(open->cached->fd, size) != 0) return -errno;
+      if (static_cast<uint64_t>(size) < open->cached->streamedUpTo) {
+        stopStreaming(*open->cached, "cut below what was sent");
+      }
       open->cached->dirty = true;
       open->cached->firstChange = std::min(open->cached->firstChange, static_cast<uint64_t>(size));
       invalidate(path);

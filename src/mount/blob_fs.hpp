@@ -103,6 +103,13 @@ class BlobFs {
   int fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
                      blob::BlobProperties& fetched);
   int upload(CachedFile& file);
+  // What upload sends: the streamed blocks and the rest, committed, or the
+  // whole local copy.
+  blob::BlobProperties putLocalCopy(CachedFile& file, const blob::PutOptions& options);
+  // After a write from `writtenFrom`: stages each whole block of a file
+  // written in order (CachedFile::streaming), or stops streaming it.
+  void streamWrittenBlocks(CachedFile& file, uint64_t writtenFrom);
+  void stopStreaming(CachedFile& file, const std::string& why);
   // An append blob's new tail, with Append Block; refuses any other change.
   int uploadAppend(CachedFile& file);
   void recordPending(CachedFile& file);

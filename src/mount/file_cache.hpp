@@ -16,6 +16,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "blob/blob_store.hpp"
+
 namespace skiff::mount {
 
 using Clock = std::chrono::steady_clock;
@@ -35,6 +37,13 @@ struct CachedFile {
   std::string blobType;               // of the store's version
   uint64_t storedSize = 0;            // the store's version's size
   uint64_t firstChange = UINT64_MAX;  // lowest offset written or cut to since then
+  // A file written from empty, in order (a model, a log, a copy), goes up
+  // in blocks while it is written, so closing it waits only for the last
+  // ones: `streaming` has staged [0, streamedUpTo). A write or cut below
+  // that stops it, and the whole file goes up on close as any other.
+  bool mayStream = false;  // written from empty since the last upload
+  std::unique_ptr<blob::BlockUpload> streaming;
+  uint64_t streamedUpTo = 0;
   Clock::time_point validatedAt{};
   Clock::time_point lastUse{};
   // Guarded by the cache's mutex:

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -230,8 +231,10 @@ void setUpLogging(const MountOptions& options) {
   } else {
     logger = spdlog::basic_logger_mt("skiff-mount", options.logFile);
   }
-  logger->set_level(spdlog::level::from_str(options.logLevel));
-  logger->flush_on(spdlog::level::warn);
+  const auto level = spdlog::level::from_str(options.logLevel);
+  logger->set_level(level);
+  // Warnings at once; everything at once for whoever asked for debug output.
+  logger->flush_on(std::min(level, spdlog::level::warn));
   spdlog::set_default_logger(logger);
 }
 
