@@ -29,6 +29,8 @@ printResult(async () => {
     out.hover = await loss.locator('.tip').textContent();
     out.lossSummary = await loss.locator('.summary').textContent();
     out.lossTicks = await loss.locator('text.xtick').allTextContents();
+    out.aucTicks = await page.locator('#metrics .chart', { hasText: 'train auc' }).first()
+      .locator('text.ytick').allTextContents();
 
     // A metric with one value is a visible point.
     const accuracy = page.locator('#metrics .chart', { hasText: 'train accuracy' }).first();

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "common/subprocess.hpp"
@@ -38,6 +39,7 @@ os.makedirs(repo, exist_ok=True)
 version = len([d for d in os.listdir(repo) if d.isdigit()]) + 1
 for step in range(1, 31):
     print(f"skiff:metric loss={1.0 / step:.6f} step={step}", flush=True)
+    print(f"skiff:metric auc={0.95 + step / 1e6:.6f} step={step}", flush=True)
     time.sleep(0.01)
 print(f"skiff:metric accuracy={0.9 + version / 100:.2f}")
 os.makedirs(f"{repo}/{version}.tmp")
@@ -170,6 +172,12 @@ services:
       page["lossSummary"].get<std::string>().find("last 0.03333 · min 0.03333 · max 1 · 30 points"),
       std::string::npos);
   EXPECT_GE(page["lossTicks"].size(), 3u);
+  // A metric that barely moves (0.950001 to 0.95003) still has tick labels
+  // that tell its lines apart.
+  const auto aucTicks = page["aucTicks"].get<std::vector<std::string>>();
+  EXPECT_GE(aucTicks.size(), 3u) << page["aucTicks"];
+  EXPECT_EQ(std::set<std::string>(aucTicks.begin(), aucTicks.end()).size(), aucTicks.size())
+      << page["aucTicks"];
   EXPECT_EQ(page["singlePoint"]["circles"], 1);
   EXPECT_GT(page["singlePoint"]["box"]["width"].get<double>(), 4);
   EXPECT_NE(page["singlePoint"]["summary"].get<std::string>().find("last 0.92"), std::string::npos);
