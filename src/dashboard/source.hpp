@@ -9,11 +9,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "http/http_client.hpp"
+#include "http/request_error.hpp"
 #include "spec/spec.hpp"
 
 namespace skiff::deploy::local {
@@ -23,15 +23,7 @@ class StateDb;
 namespace skiff::dashboard {
 
 // A request the source cannot answer as asked: the HTTP status says why.
-class RequestError : public std::runtime_error {
- public:
-  RequestError(int status, const std::string& message)
-      : std::runtime_error(message), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
-};
+using http::RequestError;
 
 // A `skiff serve` of the project.
 struct ModelServer {

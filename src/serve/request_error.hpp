@@ -1,19 +1,9 @@
 #pragma once
 
-#include <stdexcept>
-#include <string>
+#include "http/request_error.hpp"
 
 namespace skiff::serve {
 
-// A problem with a request, answered with this HTTP status and message.
-class RequestError : public std::runtime_error {
- public:
-  RequestError(int status, const std::string& message)
-      : std::runtime_error(message), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
-};
+using http::RequestError;
 
 }  // namespace skiff::serve
