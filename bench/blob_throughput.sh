@@ -4,7 +4,7 @@
 # in the same run. Prints per case each tool's time, CPU and peak RSS, and
 # skiff's ratios against each rclone.
 #
-#   bench/blob_throughput.sh [--rtt 10ms] [BIG_MIB (1024)] [SMALL_FILES (2000)] [NAMES (20000)]
+#   bench/blob_throughput.sh [--rtt 10ms] [--replay] [BIG_MIB (1024)] [SMALL_FILES (2000)] [NAMES (20000)]
 #
 # Cases: one BIG_MIB file in 8 MiB blocks, and SMALL_FILES files of 64 KiB,
 # uploaded and downloaded; NAMES empty blobs listed (`blob ls -r` / `rclone

@@ -20,14 +20,18 @@ require() {
 }
 
 # bench_options "$@": takes `--rtt DURATION` (e.g. 10ms; 0, the default, means
-# no proxy at all) out of the arguments and leaves the rest in `positional`.
+# no proxy at all) and `--replay` (the proxy answers repeated reads itself:
+# a service with capacity to spare) out of the arguments and leaves the rest
+# in `positional`.
 rtt=0
+replay=""
 positional=()
 bench_options() {
   while [ $# -gt 0 ]; do
     case $1 in
       --rtt) rtt=$2; shift 2 ;;
       --rtt=*) rtt=${1#--rtt=}; shift ;;
+      --replay) replay=--replay; shift ;;
       *) positional+=("$1"); shift ;;
     esac
   done
@@ -63,7 +67,7 @@ start_azurite() {
   key=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
   direct_endpoint="http://127.0.0.1:$port/$account"
   endpoint=$direct_endpoint
-  if has_rtt; then
+  if has_rtt || [ -n "$replay" ]; then
     start_proxy "$port"
     endpoint="http://127.0.0.1:$proxy_port/$account"
   fi
@@ -79,16 +83,17 @@ direct() {
 }
 
 # start_proxy PORT: bench/latency_proxy.py adds $rtt to each exchange with
-# 127.0.0.1:PORT; sets proxy_port. What it did is printed when the bench ends.
+# 127.0.0.1:PORT (and replays reads with --replay); sets proxy_port. What it
+# did is printed when the bench ends.
 start_proxy() {
-  python3 bench/latency_proxy.py --target "127.0.0.1:$1" --rtt "$rtt" --port-file "$work/proxy.port" \
+  python3 bench/latency_proxy.py --target "127.0.0.1:$1" --rtt "$rtt" $replay --port-file "$work/proxy.port" \
     2>"$work/proxy.log" &
   proxy_pid=$!
   server_pids+=("$proxy_pid")
   cleanup_hooks+=("kill $proxy_pid 2>/dev/null; wait $proxy_pid 2>/dev/null; cat $work/proxy.log")
   until [ -s "$work/proxy.port" ]; do sleep 0.05; done
   proxy_port=$(cat "$work/proxy.port")
-  echo "round trip $rtt: Azurite reached through bench/latency_proxy.py on port $proxy_port"
+  echo "round trip $rtt${replay:+, repeated reads replayed}: Azurite reached through bench/latency_proxy.py on port $proxy_port"
 }
 
 now() { date +%s.%N; }

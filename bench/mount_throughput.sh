@@ -3,13 +3,13 @@
 # default concurrency and raised, on the same Azurite, and direct reads of a
 # local file (the limit), in the same run.
 #
-#   bench/mount_throughput.sh [--rtt 10ms] [BIG_MIB (1024)] [SMALL_FILES (2000)] [LIST_ENTRIES (5000)]
+#   bench/mount_throughput.sh [--rtt 10ms] [--replay] [BIG_MIB (1024)] [SMALL_FILES (2000)] [LIST_ENTRIES (5000)]
 #                             [ROUNDS (3)] [TREE (100x200)] [STORE_NAMES (1000000)]
 #
 # Cases: sequential read of BIG_MIB cold (fresh mount) and warm (again); one
 # reader reading SMALL_FILES x 64 KiB one after another (a data loader's
 # pattern, listing included); `ls -l` of LIST_ENTRIES entries; writing BIG_MIB
-# (until it is in the store); `find` and `ls -lR` of a tree of TREE
+# (until it is in the store), beside `skiff blob cp` uploading it (the store's speed); `find` and `ls -lR` of a tree of TREE
 # directories x files (0 skips it); each on fresh mounts and caches, ROUNDS
 # times. Then, once, a file:// store of STORE_NAMES empty files (half in one
 # directory) mounted by skiff and rclone: `ls` of the big directory, `find`
@@ -115,6 +115,9 @@ for round in $(seq "$rounds"); do
   on_each list ls -l @/list
   [ "$(find "$work/m-skiff/list" -type f | wc -l)" = "$list_entries" ]
   on_each write write_through @
+  # The store's own speed for the same bytes: what a write through the mount
+  # (streamed while written, close waiting for the last blocks) is held to.
+  record upload blob-cp "$(measure build/skiff blob cp -q "$work/data/big.bin" "az://$account/bench/up-$round.bin")"
   unmount_all
 
   if [ "$tree" != 0 ]; then
@@ -134,6 +137,9 @@ report warm-local "read ${big_mib} MiB warm, local file (cold: $(mbps "$big_mib"
 report small "one reader, ${small_files} x 64 KiB (listing included)" $((small_files / 16))
 report list "ls -l of ${list_entries} entries"
 report write "write ${big_mib} MiB (until stored)" "$big_mib"
+report upload "upload ${big_mib} MiB (the store's speed)" "$big_mib"
+echo "  skiff's write until stored / the upload: $(ratio "$(median_of "${fig_wall[write/skiff]}")" \
+  "$(median_of "${fig_wall[upload/blob-cp]}")")x (1: the write costs no more than uploading the file)"
 if [ "$tree" != 0 ]; then
   report find "find of ${tree_dirs} x ${tree_files} files"
   report lsR "ls -lR of ${tree_dirs} x ${tree_files} files"
