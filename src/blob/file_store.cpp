@@ -12,9 +12,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
+#include <numeric>
 #include <random>
-#include <ranges>
 
 #include "blob/errors.hpp"
 #include "blob/sources.hpp"
@@ -152,13 +153,16 @@ void checkConditions(const Conditions& conditions, const std::optional<BlobPrope
   }
 }
 
-// Holds an exclusive flock on a directory: the serialization point of
-// conditional writes to the files in it.
+// Holds a flock on a directory: the serialization point of conditional
+// writes to the files in it, which hold it exclusively between their check
+// and their rename. Unconditional writes only need to wait for those, so
+// they share it: many files written into one directory at once (blob cp -r)
+// do not queue behind each other.
 class DirectoryLock {
  public:
-  explicit DirectoryLock(const fs::path& directory)
+  DirectoryLock(const fs::path& directory, bool exclusive)
       : fd_(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    if (fd_.fd >= 0) ::flock(fd_.fd, LOCK_EX);
+    if (fd_.fd >= 0) ::flock(fd_.fd, exclusive ? LOCK_EX : LOCK_SH);
   }
 
  private:
@@ -311,8 +315,10 @@ BlobProperties FileStore::commitFile(PendingFile& pending, const PutOptions& opt
   ::close(pending.fd);
   pending.fd = -1;
   {
-    DirectoryLock lock(pending.temp.parent_path());
-    checkConditions(options.conditions, statBlob(name, false), name);
+    const bool conditional =
+        !options.conditions.ifMatch.empty() || !options.conditions.ifNoneMatch.empty();
+    DirectoryLock lock(pending.temp.parent_path(), conditional);
+    if (conditional) checkConditions(options.conditions, statBlob(name, false), name);
     if (::rename(pending.temp.c_str(), pathOf(name).c_str()) != 0) {
       throwErrno(errno, "replace", name);
     }
@@ -353,7 +359,7 @@ BlobProperties FileStore::put(const std::string& name, Source& source, const Put
 void FileStore::remove(const std::string& name, const Conditions& conditions) {
   checkName(name);
   const fs::path target = pathOf(name);
-  DirectoryLock lock(target.parent_path());
+  DirectoryLock lock(target.parent_path(), true);  // it checks that the blob is there
   if (directoryMarker(name)) {
     if (::rmdir(target.c_str()) != 0) throwErrno(errno, "remove the directory", name);
     return;
@@ -385,6 +391,54 @@ bool FileStore::renameInPlace(const std::string& from, const std::string& to) {
   return true;
 }
 
+std::string_view FileStore::ListedNames::relative(size_t index) const {
+  const uint32_t start = index == 0 ? 0 : ends_[index - 1];
+  return std::string_view(names_).substr(start, ends_[index] - start);
+}
+
+void FileStore::ListedNames::add(std::string_view fullName) {
+  fullName.remove_prefix(directory_.size());
+  if (names_.size() + fullName.size() > std::numeric_limits<uint32_t>::max()) {
+    throw BlobError(ErrorKind::kOther, "a listing of more than 4 GiB of names", uriFor(directory_));
+  }
+  names_.append(fullName);
+  ends_.push_back(static_cast<uint32_t>(names_.size()));
+}
+
+void FileStore::ListedNames::sort() {
+  std::vector<uint32_t> order(size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [this](uint32_t a, uint32_t b) { return relative(a) < relative(b); });
+  std::string sorted;
+  sorted.reserve(names_.size());
+  for (size_t at = 0; at < order.size(); ++at) {
+    sorted.append(relative(order[at]));
+    order[at] = static_cast<uint32_t>(sorted.size());  // its end, once read
+  }
+  names_ = std::move(sorted);
+  ends_ = std::move(order);
+}
+
+size_t FileStore::ListedNames::firstAfter(const std::string& marker) const {
+  // Every name starts with the directory: a marker before it precedes them
+  // all, one after it follows them all.
+  if (marker.compare(0, directory_.size(), directory_) != 0)
+    return marker < directory_ ? 0 : size();
+  const std::string_view rest = std::string_view(marker).substr(directory_.size());
+  size_t low = 0;
+  size_t high = size();
+  while (low < high) {
+    const size_t middle = low + (high - low) / 2;
+    if (relative(middle) <= rest) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return low;
+}
+
 std::shared_ptr<const FileStore::ListedNames> FileStore::namesToList(const ListOptions& options) {
   // A continuation reuses its listing's names for a while (Azure's markers
   // continue a listing too); a first page always reads the directory.
@@ -402,30 +456,30 @@ std::shared_ptr<const FileStore::ListedNames> FileStore::namesToList(const ListO
   const std::string directoryName =
       slash == std::string::npos ? "" : options.prefix.substr(0, slash + 1);
   const fs::path base = fs::path("/") / directoryName;
-  auto entries = std::make_shared<ListedNames>();
+  auto entries = std::make_shared<ListedNames>(directoryName);
   std::error_code error;
   if (options.delimiter.empty()) {
     fs::recursive_directory_iterator it(base, fs::directory_options::skip_permission_denied, error);
     for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
       if (!it->is_regular_file(error) || isTempFileName(it->path().filename().string())) continue;
-      std::string name = it->path().string().substr(1);
-      if (name.rfind(options.prefix, 0) == 0) entries->push_back({std::move(name), false});
+      const std::string_view name = std::string_view(it->path().native()).substr(1);
+      if (name.starts_with(options.prefix)) entries->add(name);
     }
   } else {
+    std::string name;
     for (fs::directory_iterator it(base, error); !error && it != fs::directory_iterator();
          it.increment(error)) {
       const std::string fileName = it->path().filename().string();
-      std::string name = directoryName + fileName;
-      if (isTempFileName(fileName) || name.rfind(options.prefix, 0) != 0) continue;
+      name = directoryName + fileName;
+      if (isTempFileName(fileName) || !name.starts_with(options.prefix)) continue;
       if (it->is_directory(error)) {
-        entries->push_back({name + "/", true});
+        entries->add(name + "/");
       } else if (it->is_regular_file(error)) {
-        entries->push_back({std::move(name), false});
+        entries->add(name);
       }
     }
   }
-  std::sort(entries->begin(), entries->end(),
-            [](const ListedName& a, const ListedName& b) { return a.name < b.name; });
+  entries->sort();
   std::lock_guard lock(snapshotMutex_);
   snapshotKey_ = key;
   snapshotTaken_ = std::chrono::steady_clock::now();
@@ -442,11 +496,7 @@ ListPage FileStore::list(const ListOptions& options) {
   ListPage page;
   const size_t limit = static_cast<size_t>(std::max(1, options.maxResults));
   size_t taken = 0;
-  // Past the marker: the names are sorted.
-  auto from = std::upper_bound(
-      names->begin(), names->end(), options.marker,
-      [](const std::string& marker, const ListedName& entry) { return marker < entry.name; });
-  for (const auto& entry : std::ranges::subrange(from, names->end())) {
+  for (size_t at = names->firstAfter(options.marker); at < names->size(); ++at) {
     if (taken == limit) {
       page.nextMarker = page.blobs.empty() && page.prefixes.empty()
                             ? std::string()
@@ -454,9 +504,10 @@ ListPage FileStore::list(const ListOptions& options) {
                                        page.prefixes.empty() ? "" : page.prefixes.back());
       break;
     }
-    if (entry.isPrefix) {
-      page.prefixes.push_back(entry.name);
-    } else if (auto properties = statBlob(entry.name, options.withMetadata)) {
+    std::string name = names->name(at);
+    if (names->isPrefix(at)) {
+      page.prefixes.push_back(std::move(name));
+    } else if (auto properties = statBlob(name, options.withMetadata)) {
       page.blobs.push_back(std::move(*properties));
     } else {
       continue;  // removed while listing

@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "blob/blob_store.hpp"
 
@@ -50,11 +53,27 @@ class FileStore : public BlobStore {
   BlobProperties commitFile(PendingFile& pending, const PutOptions& options);
 
  private:
-  struct ListedName {
-    std::string name;
-    bool isPrefix = false;
+  // Names below one directory, sorted, packed in one string (a directory of
+  // millions of files is listed through a mount: per name, its bytes past the
+  // directory and 4 more). A prefix ("directory") ends in '/'.
+  class ListedNames {
+   public:
+    explicit ListedNames(std::string directory) : directory_(std::move(directory)) {}
+    void add(std::string_view fullName);  // starts with the directory
+    void sort();
+    size_t size() const { return ends_.size(); }
+    std::string name(size_t index) const { return directory_ + std::string(relative(index)); }
+    bool isPrefix(size_t index) const { return relative(index).ends_with('/'); }
+    // The index of the first name after `marker`.
+    size_t firstAfter(const std::string& marker) const;
+
+   private:
+    std::string_view relative(size_t index) const;
+
+    std::string directory_;
+    std::string names_;
+    std::vector<uint32_t> ends_;
   };
-  using ListedNames = std::vector<ListedName>;
   // The names a listing covers, sorted: read from the directory for a first
   // page, and taken again by the pages that continue it (a marker) from the
   // snapshot of the last listing, so a directory of N names is read and

@@ -240,25 +240,19 @@ int BlobFs::getattr(const std::string& path, Attributes& out) {
 BlobFs::ListingAnswer BlobFs::lookupInParentListing(const std::string& path) {
   const std::string parent = parentOf(path);
   const std::string child = path.substr(path.rfind('/') + 1);
-  const auto find = [&child](const std::vector<DirectoryEntry>& entries) {
-    const auto at = std::lower_bound(
-        entries.begin(), entries.end(), child,
-        [](const DirectoryEntry& entry, const std::string& name) { return entry.name < name; });
-    return at != entries.end() && at->name == child ? std::optional(at->attributes) : std::nullopt;
-  };
   uint64_t generation = 0;
   {
     std::lock_guard lock(metadataMutex_);
     const auto it = listings_.find(parent);
     if (it != listings_.end() && it->second.answersUntil > Clock::now()) {
-      return {true, find(it->second.entries)};
+      return {true, it->second.listing->find(child)};
     }
     generation = generation_;
   }
   const Listed listed = listDirectory(parent, kLookupListingLimit);
   // Changed meanwhile: the listing may be stale, ask the store.
   if (!rememberListing(parent, listed, generation)) return {};
-  const auto found = find(listed.entries);
+  const auto found = listed.listing->find(child);
   if (found) return {true, found};  // remembered with its siblings
   if (!listed.complete) return {};
   remember(path, std::nullopt);
@@ -267,7 +261,7 @@ BlobFs::ListingAnswer BlobFs::lookupInParentListing(const std::string& path) {
 
 BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
   const std::string prefix = path == "/" ? prefix_ : blobName(path) + "/";
-  Listed listed;
+  Listing::Builder entries;
   blob::ListOptions list;
   list.prefix = prefix;
   list.delimiter = "/";
@@ -276,35 +270,20 @@ BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
   do {
     const blob::ListPage page = store_->list(list);
     for (const auto& directory : page.prefixes) {
-      std::string child = directory.substr(prefix.size());
-      child.pop_back();  // the trailing '/'
-      if (!child.empty()) listed.entries.push_back({std::move(child), directoryAttributes()});
+      std::string_view child(directory);
+      child.remove_prefix(prefix.size());
+      child.remove_suffix(1);  // the trailing '/'
+      if (!child.empty()) entries.add(child, directoryAttributes());
     }
     for (const auto& properties : page.blobs) {
-      std::string child = properties.name.substr(prefix.size());
-      if (!child.empty()) listed.entries.push_back({std::move(child), fileAttributes(properties)});
+      const auto child = std::string_view(properties.name).substr(prefix.size());
+      if (!child.empty()) entries.add(child, fileAttributes(properties));
     }
     list.marker = page.nextMarker;
-  } while (!list.marker.empty() && listed.entries.size() < limit);
-  listed.complete = list.marker.empty();
+  } while (!list.marker.empty() && entries.size() < limit);
   // Sorted, one entry per name: a blob "x" beside blobs under "x/" (or its
-  // marker blob) is the file, as the last one seen wins.
-  auto& entries = listed.entries;
-  std::stable_sort(
-      entries.begin(), entries.end(),
-      [](const DirectoryEntry& a, const DirectoryEntry& b) { return a.name < b.name; });
-  auto kept = entries.begin();
-  for (auto at = entries.begin(); at != entries.end(); ++at) {
-    if (kept != entries.begin() && std::prev(kept)->name == at->name) {
-      *std::prev(kept) = std::move(*at);
-    } else {
-      if (kept != at) *kept = std::move(*at);
-      ++kept;
-    }
-  }
-  entries.erase(kept, entries.end());
-  entries.shrink_to_fit();
-  return listed;
+  // marker blob) is the file, as the last one added wins.
+  return {entries.finish(), list.marker.empty()};
 }
 
 bool BlobFs::rememberListing(const std::string& path, const Listed& listed, uint64_t generation) {
@@ -317,52 +296,54 @@ bool BlobFs::rememberListing(const std::string& path, const Listed& listed, uint
   // next: a complete one that lasts as long as attributes do answers them
   // itself (lookupInParentListing), so its names are not kept twice.
   if (!listed.complete || listingExpires < attributesExpire) {
-    for (const auto& entry : listed.entries) {
-      const std::string childPath = (path == "/" ? "" : path) + "/" + entry.name;
-      attributes_[childPath] = {true, entry.attributes, attributesExpire};
+    const Listing& listing = *listed.listing;
+    for (size_t at = 0; at < listing.size(); ++at) {
+      std::string childPath = (path == "/" ? "" : path) + "/";
+      childPath += listing.name(at);
+      attributes_[std::move(childPath)] = {true, listing.attributes(at), attributesExpire};
     }
   }
   if (!listed.complete) return true;
-  listings_[path] = {listed.entries, listingExpires, std::min(listingExpires, attributesExpire)};
+  listings_[path] = {listed.listing, listingExpires, std::min(listingExpires, attributesExpire)};
   return true;
 }
 
-bool BlobFs::cachedListing(const std::string& path, std::vector<DirectoryEntry>& out,
+bool BlobFs::cachedListing(const std::string& path, std::shared_ptr<const Listing>& out,
                            uint64_t& generation) {
   std::lock_guard lock(metadataMutex_);
   const auto it = listings_.find(path);
   if (it != listings_.end() && it->second.expires > Clock::now()) {
-    out = it->second.entries;
+    out = it->second.listing;
     return true;
   }
   generation = generation_;
   return false;
 }
 
-int BlobFs::readdir(const std::string& path, std::vector<DirectoryEntry>& out) {
+int BlobFs::readdir(const std::string& path, std::shared_ptr<const Listing>& out) {
   return guarded("readdir", path, [&] {
     uint64_t generation = 0;
     if (cachedListing(path, out, generation) ||
         (awaitListing(path) && cachedListing(path, out, generation))) {
-      prefetchListings(path, out);
+      prefetchListings(path, *out);
       return 0;
     }
     Listed listed = listDirectory(path, std::numeric_limits<size_t>::max());
-    if (listed.entries.empty() && path != "/" && !lookup(path)) return -ENOENT;
+    if (listed.listing->empty() && path != "/" && !lookup(path)) return -ENOENT;
     rememberListing(path, listed, generation);
-    out = std::move(listed.entries);
-    prefetchListings(path, out);
+    out = std::move(listed.listing);
+    prefetchListings(path, *out);
     return 0;
   });
 }
 
-void BlobFs::prefetchListings(const std::string& path, const std::vector<DirectoryEntry>& entries) {
+void BlobFs::prefetchListings(const std::string& path, const Listing& listing) {
   if (options_.listTimeout() <= 0) return;  // listings are not kept: nothing to read ahead
   std::vector<std::string> wanted;
   const std::string base = path == "/" ? "" : path;
-  for (const auto& entry : entries) {
-    if (wanted.size() >= kListAhead) break;
-    if (entry.attributes.isDirectory) wanted.push_back(base + "/" + entry.name);
+  for (size_t at = 0; at < listing.size() && wanted.size() < kListAhead; ++at) {
+    if (!listing.attributes(at).isDirectory) continue;
+    wanted.push_back(base + "/" + std::string(listing.name(at)));
   }
   if (path != "/") {
     // The directories after this one: where a walk goes next.
@@ -371,14 +352,11 @@ void BlobFs::prefetchListings(const std::string& path, const std::vector<Directo
     std::lock_guard lock(metadataMutex_);
     const auto it = listings_.find(parent);
     if (it != listings_.end()) {
-      const auto& siblings = it->second.entries;
-      auto at = std::upper_bound(siblings.begin(), siblings.end(), name,
-                                 [](const std::string& wantedName, const DirectoryEntry& entry) {
-                                   return wantedName < entry.name;
-                                 });
-      for (size_t taken = 0; at != siblings.end() && taken < kListAhead; ++at) {
-        if (!at->attributes.isDirectory) continue;
-        wanted.push_back((parent == "/" ? "" : parent) + "/" + at->name);
+      const Listing& siblings = *it->second.listing;
+      for (size_t at = siblings.upperBound(name), taken = 0;
+           at < siblings.size() && taken < kListAhead; ++at) {
+        if (!siblings.attributes(at).isDirectory) continue;
+        wanted.push_back((parent == "/" ? "" : parent) + "/" + std::string(siblings.name(at)));
         ++taken;
       }
     }
@@ -405,7 +383,7 @@ void BlobFs::prefetchListings(const std::string& path, const std::vector<Directo
         }
         const Listed listed = listDirectory(directory, kListAheadEntries);
         // Empty is also what a directory removed meanwhile lists: readdir decides.
-        if (!listed.entries.empty()) rememberListing(directory, listed, generation);
+        if (!listed.listing->empty()) rememberListing(directory, listed, generation);
       } catch (const std::exception& e) {
         spdlog::debug("listing ahead of {} failed: {}", directory, e.what());
       }
@@ -499,15 +477,14 @@ void BlobFs::prefetchAfter(const std::string& path) {
     std::lock_guard lock(metadataMutex_);
     const auto it = listings_.find(directory);
     if (it == listings_.end() || it->second.expires <= Clock::now()) return;
-    const auto& entries = it->second.entries;
-    // Listings are sorted by name (readdir builds them from a std::map).
-    auto at = std::lower_bound(
-        entries.begin(), entries.end(), base,
-        [](const DirectoryEntry& entry, const std::string& name) { return entry.name < name; });
-    if (at == entries.end() || at->name != base) return;
-    for (++at; at != entries.end() && next.size() < kPrefetchAhead; ++at) {
-      if (at->attributes.isDirectory || at->attributes.size > largest) continue;
-      next.push_back(blobName((directory == "/" ? "" : directory) + "/" + at->name));
+    const Listing& entries = *it->second.listing;
+    size_t at = entries.lowerBound(base);
+    if (at == entries.size() || entries.name(at) != base) return;
+    for (++at; at < entries.size() && next.size() < kPrefetchAhead; ++at) {
+      const Attributes attributes = entries.attributes(at);
+      if (attributes.isDirectory || attributes.size > largest) continue;
+      next.push_back(
+          blobName((directory == "/" ? "" : directory) + "/" + std::string(entries.name(at))));
     }
   }
   for (auto& name : next) {

@@ -23,20 +23,10 @@
 #include "blob/blob_store.hpp"
 #include "common/parallel.hpp"
 #include "mount/file_cache.hpp"
+#include "mount/listing.hpp"
 #include "mount/options.hpp"
 
 namespace skiff::mount {
-
-struct Attributes {
-  bool isDirectory = false;
-  uint64_t size = 0;
-  std::chrono::system_clock::time_point modified;
-};
-
-struct DirectoryEntry {
-  std::string name;
-  Attributes attributes;
-};
 
 class StreamReader;
 
@@ -46,7 +36,9 @@ class BlobFs {
   ~BlobFs();
 
   int getattr(const std::string& path, Attributes& out);
-  int readdir(const std::string& path, std::vector<DirectoryEntry>& out);
+  // The directory's listing, shared with the cache (never copied: it may
+  // hold millions of names).
+  int readdir(const std::string& path, std::shared_ptr<const Listing>& out);
   // `keepCache`: whether the kernel may keep its page cache of the file.
   int open(const std::string& path, int flags, uint64_t& handle, bool& keepCache);
   int create(const std::string& path, int flags, uint64_t& handle);
@@ -71,13 +63,13 @@ class BlobFs {
     Clock::time_point expires;
   };
   struct CachedListing {
-    std::vector<DirectoryEntry> entries;  // sorted by name
-    Clock::time_point expires;            // for readdir
-    Clock::time_point answersUntil;       // for lookups of its children (also the attr timeout)
+    std::shared_ptr<const Listing> listing;
+    Clock::time_point expires;       // for readdir
+    Clock::time_point answersUntil;  // for lookups of its children (also the attr timeout)
   };
   struct Listed {
-    std::vector<DirectoryEntry> entries;  // sorted by name
-    bool complete = true;                 // false: stopped at the entry limit
+    std::shared_ptr<const Listing> listing;
+    bool complete = true;  // false: stopped at the entry limit
   };
   // What a parent's listing says of a path: unknown, absent or these attributes.
   struct ListingAnswer {
@@ -121,14 +113,14 @@ class BlobFs {
   void prefetchAfter(const std::string& path);
   // The fresh cached listing of `path` into `out`; else false and the
   // generation a new listing starts from.
-  bool cachedListing(const std::string& path, std::vector<DirectoryEntry>& out,
+  bool cachedListing(const std::string& path, std::shared_ptr<const Listing>& out,
                      uint64_t& generation);
   // Walking a tree (find, ls -lR, a loader's recursive glob): after a
   // directory is read, lists its subdirectories and the directories after it
   // in its parent in the background, several at once, so that their readdirs
   // (and the lookups of their entries) find them cached. One level ahead of
   // the reader only: reading the root of a large store does not list it all.
-  void prefetchListings(const std::string& path, const std::vector<DirectoryEntry>& entries);
+  void prefetchListings(const std::string& path, const Listing& listing);
   // Waits for a background listing of `path` in flight; false when there is none.
   bool awaitListing(const std::string& path);
 

@@ -91,17 +91,52 @@ int onGetattr(const char* path, struct stat* st, struct fuse_file_info*) {
   return result;
 }
 
-int onReaddir(const char* path, void* buffer, fuse_fill_dir_t fill, off_t, struct fuse_file_info*,
-              enum fuse_readdir_flags) {
-  std::vector<DirectoryEntry> entries;
-  const int result = fs().readdir(path, entries);
-  if (result != 0) return result;
-  fill(buffer, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
-  fill(buffer, "..", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
-  for (const auto& entry : entries) {
+// An open directory: the listing its readdirs page through, taken at the
+// first one (again on rewinddir), so that offsets keep their meaning.
+struct OpenDirectory {
+  std::shared_ptr<const Listing> listing;
+};
+
+OpenDirectory& openDirectory(const fuse_file_info* info) {
+  return *reinterpret_cast<OpenDirectory*>(static_cast<uintptr_t>(info->fh));
+}
+
+int onOpendir(const char*, struct fuse_file_info* info) {
+  info->fh = reinterpret_cast<uintptr_t>(new OpenDirectory);
+  return 0;
+}
+
+int onReleasedir(const char*, struct fuse_file_info* info) {
+  delete &openDirectory(info);
+  return 0;
+}
+
+// Fills the kernel's buffer from `offset` on, with offsets (1 after ".", 2
+// after "..", i + 3 after entry i): libfuse then passes each entry straight
+// into the kernel's request instead of first copying the whole directory
+// into memory of its own, and it creates a node (a lookup) only for the
+// entries of READDIRPLUS requests, which the kernel makes for the first
+// page and for directories whose entries are stat'ed (ls -l), not for
+// every name that `ls` or `find` reads.
+int onReaddir(const char* path, void* buffer, fuse_fill_dir_t fill, off_t offset,
+              struct fuse_file_info* info, enum fuse_readdir_flags) {
+  OpenDirectory& directory = openDirectory(info);
+  if (offset == 0 || !directory.listing) {
+    const int result = fs().readdir(path, directory.listing);
+    if (result != 0) return result;
+  }
+  const auto none = static_cast<fuse_fill_dir_flags>(0);
+  if (offset < 1 && fill(buffer, ".", nullptr, 1, none) != 0) return 0;
+  if (offset < 2 && fill(buffer, "..", nullptr, 2, none) != 0) return 0;
+  const Listing& listing = *directory.listing;
+  std::string name;
+  for (size_t at = static_cast<size_t>(std::max<off_t>(offset, 2) - 2); at < listing.size(); ++at) {
     struct stat st;
-    fillStat(entry.attributes, &st);
-    if (fill(buffer, entry.name.c_str(), &st, 0, FUSE_FILL_DIR_PLUS) != 0) break;
+    fillStat(listing.attributes(at), &st);
+    name = listing.name(at);
+    if (fill(buffer, name.c_str(), &st, static_cast<off_t>(at + 3), FUSE_FILL_DIR_PLUS) != 0) {
+      break;
+    }
   }
   return 0;
 }
@@ -187,7 +222,9 @@ fuse_operations operations() {
   fuse_operations ops{};
   ops.init = onInit;
   ops.getattr = onGetattr;
+  ops.opendir = onOpendir;
   ops.readdir = onReaddir;
+  ops.releasedir = onReleasedir;
   ops.open = onOpen;
   ops.create = onCreate;
   ops.read = onRead;
@@ -273,6 +310,9 @@ int runMount(MountOptions options) {
     auto probe = openMountStore(uri);
     blob::ListOptions list;
     list.prefix = prefix;
+    // A file:// store lists a prefix without a delimiter by walking the whole
+    // tree below it: one level instead. (Azurite is slow with one.)
+    if (uri.scheme == blob::BlobUri::Scheme::kFile) list.delimiter = "/";
     list.maxResults = 1;
     probe->list(list);
   }
