@@ -21,7 +21,7 @@ Node process on a shared 2-core machine): a GET or HEAD answered 200 or 206
 is kept, and the same request again (same path, query and range; the
 signature aside) is answered from memory after the same round trip,
 without reaching the server (the request's x-ms-client-request-id echoed;
-answers over 64 MiB are always forwarded). A write (any other method)
+answers over 1 MiB are always forwarded). A write (any other method)
 forgets what it changes: the blob's own answers and the listings whose
 prefix covers it. Every client gets the same treatment; the first time
 each request is made it still costs the server.
@@ -42,8 +42,10 @@ import time
 import urllib.parse
 
 CHUNK = 256 * 1024
-# Larger answers are not kept: moving them is bandwidth, not request rate.
-MAX_REPLAYED_ANSWER = 64 << 20
+# Larger answers are not kept: moving them is bandwidth, not request rate,
+# and a client reading a large file in large ranges must not fill the
+# memory that small files and listings are replayed from.
+MAX_REPLAYED_ANSWER = 1 << 20
 # Query parameters of a SAS: they authorise a request without changing its answer.
 SIGNING_PARAMETERS = {"sig", "se", "st", "sp", "sv", "sr", "spr", "ss", "srt", "sip", "skoid",
                       "sktid", "skt", "ske", "sks", "skv", "sdd"}
@@ -145,9 +147,13 @@ class ReplayCache:
         return self.answers.get(request.replay_key())
 
     def keep(self, request, answer):
-        if self.size + len(answer) <= self.limit:
-            self.answers[request.replay_key()] = answer
-            self.size += len(answer)
+        key = request.replay_key()
+        if key in self.answers:
+            self.size -= len(self.answers.pop(key))
+        self.answers[key] = answer
+        self.size += len(answer)
+        while self.size > self.limit:  # the oldest go first
+            self.size -= len(self.answers.pop(next(iter(self.answers))))
 
     def forget_changed_by(self, write):
         # /ACCOUNT/CONTAINER/NAME: the blob's answers, and the container's

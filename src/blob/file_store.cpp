@@ -101,7 +101,8 @@ std::string readAttribute(int fd, const char* attribute) {
       [&](char* buffer, size_t size) { return ::fgetxattr(fd, attribute, buffer, size); });
 }
 
-BlobProperties propertiesOf(int fd, const struct stat& st, std::string name, bool withMetadata) {
+// What a file's stat says of it as a blob (no type or metadata).
+BlobProperties propertiesOf(const struct stat& st, std::string name) {
   BlobProperties properties;
   properties.name = std::move(name);
   properties.size = static_cast<uint64_t>(st.st_size);
@@ -109,6 +110,11 @@ BlobProperties propertiesOf(int fd, const struct stat& st, std::string name, boo
   properties.lastModified = std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+  return properties;
+}
+
+BlobProperties propertiesOf(int fd, const struct stat& st, std::string name, bool withMetadata) {
+  BlobProperties properties = propertiesOf(st, std::move(name));
   properties.contentType = readAttribute(fd, kContentTypeAttr);
   if (properties.contentType.empty()) properties.contentType = "application/octet-stream";
   if (!withMetadata) return properties;
@@ -312,6 +318,14 @@ BlobProperties FileStore::commitFile(PendingFile& pending, const PutOptions& opt
   for (const auto& [key, value] : options.metadata) {
     setAttribute(pending.fd, kMetaPrefix + key, value, name);
   }
+  // What the blob will be, from the file itself before it takes the name: a
+  // rename keeps inode, size and mtime (its ETag), and no read-back is needed.
+  struct stat st {};
+  if (::fstat(pending.fd, &st) != 0) throwErrno(errno, "write", name);
+  BlobProperties properties = propertiesOf(st, name);
+  properties.contentType =
+      options.contentType.empty() ? "application/octet-stream" : options.contentType;
+  properties.metadata = options.metadata;
   ::close(pending.fd);
   pending.fd = -1;
   {
@@ -324,11 +338,7 @@ BlobProperties FileStore::commitFile(PendingFile& pending, const PutOptions& opt
     }
   }
   pending.temp.clear();
-  auto properties = statBlob(name, true);
-  if (!properties) {
-    throw BlobError(ErrorKind::kOther, "the blob vanished after writing", uriFor(name));
-  }
-  return *properties;
+  return properties;
 }
 
 BlobProperties FileStore::put(const std::string& name, Source& source, const PutOptions& options,

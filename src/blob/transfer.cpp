@@ -248,15 +248,29 @@ std::vector<CopiedBlob> copyBlobs(const Endpoint& from, const Endpoint& to,
     }
     copied[i] = CopiedBlob{source.name, target, written.size, written.etag};
   };
-  // Small files first, many at once (each is a round trip or two), then the
+  // Copies that wait on no round trip first (local files, or empty blobs
+  // written from their listing, into local files), a few at once: more
+  // would only queue on the directory's lock in the kernel, spinning there.
+  // Then small files, many at once (each is a round trip or two), then the
   // large ones, fewer at once (each sends its blocks in parallel already).
-  for (const bool small : {true, false}) {
+  const bool toLocal = dynamic_cast<FileStore*>(to.store) != nullptr;
+  const bool fromLocal = dynamic_cast<FileStore*>(from.store) != nullptr;
+  enum class Lane { kLocal, kSmall, kLarge };
+  const auto laneOf = [&](const BlobProperties& source) {
+    if (toLocal && (fromLocal || source.size == 0)) return Lane::kLocal;
+    return source.size <= kSmallFileBytes ? Lane::kSmall : Lane::kLarge;
+  };
+  for (const Lane lane : {Lane::kLocal, Lane::kSmall, Lane::kLarge}) {
     int inFlight = options.parallelFiles;
-    if (inFlight <= 0) inFlight = small ? kSmallFilesInFlight : kLargeFilesInFlight;
+    if (inFlight <= 0) {
+      inFlight = lane == Lane::kLocal   ? kLocalFilesInFlight
+                 : lane == Lane::kSmall ? kSmallFilesInFlight
+                                        : kLargeFilesInFlight;
+    }
     if (!options.recursive) inFlight = 1;
     BoundedExecutor executor(inFlight, static_cast<size_t>(inFlight) * 2);
     for (size_t i = 0; i < plan.size(); ++i) {
-      if ((plan[i].first.size <= kSmallFileBytes) != small) continue;
+      if (laneOf(plan[i].first) != lane) continue;
       if (!executor.submit([&copyOne, i] { copyOne(i); })) break;
     }
     executor.finish();

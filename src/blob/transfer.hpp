@@ -43,9 +43,10 @@ BlobProperties writeBlob(BlobStore& store, const std::string& name, Source& sour
 struct CopyOptions {
   WriteOptions write;
   bool recursive = false;
-  // Files in flight at once (with `recursive`); 0 chooses by size: small
-  // files, which wait on round trips, kSmallFilesInFlight at once, larger
-  // ones (each already sends blocks in parallel) kLargeFilesInFlight.
+  // Files in flight at once (with `recursive`); 0 chooses: copies that wait
+  // on no round trip kLocalFilesInFlight at once, small files, which wait on
+  // round trips, kSmallFilesInFlight, larger ones (each already sends blocks
+  // in parallel) kLargeFilesInFlight.
   int parallelFiles = 0;
   // Called from worker threads with the bytes moved since the last call.
   std::function<void(uint64_t)> onBytes;
@@ -53,7 +54,8 @@ struct CopyOptions {
   std::function<void(uint64_t)> onTotal;
 };
 
-inline constexpr int kSmallFilesInFlight = 32;
+inline constexpr int kLocalFilesInFlight = 2;  // local files, and empty blobs into them
+inline constexpr int kSmallFilesInFlight = 64;
 inline constexpr int kLargeFilesInFlight = 8;
 // Up to this size a file is small: one request each way.
 inline constexpr uint64_t kSmallFileBytes = 4u << 20;

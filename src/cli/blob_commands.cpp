@@ -308,9 +308,9 @@ void addBlobCommands(CLI::App& app, CommandContext&) {
   cpCommand
       ->add_option("--parallel", cp->parallelFiles,
                    fmt::format("Files in flight at once (with -r; default: {} small files, {} "
-                               "larger than {} MiB)",
+                               "larger than {} MiB, {} when nothing crosses the network)",
                                blob::kSmallFilesInFlight, blob::kLargeFilesInFlight,
-                               blob::kSmallFileBytes >> 20))
+                               blob::kSmallFileBytes >> 20, blob::kLocalFilesInFlight))
       ->check(CLI::Range(1, 64));
   cpCommand
       ->add_option("--blob-type", cp->blobType,
