@@ -22,9 +22,10 @@ is kept, and the same request again (same path, query and range; the
 signature aside) is answered from memory after the same round trip,
 without reaching the server (the request's x-ms-client-request-id echoed;
 answers over 1 MiB are always forwarded). A write (any other method)
-forgets what it changes: the blob's own answers and the listings whose
-prefix covers it. Every client gets the same treatment; the first time
-each request is made it still costs the server.
+that succeeds forgets what it changes: the blob's own answers and the
+listings whose prefix covers it (a container's: all of them). Every client
+gets the same treatment; the first time each request is made it still
+costs the server.
 
 Listens on 127.0.0.1 only (port 0: a free one, written to --port-file). On
 SIGTERM or SIGINT it prints what it did to stderr and exits; SIGUSR1 prints
@@ -239,6 +240,8 @@ class Connection:
                 return  # the client closed its connection
             request = Request(head)
             self.stats.requests[request.method] += 1
+            if self.args.log:
+                self.args.log.write(head.split(b"\r\n", 1)[0].decode("latin-1") + "\n")
             replayable = self.cache is not None and request.method in ("GET", "HEAD") \
                 and not request.has_body()
             if replayable and (answer := self.cache.get(request)) is not None:
@@ -246,13 +249,16 @@ class Connection:
                 await self.round_trip()
                 await self.send_client(echo_request_id(answer, request))
                 continue
-            if self.cache is not None and request.method not in ("GET", "HEAD"):
+            keep_open, status = await self.exchange(request, replayable)
+            # A write that failed (a container create answered 409) changed nothing.
+            if self.cache is not None and request.method not in ("GET", "HEAD") and status < 300:
                 self.cache.forget_changed_by(request)
-            if not await self.exchange(request, replayable):
+            if not keep_open:
                 return
 
     async def exchange(self, request, replayable):
-        """Forwards one request and its response; False when the connection ends."""
+        """Forwards one request and its response: whether the connection
+        goes on, and the response's status."""
         await self.send_server(request.head)
         status, headers, head = None, None, None
         if request.headers.get("expect", "").lower() == "100-continue":
@@ -260,7 +266,7 @@ class Connection:
             await self.round_trip()
             await self.send_client(head)
             if status != 100:
-                return False  # refused before the body: the client may not send it now
+                return False, status  # refused before the body: the client may not send it now
             status = None
         await self.copy_body(self.client_reader, self.send_server, request.headers)
         while status is None or 100 <= status < 200:
@@ -276,7 +282,7 @@ class Connection:
                                  until_eof=True)
         if kept is not None and (bodiless or framed):
             self.cache.keep(request, b"".join(kept))
-        return (bodiless or framed) and headers.get("connection", "").lower() != "close"
+        return (bodiless or framed) and headers.get("connection", "").lower() != "close", status
 
     async def read_response_head(self):
         head = await self.server_reader.readuntil(b"\r\n\r\n")
@@ -335,6 +341,8 @@ def parse():
                         help="answer repeated reads from memory (a service with capacity to spare)")
     parser.add_argument("--replay-limit-mib", type=int, default=2048,
                         help="memory for replayed answers, MiB (default 2048)")
+    parser.add_argument("--log", type=argparse.FileType("w", bufsize=1),
+                        help="write each request's first line here")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--port-file", help="write the port here once listening")
     args = parser.parse_args()

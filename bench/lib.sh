@@ -87,6 +87,7 @@ direct() {
 # did is printed when the bench ends.
 start_proxy() {
   python3 bench/latency_proxy.py --target "127.0.0.1:$1" --rtt "$rtt" $replay --port-file "$work/proxy.port" \
+    ${SKIFF_BENCH_PROXY_LOG:+--log "$SKIFF_BENCH_PROXY_LOG"} \
     2>"$work/proxy.log" &
   proxy_pid=$!
   server_pids+=("$proxy_pid")

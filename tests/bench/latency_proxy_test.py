@@ -52,6 +52,9 @@ class Store(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         Store.seen[(self.command, self.path)] += 1
+        if "restype=container" in self.path:  # it exists already
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            return self.answer(409, b"ContainerAlreadyExists")
         if self.headers.get("Transfer-Encoding") == "chunked":
             body = b""
             while size := int(self.rfile.readline().split(b";")[0], 16):
@@ -147,6 +150,10 @@ class LatencyProxyTest(unittest.TestCase):
         get("/acct/c?comp=list&prefix=b")
         self.assertEqual(sum(Store.seen.values()), 4)  # the first read, the range, two listings
 
+        response, _, _ = self.request("PUT", "/acct/c?restype=container", body=b"")
+        self.assertEqual(response.status, 409)  # a failed write changes nothing
+        get("/acct/c?comp=list&prefix=a")
+        self.assertEqual(sum(Store.seen.values()), 5)
         self.request("PUT", "/acct/c/a.bin", body=b"new")
         get("/acct/c/a.bin?sig=three")
         get("/acct/c?comp=list&prefix=a")  # covers a.bin: forgotten
