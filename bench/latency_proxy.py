@@ -21,7 +21,7 @@ Node process on a shared 2-core machine): a GET or HEAD answered 200 or 206
 is kept, and the same request again (same path, query and range; the
 signature aside) is answered from memory after the same round trip,
 without reaching the server (the request's x-ms-client-request-id echoed;
-answers over 1 MiB are always forwarded). A write (any other method)
+blobs' answers over 1 MiB are always forwarded). A write (any other method)
 that succeeds forgets what it changes: the blob's own answers and the
 listings whose prefix covers it (a container's: all of them). Every client
 gets the same treatment; the first time each request is made it still
@@ -43,10 +43,12 @@ import time
 import urllib.parse
 
 CHUNK = 256 * 1024
-# Larger answers are not kept: moving them is bandwidth, not request rate,
-# and a client reading a large file in large ranges must not fill the
-# memory that small files and listings are replayed from.
-MAX_REPLAYED_ANSWER = 1 << 20
+# Larger answers are not kept: moving a blob's bytes is bandwidth, not
+# request rate, and a client reading a large file in large ranges must not
+# fill the memory that small files and listings are replayed from. A page
+# of a listing (up to 5,000 names) is kept whole: its cost is the server's.
+MAX_REPLAYED_BLOB = 1 << 20
+MAX_REPLAYED_LISTING = 16 << 20
 # Query parameters of a SAS: they authorise a request without changing its answer.
 SIGNING_PARAMETERS = {"sig", "se", "st", "sp", "sv", "sr", "spr", "ss", "srt", "sip", "skoid",
                       "sktid", "skt", "ske", "sks", "skv", "sdd"}
@@ -272,7 +274,8 @@ class Connection:
         while status is None or 100 <= status < 200:
             status, headers, head = await self.read_response_head()
             await self.round_trip()
-            small = int(headers.get("content-length", 0)) <= MAX_REPLAYED_ANSWER
+            limit = MAX_REPLAYED_LISTING if request.query.get("comp") == "list" else MAX_REPLAYED_BLOB
+            small = int(headers.get("content-length", 0)) <= limit
             kept = [] if replayable and status in (200, 206) and small else None
             await self.send_client(head, kept)
         bodiless = request.method == "HEAD" or status in (204, 304)
