@@ -54,6 +54,7 @@ struct ListPage {
 struct Conditions {
   std::string ifMatch;      // the ETag the blob must still have
   std::string ifNoneMatch;  // "*": only when the blob does not exist yet
+  bool any() const { return !ifMatch.empty() || !ifNoneMatch.empty(); }
 };
 
 struct ByteRange {

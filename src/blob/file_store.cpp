@@ -12,9 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <memory>
-#include <numeric>
 #include <random>
 
 #include "blob/errors.hpp"
@@ -329,8 +327,7 @@ BlobProperties FileStore::commitFile(PendingFile& pending, const PutOptions& opt
   ::close(pending.fd);
   pending.fd = -1;
   {
-    const bool conditional =
-        !options.conditions.ifMatch.empty() || !options.conditions.ifNoneMatch.empty();
+    const bool conditional = options.conditions.any();
     DirectoryLock lock(pending.temp.parent_path(), conditional);
     if (conditional) checkConditions(options.conditions, statBlob(name, false), name);
     if (::rename(pending.temp.c_str(), pathOf(name).c_str()) != 0) {
@@ -401,33 +398,15 @@ bool FileStore::renameInPlace(const std::string& from, const std::string& to) {
   return true;
 }
 
-std::string_view FileStore::ListedNames::relative(size_t index) const {
-  const uint32_t start = index == 0 ? 0 : ends_[index - 1];
-  return std::string_view(names_).substr(start, ends_[index] - start);
-}
-
 void FileStore::ListedNames::add(std::string_view fullName) {
   fullName.remove_prefix(directory_.size());
-  if (names_.size() + fullName.size() > std::numeric_limits<uint32_t>::max()) {
+  if (!relative_.append(fullName)) {
     throw BlobError(ErrorKind::kOther, "a listing of more than 4 GiB of names", uriFor(directory_));
   }
-  names_.append(fullName);
-  ends_.push_back(static_cast<uint32_t>(names_.size()));
 }
 
 void FileStore::ListedNames::sort() {
-  std::vector<uint32_t> order(size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(),
-            [this](uint32_t a, uint32_t b) { return relative(a) < relative(b); });
-  std::string sorted;
-  sorted.reserve(names_.size());
-  for (size_t at = 0; at < order.size(); ++at) {
-    sorted.append(relative(order[at]));
-    order[at] = static_cast<uint32_t>(sorted.size());  // its end, once read
-  }
-  names_ = std::move(sorted);
-  ends_ = std::move(order);
+  relative_ = relative_.picked(relative_.sortedOrder());
 }
 
 size_t FileStore::ListedNames::firstAfter(const std::string& marker) const {
@@ -435,18 +414,7 @@ size_t FileStore::ListedNames::firstAfter(const std::string& marker) const {
   // all, one after it follows them all.
   if (marker.compare(0, directory_.size(), directory_) != 0)
     return marker < directory_ ? 0 : size();
-  const std::string_view rest = std::string_view(marker).substr(directory_.size());
-  size_t low = 0;
-  size_t high = size();
-  while (low < high) {
-    const size_t middle = low + (high - low) / 2;
-    if (relative(middle) <= rest) {
-      low = middle + 1;
-    } else {
-      high = middle;
-    }
-  }
-  return low;
+  return relative_.upperBound(std::string_view(marker).substr(directory_.size()));
 }
 
 std::shared_ptr<const FileStore::ListedNames> FileStore::namesToList(const ListOptions& options) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "blob/blob_store.hpp"
+#include "common/packed_names.hpp"
 
 namespace skiff::blob {
 
@@ -61,18 +62,15 @@ class FileStore : public BlobStore {
     explicit ListedNames(std::string directory) : directory_(std::move(directory)) {}
     void add(std::string_view fullName);  // starts with the directory
     void sort();
-    size_t size() const { return ends_.size(); }
-    std::string name(size_t index) const { return directory_ + std::string(relative(index)); }
-    bool isPrefix(size_t index) const { return relative(index).ends_with('/'); }
+    size_t size() const { return relative_.size(); }
+    std::string name(size_t index) const { return directory_ + std::string(relative_[index]); }
+    bool isPrefix(size_t index) const { return relative_[index].ends_with('/'); }
     // The index of the first name after `marker`.
     size_t firstAfter(const std::string& marker) const;
 
    private:
-    std::string_view relative(size_t index) const;
-
     std::string directory_;
-    std::string names_;
-    std::vector<uint32_t> ends_;
+    PackedNames relative_;  // each name without the directory
   };
   // The names a listing covers, sorted: read from the directory for a first
   // page, and taken again by the pages that continue it (a marker) from the

@@ -267,17 +267,22 @@ BlobFs::Listed BlobFs::listDirectory(const std::string& path, size_t limit) {
   list.delimiter = "/";
   list.withMetadata = true;
   list.maxResults = static_cast<int>(std::min<size_t>(limit, 5000));
+  const auto add = [&](std::string_view child, const Attributes& attributes) {
+    if (child.empty() || entries.add(child, attributes)) return;
+    throw BlobError(ErrorKind::kOther,
+                    "a directory listing of more than 4 GiB of names: list a subdirectory instead",
+                    store_->uriOf(prefix));
+  };
   do {
     const blob::ListPage page = store_->list(list);
     for (const auto& directory : page.prefixes) {
       std::string_view child(directory);
       child.remove_prefix(prefix.size());
       child.remove_suffix(1);  // the trailing '/'
-      if (!child.empty()) entries.add(child, directoryAttributes());
+      add(child, directoryAttributes());
     }
     for (const auto& properties : page.blobs) {
-      const auto child = std::string_view(properties.name).substr(prefix.size());
-      if (!child.empty()) entries.add(child, fileAttributes(properties));
+      add(std::string_view(properties.name).substr(prefix.size()), fileAttributes(properties));
     }
     list.marker = page.nextMarker;
   } while (!list.marker.empty() && entries.size() < limit);
