@@ -40,8 +40,9 @@ small_mib=$((small_files * 64 / 1024))
 trials=${SKIFF_BENCH_TRIALS:-3}
 
 # run_case NAME MIB CLEAN_DIR SKIFF_CMD... -- RCLONE_ARGS...: alternates skiff,
-# rclone and rclone-16 (rclone with RCLONE_ARGS) $trials times, CLEAN_DIR
-# emptied before each (none: ""), and reports the medians.
+# rclone and rclone-16 (rclone with RCLONE_ARGS) $trials times (after a trial
+# unrecorded with --replay), CLEAN_DIR emptied before each (none: ""), and
+# reports the medians.
 run_case() {
   local name=$1 mib=$2 clean=$3
   shift 3
@@ -49,7 +50,9 @@ run_case() {
   while [ "$1" != -- ]; do skiff_cmd+=("$1"); shift; done
   shift
   rclone_args=("$@")
-  for _ in $(seq "$trials"); do
+  local trial
+  for trial in $(seq "$(warm_up_first)" "$trials"); do
+    warming_up=$([ "$trial" != 0 ] || echo 1)
     [ -z "$clean" ] || rm -rf "$clean"
     record "$name" skiff "$(measure "${skiff_cmd[@]}")"
     [ -z "$clean" ] || rm -rf "$clean"

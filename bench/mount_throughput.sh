@@ -99,8 +99,9 @@ echo "median of $rounds rounds; MB/s = 10^6 bytes/s; CPU = the mount process's d
 echo "RSS = its peak since mounted; servers = Azurite's (and the proxy's) CPU, in % of one core (of 2)"
 sync; echo 3 >/proc/sys/vm/drop_caches
 local_cold=$(seconds cat "$work/data/big.bin")
-for round in $(seq "$rounds"); do
-  echo "round $round of $rounds"
+for round in $(seq "$(warm_up_first)" "$rounds"); do
+  warming_up=$([ "$round" != 0 ] || echo 1)
+  echo "round $round of $rounds${warming_up:+ (warm-up, not recorded: the requests of every tool reach the proxy once)}"
   sync  # warm reads with no writeback under way, for all
   record warm-local local "$(measure cat "$work/data/big.bin")"
   mount_all
