@@ -250,7 +250,8 @@ std::unique_ptr<blob::BlobStore> openMountStore(const blob::BlobUri& uri) {
   if (uri.scheme == blob::BlobUri::Scheme::kFile) return std::make_unique<blob::FileStore>();
   // A mount answers the kernel: few, quick retries, and a short stall
   // timeout, so an unreachable or stalled store gives EIO within
-  // kMountStallTimeout x 3 + 1.2 s (about 10 s; docs/mount.md) instead of
+  // 3 x (kMountStallTimeout + up to 1 s until curl checks) + 1.2 s
+  // (10-13.2 s; docs/mount.md) instead of
   // hanging the caller.
   blob::azure::TransferOptions transfer = blob::azure::transferOptionsFromEnvironment();
   transfer.retry.maxAttempts = std::min(transfer.retry.maxAttempts, 3);
