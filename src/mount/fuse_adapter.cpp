@@ -249,10 +249,9 @@ constexpr std::chrono::seconds kMountStallTimeout{3};
 std::unique_ptr<blob::BlobStore> openMountStore(const blob::BlobUri& uri) {
   if (uri.scheme == blob::BlobUri::Scheme::kFile) return std::make_unique<blob::FileStore>();
   // A mount answers the kernel: few, quick retries, and a short stall
-  // timeout, so an unreachable or stalled store gives EIO within
-  // 3 x (kMountStallTimeout + up to 1 s until curl checks) + 1.2 s
-  // (10-13.2 s; docs/mount.md) instead of
-  // hanging the caller.
+  // timeout, so an unreachable or stalled store gives EIO instead of hanging
+  // the caller: within 3 x (kMountStallTimeout + up to 1 s until curl checks
+  // the rate) + 1.2 s of backoff, 10-13.2 s (docs/mount.md).
   blob::azure::TransferOptions transfer = blob::azure::transferOptionsFromEnvironment();
   transfer.retry.maxAttempts = std::min(transfer.retry.maxAttempts, 3);
   transfer.retry.maxDelay = std::chrono::milliseconds(2000);
