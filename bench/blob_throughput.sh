@@ -49,11 +49,12 @@ fi
 echo "downloads land in $landing"
 
 trials=${SKIFF_BENCH_TRIALS:-3}
+floor_cmd=()
 
 # run_case NAME MIB CLEAN_DIR SKIFF_CMD... -- RCLONE_ARGS...: alternates skiff,
-# rclone and rclone-16 (rclone with RCLONE_ARGS) $trials times (after a trial
-# unrecorded with --replay), CLEAN_DIR emptied before each (none: ""), and
-# reports the medians.
+# rclone and rclone-16 (rclone with RCLONE_ARGS), and floor_cmd if set, $trials
+# times (after a trial unrecorded with --replay), CLEAN_DIR emptied before each
+# (none: ""), and reports the medians.
 run_case() {
   local name=$1 mib=$2 clean=$3
   shift 3
@@ -70,6 +71,8 @@ run_case() {
     record "$name" rclone "$(measure rclone "${rclone_args[@]}" "${rclone_flags[@]}")"
     [ -z "$clean" ] || rm -rf "$clean"
     record "$name" rclone-16 "$(measure rclone "${rclone_args[@]}" "${rclone_flags[@]}" "${rclone16_flags[@]}")"
+    [ ${#floor_cmd[@]} = 0 ] || [ -z "$clean" ] || rm -rf "$clean"
+    [ ${#floor_cmd[@]} = 0 ] || record "$name" curl "$(measure "${floor_cmd[@]}")"
   done
   report "$name" "$name" "$mib"
 }
@@ -79,9 +82,17 @@ echo "servers = Azurite's (and the proxy's) CPU meanwhile, in % of one core (of 
 run_case "upload ${big_mib} MiB, 8 MiB blocks" "$big_mib" "" \
   build/skiff blob cp -q "$work/big/data.bin" "az://$account/skiff-big/data.bin" -- \
   copy "$work/big" az:rclone-big
+# The floor of a download's CPU: curl fetching the blob in one GET (no ranges,
+# no threads) into the same landing, through the same proxy. Most of it is the
+# kernel's, copying socket to process and process to page cache; what a client
+# spends above it is its own. Signed with a read-only account SAS, which stays
+# out of the command line (a config file of curl's).
+echo "curl: one GET of the whole blob, the floor of a download's CPU"
+floor_cmd=(curl -sSf --create-dirs -K "$(curl_config "skiff-big/data.bin" "$landing/down/data.bin")")
 run_case "download ${big_mib} MiB" "$big_mib" "$landing/down" \
   build/skiff blob cp -q "az://$account/skiff-big/data.bin" "$landing/down/" -- \
   copy az:rclone-big "$landing/down"
+floor_cmd=()
 cmp "$work/big/data.bin" "$landing/down/data.bin"
 run_case "upload ${small_files} x 64 KiB" "$small_mib" "" \
   build/skiff blob cp -q -r "$work/small" "az://$account/skiff-small" -- \

@@ -78,6 +78,25 @@ start_azurite() {
   export RCLONE_CONFIG_AZ_TYPE=azureblob RCLONE_CONFIG_AZ_ACCOUNT=$account RCLONE_CONFIG_AZ_KEY=$key
   export RCLONE_CONFIG_AZ_ENDPOINT=$endpoint RCLONE_CONFIG_AZ_USE_EMULATOR=true RCLONE_CONFIG=/dev/null
 }
+# curl_config BLOB OUTPUT: writes (mode 600) and prints the path of a curl
+# config that downloads BLOB (container/name) from $endpoint into OUTPUT,
+# signed with an account SAS (read-only, objects, a day long).
+curl_config() {
+  local config
+  config=$(mktemp "$work/curl-XXXXXX.conf")
+  python3 - "$account" "$key" "$endpoint/$1" "$2" >"$config" <<'PY'
+import base64, datetime, hashlib, hmac, sys, urllib.parse
+account, key, url, output = sys.argv[1:5]
+version = "2019-02-02"
+expiry = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+signed = "\n".join([account, "r", "b", "o", "", expiry, "", "http,https", version, ""])
+signature = base64.b64encode(hmac.new(base64.b64decode(key), signed.encode(), hashlib.sha256).digest()).decode()
+query = urllib.parse.urlencode({"sv": version, "ss": "b", "srt": "o", "sp": "r", "se": expiry,
+                                "spr": "http,https", "sig": signature})
+print(f'url = "{url}?{query}"\noutput = "{output}"')
+PY
+  echo "$config"
+}
 direct() {
   AZURE_STORAGE_CONNECTION_STRING="$connection$direct_endpoint;" RCLONE_CONFIG_AZ_ENDPOINT=$direct_endpoint "$@"
 }
