@@ -51,9 +51,6 @@ print(json.dumps({"inputs": inputs}))
 PY
 done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
-
 skiff_port=$(free_port)
 skiff_threads=$(nproc)
 [ -n "${BATCH_DELAY:-}" ] && skiff_threads=8
