@@ -40,8 +40,8 @@ has_rtt() { [[ ! $rtt =~ ^0*(\.0*)?(us|ms|s)?$ ]]; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
-  for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done
-  echo "port $1 did not open within 10 s" >&2
+  for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done
+  echo "port $1 did not open within 30 s" >&2
   exit 1
 }
 
