@@ -11,7 +11,7 @@
 # lsf -R`) and downloaded (0 skips them). --rtt puts bench/latency_proxy.py
 # between the clients and Azurite: each request pays that round trip, as in a
 # cloud region (0, the default, reaches Azurite directly).
-# Needs build/skiff, node_modules (scripts/setup), rclone and GNU time.
+# Needs build/skiff, node_modules (scripts/setup), rclone, curl and GNU time.
 # The servers' CPU (Azurite and the proxy) is printed beside each figure: a
 # ratio near 1 with the servers at 100% of a core or more in every run
 # measures the emulator more than the clients.
@@ -23,7 +23,7 @@ set -- "${positional[@]}"
 big_mib=${1:-1024}
 small_files=${2:-2000}
 names=${3:-20000}
-require rclone bc /usr/bin/time
+require rclone bc curl /usr/bin/time
 start_azurite
 # --ignore-times: every trial transfers everything, as skiff blob cp does.
 rclone_flags=(--azureblob-chunk-size 8M --azureblob-upload-cutoff 8M --ignore-times -q)
