@@ -8,7 +8,8 @@
 #
 # Cases: one BIG_MIB file in 8 MiB blocks, and SMALL_FILES files of 64 KiB,
 # uploaded and downloaded; NAMES empty blobs listed (`blob ls -r` / `rclone
-# lsf -R`) and downloaded (0 skips them). --rtt puts bench/latency_proxy.py
+# lsf -R`) and downloaded (0 skips them). The large download also times curl
+# fetching the blob in one GET: the floor of a download's CPU. --rtt puts bench/latency_proxy.py
 # between the clients and Azurite: each request pays that round trip, as in a
 # cloud region (0, the default, reaches Azurite directly).
 # Needs build/skiff, node_modules (scripts/setup), rclone, curl and GNU time.
