@@ -9,9 +9,10 @@
 # Cases: one BIG_MIB file in 8 MiB blocks, and SMALL_FILES files of 64 KiB,
 # uploaded and downloaded; NAMES empty blobs listed (`blob ls -r` / `rclone
 # lsf -R`) and downloaded (0 skips them). The large download also times curl
-# fetching the blob in one GET: the floor of a download's CPU. --rtt puts bench/latency_proxy.py
-# between the clients and Azurite: each request pays that round trip, as in a
-# cloud region (0, the default, reaches Azurite directly).
+# fetching the blob in one GET: the floor of a download's CPU. --rtt puts
+# bench/latency_proxy.py between the clients and Azurite: each request pays
+# that round trip, as in a cloud region (0, the default, reaches Azurite
+# directly).
 # Needs build/skiff, node_modules (scripts/setup), rclone, curl and GNU time.
 # The servers' CPU (Azurite and the proxy) is printed beside each figure: a
 # ratio near 1 with the servers at 100% of a core or more in every run
