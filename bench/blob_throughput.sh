@@ -64,17 +64,18 @@ run_case() {
   while [ "$1" != -- ]; do skiff_cmd+=("$1"); shift; done
   shift
   rclone_args=("$@")
-  local trial
-  for trial in $(seq "$(warm_up_first)" "$trials"); do
-    warming_up=$([ "$trial" != 0 ] || echo 1)
+  # trial TOOL CMD...: one recorded run of CMD, in an emptied CLEAN_DIR.
+  trial() {
     [ -z "$clean" ] || rm -rf "$clean"
-    record "$name" skiff "$(measure "${skiff_cmd[@]}")"
-    [ -z "$clean" ] || rm -rf "$clean"
-    record "$name" rclone "$(measure rclone "${rclone_args[@]}" "${rclone_flags[@]}")"
-    [ -z "$clean" ] || rm -rf "$clean"
-    record "$name" rclone-16 "$(measure rclone "${rclone_args[@]}" "${rclone_flags[@]}" "${rclone16_flags[@]}")"
-    [ ${#floor_cmd[@]} = 0 ] || [ -z "$clean" ] || rm -rf "$clean"
-    [ ${#floor_cmd[@]} = 0 ] || record "$name" curl "$(measure "${floor_cmd[@]}")"
+    record "$name" "$1" "$(measure "${@:2}")"
+  }
+  local round
+  for round in $(seq "$(warm_up_first)" "$trials"); do
+    warming_up=$([ "$round" != 0 ] || echo 1)
+    trial skiff "${skiff_cmd[@]}"
+    trial rclone rclone "${rclone_args[@]}" "${rclone_flags[@]}"
+    trial rclone-16 rclone "${rclone_args[@]}" "${rclone_flags[@]}" "${rclone16_flags[@]}"
+    [ ${#floor_cmd[@]} = 0 ] || trial curl "${floor_cmd[@]}"
   done
   report "$name" "$name" "$mib"
 }
@@ -87,8 +88,7 @@ run_case "upload ${big_mib} MiB, 8 MiB blocks" "$big_mib" "" \
 # The floor of a download's CPU: curl fetching the blob in one GET (no ranges,
 # no threads) into the same landing, through the same proxy. Most of it is the
 # kernel's, copying socket to process and process to page cache; what a client
-# spends above it is its own. Signed with a read-only account SAS, which stays
-# out of the command line (a config file of curl's).
+# spends above it is its own.
 echo "curl: one GET of the whole blob, the floor of a download's CPU"
 floor_cmd=(curl -sSf --create-dirs -K "$(curl_config "skiff-big/data.bin" "$landing/down/data.bin")")
 run_case "download ${big_mib} MiB" "$big_mib" "$landing/down" \
