@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/yaml_load.hpp"
 
 namespace skiff::deploy {
 
@@ -63,7 +64,11 @@ SecretValues readSecretsFile(const std::string& path) {
       readBoundedFile(path, 4ull << 20, "a secrets file holds keys and values; keep it below this");
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    root = loadYaml(text);
+  } catch (const YamlTooLarge& e) {
+    throw Error(fmt::format("the secrets file is refused (line {}, column {}): {}", e.mark.line + 1,
+                            e.mark.column + 1, e.msg),
+                path, "write it as SECRET: {KEY: value}, without aliases");
   } catch (const YAML::Exception& e) {
     // yaml-cpp's message quotes no values, only where the syntax broke.
     throw Error(fmt::format("the secrets file is not valid YAML (line {}, column {})",

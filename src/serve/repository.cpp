@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/text.hpp"
+#include "common/yaml_load.hpp"
 
 namespace skiff::serve {
 namespace {
@@ -164,8 +165,8 @@ std::vector<int64_t> VersionPolicy::select(const std::vector<int64_t>& available
 ModelConfig parseModelConfig(const std::string& text, const std::string& where) {
   YAML::Node root;
   try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
+    root = loadYaml(text);
+  } catch (const YAML::Exception& e) {
     throw Error(e.msg, fmt::format("{}:{}:{}", where, e.mark.line + 1, e.mark.column + 1));
   }
   ModelConfig config;

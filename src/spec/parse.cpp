@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/text.hpp"
+#include "common/yaml_load.hpp"
 
 namespace skiff::spec {
 namespace {
@@ -535,10 +536,16 @@ ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
   ParseResult result;
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yamlText));
+    documents = loadAllYaml(yamlText);
   } catch (const YAML::DeepRecursion& e) {
     diagnostics.add(e.mark, "", fmt::format("nested deeper than {} levels", e.depth()),
                     fmt::format("a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md"));
+    result.diagnostics = diagnostics.all();
+    return result;
+  } catch (const YamlTooLarge& e) {
+    diagnostics.add(e.mark, "", e.msg,
+                    "a skiff.yaml is a few hundred nodes: use fewer aliases (*name) and merge "
+                    "keys (<<), or write the values out");
     result.diagnostics = diagnostics.all();
     return result;
   } catch (const YAML::Exception& e) {

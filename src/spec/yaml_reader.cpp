@@ -53,6 +53,57 @@ bool isQuoted(const YAML::Node& node) {
   return node.Tag() == "!";
 }
 
+struct Entry {
+  YAML::Node key;
+  YAML::Node value;
+  bool merged;  // from a merge key (`<<: *base`)
+};
+
+constexpr int kMaxMergeDepth = 8;
+
+// A mapping's entries, its own first, then those of the mappings it merges
+// (`<<: *base` or `<<: [*a, *b]`, YAML's merge key, recursively): yaml-cpp
+// keeps `<<` as a plain key. How far aliases expand is bounded when the
+// document is loaded (common/yaml_load.hpp).
+void collectEntries(const YAML::Node& node, const std::string& path, Diagnostics& diagnostics,
+                    bool merged, int depth, std::vector<Entry>& out) {
+  std::vector<YAML::Node> merges;
+  for (const auto& item : node) {
+    if (item.first.IsScalar() && item.first.Scalar() == "<<" && !isQuoted(item.first)) {
+      merges.push_back(item.second);
+    } else {
+      out.push_back({item.first, item.second, merged});
+    }
+  }
+  for (const auto& merge : merges) {
+    std::vector<YAML::Node> sources;
+    if (merge.IsSequence()) {
+      for (const auto& source : merge) sources.push_back(source);
+    } else {
+      sources.push_back(merge);
+    }
+    for (const auto& source : sources) {
+      if (!source.IsMap()) {
+        diagnostics.add(source.Mark(), path, "<< merges mappings, got " + describeNode(source),
+                        "<<: *name, or <<: [*a, *b], naming mappings");
+      } else if (depth >= kMaxMergeDepth) {
+        diagnostics.add(source.Mark(), path,
+                        fmt::format("merge keys nested deeper than {} levels", kMaxMergeDepth),
+                        "merge fewer mappings into each other");
+      } else {
+        collectEntries(source, path, diagnostics, true, depth + 1, out);
+      }
+    }
+  }
+}
+
+std::vector<Entry> entriesWithMerges(const YAML::Node& node, const std::string& path,
+                                     Diagnostics& diagnostics) {
+  std::vector<Entry> entries;
+  collectEntries(node, path, diagnostics, false, 0, entries);
+  return entries;
+}
+
 }  // namespace
 
 std::optional<std::string> readScalar(const YAML::Node& node, const std::string& path,
@@ -73,26 +124,30 @@ MapReader::MapReader(const YAML::Node& node, std::string path, Diagnostics& diag
     }
     return;
   }
-  for (const auto& item : node) {
-    if (!item.first.IsScalar()) {
-      diagnostics_.add(item.first.Mark(), path_, "a key must be a plain name");
+  for (const auto& [keyNode, value, merged] : entriesWithMerges(node, path_, diagnostics_)) {
+    if (!keyNode.IsScalar()) {
+      diagnostics_.add(keyNode.Mark(), path_, "a key must be a plain name");
       continue;
     }
-    const std::string key = item.first.Scalar();
+    const std::string key = keyNode.Scalar();
     if (keyNodes_.count(key)) {
-      diagnostics_.add(item.first.Mark(), childPath(path_, key), "field is given twice",
-                       "keep one");
+      // A merged mapping's key is overridden by the mapping's own, as YAML says.
+      if (!merged) {
+        diagnostics_.add(keyNode.Mark(), childPath(path_, key), "field is given twice", "keep one");
+      }
       continue;
     }
+    // Extension fields (x-...) hold anchors for merge keys, as in Compose files.
+    if (key.rfind("x-", 0) == 0) continue;
     if (std::find(knownKeys.begin(), knownKeys.end(), key) == knownKeys.end()) {
       const auto suggestion = closestMatch(key, knownKeys);
-      diagnostics_.add(item.first.Mark(), childPath(path_, key), "unknown field",
+      diagnostics_.add(keyNode.Mark(), childPath(path_, key), "unknown field",
                        suggestion ? fmt::format("did you mean \"{}\"?", *suggestion)
                                   : "fields here: " + joinAlternatives(knownKeys));
       continue;
     }
-    keyNodes_.emplace(key, item.first);
-    entries_.emplace_back(key, item.second);
+    keyNodes_.emplace(key, keyNode);
+    entries_.emplace_back(key, value);
   }
 }
 
@@ -200,11 +255,12 @@ std::optional<std::map<std::string, std::string>> MapReader::stringMap(std::stri
     return std::nullopt;
   }
   std::map<std::string, std::string> items;
-  for (const auto& item : value) {
-    const auto name = readScalar(item.first, pathOf(key), diagnostics_);
+  for (const auto& entry : entriesWithMerges(value, pathOf(key), diagnostics_)) {
+    const auto name = readScalar(entry.key, pathOf(key), diagnostics_);
     if (!name) continue;
-    const auto text = readScalar(item.second, pathOf(key) + "." + *name, diagnostics_);
-    if (text) items[*name] = *text;
+    const auto text = readScalar(entry.value, pathOf(key) + "." + *name, diagnostics_);
+    // The mapping's own entries come first and win over merged ones.
+    if (text) items.emplace(*name, *text);
   }
   return items;
 }

@@ -1,7 +1,10 @@
 #include "spec/parse.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -345,6 +348,75 @@ TEST(ParseSpec, QuotedNumbersAreStrings) {
   EXPECT_NE(text.find("services.api.port: expected a whole number, got \"8080\""),
             std::string::npos)
       << text;
+}
+
+// Nine levels of ten aliases each: 10^9 nodes once expanded, 1 KiB as text.
+std::string billionLaughs() {
+  std::string yaml = "name: bomb\nlol0: &l0 [lol]\n";
+  for (int level = 1; level <= 9; ++level) {
+    yaml += fmt::format("lol{}: &l{} [", level, level);
+    for (int i = 0; i < 10; ++i) yaml += fmt::format("{}*l{}", i ? ", " : "", level - 1);
+    yaml += "]\n";
+  }
+  return yaml + "jobs: {train: {command: *l9}}\n";
+}
+
+TEST(ParseSpec, AliasBombsAreRefusedAtTheAliasThatCrossesTheBudget) {
+  const auto started = std::chrono::steady_clock::now();
+  const ParseResult result = parse(billionLaughs());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  ASSERT_FALSE(result.ok());
+  ASSERT_EQ(result.diagnostics.size(), 1u) << joined(result);
+  const std::string text = joined(result);
+  // Level 5 holds 10^5 nodes: its aliases cross the budget of 100,000.
+  EXPECT_NE(text.find("skiff.yaml:7:"), std::string::npos) << text;
+  EXPECT_NE(text.find("expands the document past 100000 nodes"), std::string::npos) << text;
+  EXPECT_NE(text.find("use fewer aliases"), std::string::npos) << text;
+}
+
+TEST(ParseSpec, AliasesNestedTooDeepAreRefused) {
+  // Each level is small, but the expansion nests 70 lists deep.
+  std::string yaml = "name: deep\na0: &a0 [x]\n";
+  for (int level = 1; level < 70; ++level) {
+    yaml += fmt::format("a{}: &a{} [*a{}]\n", level, level, level - 1);
+  }
+  const ParseResult result = parse(yaml);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(joined(result).find("deeper than 64 levels"), std::string::npos) << joined(result);
+}
+
+TEST(ParseSpec, MergeKeysMergeMappingsAndOwnKeysWin) {
+  const ParseResult result = parse(R"(name: demo
+x-defaults: &defaults
+  command: [python3, train.py]
+  env: &env {EPOCHS: "10", SEED: "1"}
+  resources: {cpu: 1, memory: 1Gi}
+jobs:
+  train:
+    <<: *defaults
+    env:
+      <<: *env
+      EPOCHS: "20"
+  eval:
+    <<: [*defaults]
+    command: [python3, eval.py]
+)");
+  // x- fields hold anchors, as in Compose files; nothing else reads them.
+  ASSERT_TRUE(result.ok()) << joined(result);
+  const auto& train = result.spec->jobs.at("train");
+  EXPECT_EQ(train.command, (std::vector<std::string>{"python3", "train.py"}));
+  EXPECT_EQ(train.env.at("EPOCHS"), "20");
+  EXPECT_EQ(train.env.at("SEED"), "1");
+  EXPECT_EQ(train.resources.memory, "1Gi");
+  const auto& eval = result.spec->jobs.at("eval");
+  EXPECT_EQ(eval.command, (std::vector<std::string>{"python3", "eval.py"}));
+  EXPECT_EQ(eval.env.at("EPOCHS"), "10");
+}
+
+TEST(ParseSpec, MergeKeysTakeOnlyMappings) {
+  const ParseResult result = parse("name: demo\njobs:\n  train:\n    <<: [a, b]\n");
+  EXPECT_NE(joined(result).find("<< merges mappings, got \"a\""), std::string::npos)
+      << joined(result);
 }
 
 TEST(ParseSpec, ServeNeedsAModelRepository) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/yaml_load.hpp"
 #include "image/credentials.hpp"
 
 namespace skiff::deploy::k8s {
@@ -41,7 +42,11 @@ std::vector<ConfigFile> readConfigFiles(std::string& source) {
   for (const auto& path : paths) {
     if (!fs::exists(path)) continue;  // kubectl skips missing files of the list too
     try {
-      files.push_back({path, YAML::LoadFile(path.string())});
+      files.push_back({path, loadYamlFile(path.string())});
+    } catch (const YamlTooLarge& e) {
+      throw Error(fmt::format("the kubeconfig is refused (line {}, column {}): {}", e.mark.line + 1,
+                              e.mark.column + 1, e.msg),
+                  path.string(), "fix it, or point KUBECONFIG at another file");
     } catch (const YAML::Exception& e) {
       throw Error(fmt::format("the kubeconfig is not valid YAML (line {}, column {})",
                               e.mark.line + 1, e.mark.column + 1),
