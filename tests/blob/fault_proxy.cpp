@@ -104,17 +104,71 @@ FaultProxy::~FaultProxy() {
   ::shutdown(listener_, SHUT_RDWR);
   ::close(listener_);
   acceptor_.join();
-  for (auto& handler : handlers_) handler.join();
+  std::unique_lock lock(handlersMutex_);
+  handlersDone_.wait(lock, [&] { return handlers_ == 0; });
 }
 
 void FaultProxy::script(std::vector<Fault> faults, Fault fallback) {
   std::lock_guard lock(mutex_);
   script_.assign(faults.begin(), faults.end());
   fallback_ = fallback;
+  match_.clear();
+  oneIn_ = 0;
 }
 
-FaultProxy::Fault FaultProxy::nextFault() {
+void FaultProxy::scriptMatching(std::string match, std::vector<Fault> faults, Fault fallback) {
   std::lock_guard lock(mutex_);
+  script_.assign(faults.begin(), faults.end());
+  fallback_ = fallback;
+  match_ = std::move(match);
+  oneIn_ = 0;
+}
+
+void FaultProxy::randomFaults(uint64_t seed, int oneIn, std::vector<Fault> faults, int burst,
+                              int maxPerRequest) {
+  std::lock_guard lock(mutex_);
+  script_.clear();
+  fallback_ = Fault::kNone;
+  match_.clear();
+  oneIn_ = faults.empty() ? 0 : std::max(oneIn, 1);
+  randomKinds_ = std::move(faults);
+  burst_ = std::max(burst, 1);
+  burstLeft_ = 0;
+  maxPerRequest_ = maxPerRequest;
+  random_.seed(seed);
+  faulted_.clear();
+}
+
+FaultProxy::Fault FaultProxy::randomFault(const std::string& request) {
+  if (burstLeft_ == 0) {
+    if (random_() % static_cast<uint64_t>(oneIn_) != 0) return Fault::kNone;
+    burstLeft_ = burst_;
+  }
+  // The request's identity: its request line and the range it asks for.
+  const size_t headEnd = request.find("\r\n\r\n");
+  std::string key = request.substr(0, request.find("\r\n"));
+  std::string head = request.substr(0, headEnd);
+  std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+  for (const char* header : {"\r\nrange:", "\r\nx-ms-range:"}) {
+    const size_t at = head.find(header);
+    if (at != std::string::npos) key += head.substr(at, head.find("\r\n", at + 2) - at);
+  }
+  const auto now = std::chrono::steady_clock::now();
+  auto& times = faulted_[key];
+  std::erase_if(times, [&](auto at) { return now - at > std::chrono::seconds(10); });
+  if (static_cast<int>(times.size()) >= maxPerRequest_) return Fault::kNone;
+  times.push_back(now);
+  --burstLeft_;
+  return randomKinds_[random_() % randomKinds_.size()];
+}
+
+FaultProxy::Fault FaultProxy::nextFault(const std::string& request) {
+  std::lock_guard lock(mutex_);
+  if (oneIn_ > 0) return randomFault(request);
+  if (!match_.empty() &&
+      request.substr(0, request.find("\r\n")).find(match_) == std::string::npos) {
+    return Fault::kNone;
+  }
   if (script_.empty()) return fallback_;
   const Fault fault = script_.front();
   script_.pop_front();
@@ -127,7 +181,15 @@ void FaultProxy::serve() {
     if (::poll(&waiting, 1, 100) <= 0) continue;
     const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
-    handlers_.emplace_back([this, client] { handle(client); });
+    {
+      std::lock_guard lock(handlersMutex_);
+      ++handlers_;
+    }
+    std::thread([this, client] {
+      handle(client);
+      std::lock_guard lock(handlersMutex_);
+      if (--handlers_ == 0) handlersDone_.notify_all();
+    }).detach();
   }
 }
 
@@ -138,7 +200,7 @@ void FaultProxy::handle(int client) {
     return;
   }
   ++requests_;
-  const Fault fault = nextFault();
+  const Fault fault = nextFault(request);
   if (fault != Fault::kNone) ++faultsInjected_;
   if (fault == Fault::kReset) {
     ::close(client);
@@ -167,6 +229,9 @@ void FaultProxy::handle(int client) {
     ::close(client);
     return;
   }
+  if (const auto latency = latencyMs_.load(); latency > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+  }
   const int upstream = connectLoopback(upstreamPort_);
   if (upstream < 0) {
     ::close(client);
@@ -181,6 +246,7 @@ void FaultProxy::handle(int client) {
     }
   }
   ::close(upstream);
+  if (fault == Fault::kLostAnswer) response.clear();
   if (fault == Fault::kCutResponse) response.resize(response.size() / 2);
   sendAll(client, response);
   ::close(client);

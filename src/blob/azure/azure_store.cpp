@@ -148,6 +148,11 @@ struct AzureStore::Call {
   // runs before every try, so a retried stream can start over.
   std::function<void(const char*, size_t)> onBody;
   std::function<void()> onAttempt;
+  // For a conditional write: the Content-MD5 the blob has once it applied.
+  // When an attempt whose outcome is unknown (the connection broke, a 5xx)
+  // is followed by a failed condition, the first attempt may have landed:
+  // a blob with exactly this MD5 is this write's, and counts as success.
+  std::string writtenMd5;
 };
 
 namespace {
@@ -228,6 +233,7 @@ http::Response AzureStore::execute(const Call& call) {
   if (!query.empty()) url += "?" + query;
   const std::string uri = uriOf(call.name);
 
+  bool mayHaveLanded = false;  // an earlier attempt's outcome is unknown
   for (int attempt = 1;; ++attempt) {
     http::Request request;
     request.method = call.method;
@@ -256,6 +262,7 @@ http::Response AzureStore::execute(const Call& call) {
                                     credentials_.blobEndpoint, e.what(), attempt),
                         uri, "check the endpoint, the network, and that the service is up");
       }
+      mayHaveLanded = true;
       const auto delay = backoff(options_.retry, attempt, {});
       spdlog::debug("{} {}: {}; retrying in {} ms", call.method, uri, e.what(), delay.count());
       std::this_thread::sleep_for(delay);
@@ -265,6 +272,7 @@ http::Response AzureStore::execute(const Call& call) {
       return response;
     }
     if (isRetryable(response.status) && !lastAttempt) {
+      mayHaveLanded = mayHaveLanded || response.status >= 500;
       const auto delay = backoff(options_.retry, attempt, response.header("retry-after"));
       spdlog::debug("{} {}: HTTP {}; retrying in {} ms", call.method, uri, response.status,
                     delay.count());
@@ -291,6 +299,11 @@ http::Response AzureStore::execute(const Call& call) {
            "create it (skiff blob cp creates the destination container)");
     }
     if (status == 404) fail(ErrorKind::kNotFound, "no such blob", {});
+    const bool conditionFailed = status == 412 || code == "ConditionNotMet" ||
+                                 (status == 409 && code == "BlobAlreadyExists");
+    if (conditionFailed && mayHaveLanded && !call.writtenMd5.empty()) {
+      if (auto landed = ownEarlierWrite(call)) return *landed;
+    }
     if (status == 412 || code == "ConditionNotMet") {
       fail(ErrorKind::kConditionFailed, "the blob was changed by someone else since it was read",
            "read it again and retry; nothing was overwritten");
@@ -343,6 +356,20 @@ void AzureStore::ensureContainer() {
                     static_cast<int>(response.status), response.header("x-ms-error-code"),
                     response.header("x-ms-request-id"));
   }
+}
+
+std::optional<http::Response> AzureStore::ownEarlierWrite(const Call& write) {
+  Call call;
+  call.method = "HEAD";
+  call.name = write.name;
+  call.headOnly = true;
+  call.accept = {200, 404};
+  http::Response response = execute(call);
+  if (response.status != 200 || response.header("content-md5") != write.writtenMd5) {
+    return std::nullopt;
+  }
+  spdlog::debug("{}: an earlier attempt of the write landed", uriOf(write.name));
+  return response;
 }
 
 std::optional<BlobProperties> AzureStore::head(const std::string& name) {
@@ -517,31 +544,6 @@ BlobProperties AzureStore::getUnordered(const std::string& name, const Positiona
   return properties;
 }
 
-BlobProperties AzureStore::putSingle(const std::string& name, std::string_view data,
-                                     const PutOptions& options) {
-  Call call;
-  call.method = "PUT";
-  call.name = name;
-  call.body = data;
-  Md5 md5;
-  md5.update(data);
-  // Checked by the service on arrival and kept as the blob's MD5.
-  call.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-MD5", md5.base64()}};
-  addBlobSettings(call.headers, options);
-  call.accept = {201};
-  const http::Response response = execute(call);
-  BlobProperties properties;
-  properties.name = name;
-  properties.blobType = "BlockBlob";
-  properties.contentMd5 = call.headers[1].second;
-  properties.size = data.size();
-  properties.etag = response.header("etag");
-  properties.lastModified = parseHttpDate(response.header("last-modified"));
-  properties.contentType = options.contentType;
-  properties.metadata = options.metadata;
-  return properties;
-}
-
 // Put Block for each staged block, on the store's workers with two blocks
 // queued (reading a block takes far less than sending one), then Put Block List.
 class AzureStore::Blocks : public BlockUpload {
@@ -585,6 +587,7 @@ class AzureStore::Blocks : public BlockUpload {
     commit.headers = {{"x-ms-blob-content-md5", blobMd5}};
     addBlobSettings(commit.headers, options);
     commit.accept = {201};
+    commit.writtenMd5 = blobMd5;
     const http::Response response = store_.execute(commit);
     BlobProperties properties;
     properties.name = name_;
@@ -623,6 +626,47 @@ class AzureStore::Blocks : public BlockUpload {
   uint64_t done_ = 0;
   BoundedExecutor executor_;  // last: destroyed first, waiting for blocks in flight
 };
+
+BlobProperties AzureStore::putSingle(const std::string& name, std::string_view data,
+                                     const PutOptions& options) {
+  Call call;
+  call.method = "PUT";
+  call.name = name;
+  call.body = data;
+  Md5 md5;
+  md5.update(data);
+  // Checked by the service on arrival and kept as the blob's MD5.
+  call.headers = {{"x-ms-blob-type", "BlockBlob"}, {"Content-MD5", md5.base64()}};
+  addBlobSettings(call.headers, options);
+  call.accept = {201};
+  call.writtenMd5 = call.headers[1].second;
+  http::Response response;
+  try {
+    response = execute(call);
+  } catch (const BlobError& e) {
+    // Uncommitted blocks (an abandoned block upload, such as the mount's own
+    // when a file it streamed is rewritten) make Azurite refuse Put Blob
+    // with If-None-Match: * although the blob does not exist (Azure takes
+    // it). Put Block List takes the same condition as both do.
+    if (e.kind() != ErrorKind::kConditionFailed || options.conditions.ifNoneMatch != "*" ||
+        head(name)) {
+      throw;
+    }
+    Blocks blocks(*this, name, {});
+    blocks.stage(std::string(data));
+    return blocks.commit(options);
+  }
+  BlobProperties properties;
+  properties.name = name;
+  properties.blobType = "BlockBlob";
+  properties.contentMd5 = call.headers[1].second;
+  properties.size = data.size();
+  properties.etag = response.header("etag");
+  properties.lastModified = parseHttpDate(response.header("last-modified"));
+  properties.contentType = options.contentType;
+  properties.metadata = options.metadata;
+  return properties;
+}
 
 std::unique_ptr<BlockUpload> AzureStore::beginBlockUpload(const std::string& name,
                                                           const ProgressCallback& progress) {

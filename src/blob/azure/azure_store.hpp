@@ -74,6 +74,8 @@ class AzureStore : public BlobStore {
   };
 
   http::Response execute(const Call& call);
+  // The blob's HEAD when it holds what `write` sent (its writtenMd5).
+  std::optional<http::Response> ownEarlierWrite(const Call& write);
   http::Response rangedGet(const std::string& name, uint64_t offset, uint64_t length,
                            const Conditions& conditions);
   // The first block of a read: learns the size and ETag of the blob.
