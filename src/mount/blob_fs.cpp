@@ -12,6 +12,8 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
 
 #include "blob/errors.hpp"
 #include "blob/file_store.hpp"
@@ -418,9 +420,12 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
                            blob::BlobProperties& fetched) {
   downloaded = false;
   const auto now = Clock::now();
-  if (file.dirty) return 0;  // local changes not yet uploaded are the newest content
   if (truncate) {
-    if (!file.present || now - file.validatedAt >= seconds(options_.cacheTimeoutSeconds)) {
+    // Emptied beside a writer whose changes are not uploaded yet (O_TRUNC
+    // while another descriptor is open): still cut, and the upload stays
+    // conditional on the version those changes started from.
+    if (!file.dirty &&
+        (!file.present || now - file.validatedAt >= seconds(options_.cacheTimeoutSeconds))) {
       const auto properties = store_->head(file.name);
       file.existsInStore = properties.has_value();
       file.etag = properties ? properties->etag : "";
@@ -429,6 +434,7 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
     }
     if (::ftruncate(file.fd, 0) != 0) return -errno;
     file.present = true;
+    cache_.recordChanges(file);
     file.dirty = true;
     file.firstChange = 0;
     file.validatedAt = now;
@@ -436,6 +442,7 @@ int BlobFs::fetchIntoCache(CachedFile& file, bool truncate, bool& downloaded,
     file.mayStream = true;
     return 0;
   }
+  if (file.dirty) return 0;  // local changes not yet uploaded are the newest content
   if (file.present && now - file.validatedAt < seconds(options_.cacheTimeoutSeconds)) return 0;
   if (file.present) {
     // Revalidate by ETag: an unchanged blob is not downloaded again.
@@ -536,7 +543,10 @@ int BlobFs::open(const std::string& path, int flags, uint64_t& handle, bool& kee
     open->name = blobName(path);
     open->writable = writable;
     keepCache = false;
-    if (!writable && attributes->size > options_.streamThreshold()) {
+    // A large file streams from the store, unless this mount holds changes
+    // to it that are not uploaded yet: those are what a reader must see.
+    if (!writable && attributes->size > options_.streamThreshold() &&
+        !cache_.holdsChanges(open->name)) {
       const auto properties = store_->head(open->name);
       if (!properties) return -ENOENT;
       open->streamed =
@@ -614,6 +624,7 @@ int BlobFs::write(uint64_t handle, const char* buffer, size_t size, off_t offset
   std::lock_guard lock(open->cached->mutex);
   const ssize_t written = ::pwrite(open->cached->fd, buffer, size, offset);
   if (written < 0) return -errno;
+  cache_.recordChanges(*open->cached);
   open->cached->dirty = true;
   open->cached->firstChange = std::min(open->cached->firstChange, static_cast<uint64_t>(offset));
   if (open->cached->mayStream) streamWrittenBlocks(*open->cached, static_cast<uint64_t>(offset));
@@ -645,28 +656,18 @@ int BlobFs::upload(CachedFile& file) {
     file.existsInStore = true;
     file.blobType = written.blobType;
     file.storedSize = written.size;
-    file.firstChange = UINT64_MAX;
-    file.dirty = false;
+    settled(file);
     file.validatedAt = Clock::now();
-    std::filesystem::remove(std::filesystem::path(options_.cacheDir) / "pending" /
-                            file.local.filename());
     return 0;
   } catch (const BlobError& e) {
     if (e.kind() == ErrorKind::kConditionFailed) {
       // Someone else changed the blob: keep our version aside, never overwrite theirs.
-      const auto conflicts = std::filesystem::path(options_.cacheDir) / "conflicts";
-      std::filesystem::create_directories(conflicts);
-      const auto kept =
-          conflicts / fmt::format("{}.{}", file.local.filename().string(),
-                                  std::chrono::system_clock::now().time_since_epoch().count());
       stopStreaming(file, "");
-      std::filesystem::copy_file(file.local, kept);
+      const auto kept = keepAside(file);
       spdlog::error("{}: not uploaded: {}; your version is kept at {}", store_->uriOf(file.name),
                     e.what(), kept.string());
-      file.dirty = false;
+      settled(file);
       file.present = false;  // re-read the store's version next time
-      std::filesystem::remove(std::filesystem::path(options_.cacheDir) / "pending" /
-                              file.local.filename());
       return -EIO;
     }
     spdlog::error("{}: upload failed, will retry: {}", store_->uriOf(file.name), e.what());
@@ -674,6 +675,29 @@ int BlobFs::upload(CachedFile& file) {
     recordPending(file);
     return -errnoFor(std::current_exception());
   }
+}
+
+void BlobFs::settled(CachedFile& file) {
+  file.dirty = false;
+  file.firstChange = UINT64_MAX;
+  cache_.dropRecord(file);
+  // An earlier state that failed to go up is superseded.
+  if (!file.pendingJournal.empty()) {
+    std::error_code error;
+    std::filesystem::remove(file.pendingJournal.string() + ".data", error);
+    std::filesystem::remove(file.pendingJournal, error);
+    file.pendingJournal.clear();
+  }
+}
+
+std::filesystem::path BlobFs::keepAside(CachedFile& file) {
+  const auto conflicts = std::filesystem::path(options_.cacheDir) / "conflicts";
+  std::filesystem::create_directories(conflicts);
+  const auto kept =
+      conflicts / fmt::format("{}.{}", file.local.filename().string(),
+                              std::chrono::system_clock::now().time_since_epoch().count());
+  std::filesystem::copy_file(file.local, kept);
+  return kept;
 }
 
 blob::BlobProperties BlobFs::putLocalCopy(CachedFile& file, const blob::PutOptions& options) {
@@ -780,13 +804,15 @@ int BlobFs::uploadAppend(CachedFile& file) {
   if (file.blobType != "AppendBlob" || file.firstChange < file.storedSize ||
       size < file.storedSize) {
     // Put Blob would silently turn it into a block blob: refuse, keep the store's version.
+    const auto kept = keepAside(file);
     spdlog::error(
         "{}: not written: it is {} blob, which the mount only appends to (>>, "
-        "O_APPEND); `skiff blob cp --blob-type block` replaces it on purpose",
-        store_->uriOf(file.name), file.blobType == "AppendBlob" ? "an append" : "a page");
-    file.dirty = false;
+        "O_APPEND); `skiff blob cp --blob-type block` replaces it on purpose; your version is "
+        "kept at {}",
+        store_->uriOf(file.name), file.blobType == "AppendBlob" ? "an append" : "a page",
+        kept.string());
+    settled(file);
     file.present = false;  // re-read the store's version next time
-    file.firstChange = UINT64_MAX;
     return -EPERM;
   }
   try {
@@ -796,73 +822,175 @@ int BlobFs::uploadAppend(CachedFile& file) {
     const auto written = store_->append(file.name, tail, options);
     file.etag = written.etag;
     file.storedSize = written.size;
-    file.firstChange = UINT64_MAX;
-    file.dirty = false;
+    settled(file);
     file.validatedAt = Clock::now();
     return 0;
   } catch (const BlobError& e) {
-    spdlog::error("{}: append failed: {}", store_->uriOf(file.name), e.what());
     if (e.kind() == ErrorKind::kConditionFailed) {
-      file.dirty = false;
+      const auto kept = keepAside(file);
+      spdlog::error("{}: append failed: {}; your version is kept at {}", store_->uriOf(file.name),
+                    e.what(), kept.string());
+      settled(file);
       file.present = false;
+    } else {
+      spdlog::error("{}: append failed: {}", store_->uriOf(file.name), e.what());
     }
     return -errnoFor(std::current_exception());
   }
 }
 
+namespace {
+
+struct PendingJournal {
+  std::string name;
+  std::string etag;
+  bool existsInStore = false;
+};
+
+std::optional<PendingJournal> readJournal(const std::filesystem::path& path) {
+  try {
+    std::ifstream in(path);
+    const auto journal = nlohmann::json::parse(in);
+    return PendingJournal{journal.at("name"), journal.at("etag"),
+                          journal.at("existsInStore").get<bool>()};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The journals under pending/ (not their data), oldest first.
+std::vector<std::filesystem::path> pendingJournals(const std::filesystem::path& pending) {
+  std::vector<std::filesystem::path> journals;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(pending, error)) {
+    const auto extension = entry.path().extension();
+    if (extension != ".data" && extension != ".tmp") journals.push_back(entry.path());
+  }
+  std::sort(journals.begin(), journals.end());
+  return journals;
+}
+
+}  // namespace
+
 void BlobFs::recordPending(CachedFile& file) {
   // A journal entry survives a killed process: the next mount retries it.
-  const auto journal = std::filesystem::path(options_.cacheDir) / "pending" / file.local.filename();
-  const auto keptCopy = journal.string() + ".data";
-  std::filesystem::copy_file(file.local, keptCopy,
+  // Named by the time, so that the journals of every run sort oldest
+  // first, and no run's journal takes the name of an earlier one's.
+  const auto pending = std::filesystem::path(options_.cacheDir) / "pending";
+  if (file.pendingJournal.empty()) {
+    file.pendingJournal =
+        pending / fmt::format("{:020}-{}-{}",
+                              std::chrono::system_clock::now().time_since_epoch().count(),
+                              ::getpid(), file.local.filename().string());
+  }
+  // One pending upload per blob: an older one (an earlier mount's) is
+  // superseded by this later close, and kept aside, not lost.
+  for (const auto& journal : pendingJournals(pending)) {
+    if (journal == file.pendingJournal) continue;
+    const auto older = readJournal(journal);
+    if (!older || older->name != file.name) continue;
+    const auto conflicts = std::filesystem::path(options_.cacheDir) / "conflicts";
+    std::filesystem::create_directories(conflicts);
+    const auto kept = conflicts / journal.filename();
+    std::error_code error;
+    std::filesystem::rename(journal.string() + ".data", kept, error);
+    std::filesystem::remove(journal, error);
+    spdlog::warn("{}: an older pending upload is superseded by a later one; kept at {}",
+                 store_->uriOf(file.name), kept.string());
+  }
+  // The data, then the journal, each written whole and renamed into place:
+  // a process killed meanwhile leaves the old pair or a journal with new data.
+  const auto data = file.pendingJournal.string() + ".data";
+  std::filesystem::copy_file(file.local, data + ".tmp",
                              std::filesystem::copy_options::overwrite_existing);
-  std::ofstream(journal) << nlohmann::json{
-      {"name", file.name},
-      {"etag", file.etag},
-      {"existsInStore", file.existsInStore},
-      {"data", keptCopy}}.dump();
+  std::filesystem::rename(data + ".tmp", data);
+  const auto journalTemporary = file.pendingJournal.string() + ".tmp";
+  {
+    std::ofstream out(journalTemporary, std::ios::trunc);
+    out << nlohmann::json{
+        {"name", file.name},
+        {"etag", file.etag},
+        {"existsInStore", file.existsInStore},
+        {"data",
+         data}}.dump();
+  }
+  std::filesystem::rename(journalTemporary, file.pendingJournal);
+  file.pendingChanges = file.changes;
+  cache_.dropRecord(file);  // pending/ holds it now
 }
 
 void BlobFs::retryPendingUploads() {
   const auto pending = std::filesystem::path(options_.cacheDir) / "pending";
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(pending, error)) {
-    if (entry.path().extension() == ".data") continue;
-    try {
-      std::ifstream in(entry.path());
-      const auto journal = nlohmann::json::parse(in);
-      const std::string name = journal.at("name");
-      blob::PutOptions options;
-      if (journal.at("existsInStore").get<bool>()) {
-        options.conditions.ifMatch = journal.at("etag");
-      } else {
-        options.conditions.ifNoneMatch = "*";
-      }
-      blob::FileSource source(journal.at("data").get<std::string>());
-      store_->put(name, source, options);
-      spdlog::info("{}: pending upload done", store_->uriOf(name));
-      std::filesystem::remove(journal.at("data").get<std::string>());
-      std::filesystem::remove(entry.path());
-      // An open entry for it is clean now.
-      auto cached = cache_.acquire(name);
-      {
-        std::lock_guard lock(cached->mutex);
-        cached->dirty = false;
-        cached->present = false;
-      }
-      cache_.release(cached);
-      invalidate("/" + name.substr(prefix_.size()));
-    } catch (const BlobError& e) {
-      if (e.kind() == ErrorKind::kConditionFailed) {
-        spdlog::error("pending upload {} conflicts with a newer version: {}; kept at {}",
-                      entry.path().string(), e.what(), entry.path().string() + ".data");
-        std::filesystem::remove(entry.path());
-      } else {
-        spdlog::warn("pending upload {} still fails: {}", entry.path().string(), e.what());
-      }
-    } catch (const std::exception& e) {
-      spdlog::error("pending upload {}: {}", entry.path().string(), e.what());
+  for (const auto& path : pendingJournals(pending)) {
+    const auto journal = readJournal(path);
+    if (!journal) {
+      spdlog::error("pending upload {}: unreadable journal; its data is kept at {}.data",
+                    path.string(), path.string());
+      continue;
     }
+    std::shared_ptr<CachedFile> cached;
+    try {
+      cached = cache_.acquire(journal->name);
+    } catch (const std::exception& e) {
+      spdlog::error("pending upload {}: {}", path.string(), e.what());
+      continue;
+    }
+    try {
+      // Under the entry's lock: a close of the file meanwhile either
+      // uploaded a later state (and removed this journal) or waits.
+      std::lock_guard lock(cached->mutex);
+      const bool ours = cached->pendingJournal == path;
+      if (std::filesystem::exists(path)) {
+        blob::PutOptions options;
+        if (journal->existsInStore) {
+          options.conditions.ifMatch = journal->etag;
+        } else {
+          options.conditions.ifNoneMatch = "*";
+        }
+        const std::string data = path.string() + ".data";
+        blob::FileSource source(data);
+        try {
+          const auto written = store_->put(journal->name, source, options);
+          spdlog::info("{}: pending upload done", store_->uriOf(journal->name));
+          std::filesystem::remove(data);
+          std::filesystem::remove(path);
+          if (ours) {
+            cached->pendingJournal.clear();
+            cached->etag = written.etag;
+            cached->existsInStore = true;
+            cached->blobType = written.blobType;
+            cached->storedSize = written.size;
+            // Changed again since that close: still dirty, and its next
+            // upload is conditional on the version just written.
+            if (cached->changes == cached->pendingChanges) settled(*cached);
+          } else if (!cached->dirty) {
+            cached->present = false;  // an earlier mount's: re-read the store's version
+          }
+        } catch (const BlobError& e) {
+          if (e.kind() != ErrorKind::kConditionFailed) throw;
+          const auto conflicts = std::filesystem::path(options_.cacheDir) / "conflicts";
+          std::filesystem::create_directories(conflicts);
+          const auto kept = conflicts / path.filename();
+          std::filesystem::rename(data, kept);
+          std::filesystem::remove(path);
+          spdlog::error("{}: pending upload conflicts with a newer version: {}; kept at {}",
+                        store_->uriOf(journal->name), e.what(), kept.string());
+          if (ours) {
+            cached->pendingJournal.clear();
+            if (cached->changes == cached->pendingChanges) {
+              settled(*cached);
+              cached->present = false;
+            }
+          }
+        }
+      }
+    } catch (const BlobError& e) {
+      spdlog::warn("pending upload {} still fails: {}", path.string(), e.what());
+    } catch (const std::exception& e) {
+      spdlog::error("pending upload {}: {}", path.string(), e.what());
+    }
+    cache_.release(cached);
+    invalidate("/" + journal->name.substr(std::min(prefix_.size(), journal->name.size())));
   }
 }
 
@@ -900,6 +1028,7 @@ int BlobFs::truncate(const std::string& path, off_t size, const uint64_t* handle
       if (!open || !open->cached) return -EBADF;
       std::lock_guard lock(open->cached->mutex);
       if (::ftruncate(open->cached->fd, size) != 0) return -errno;
+      cache_.recordChanges(*open->cached);
       if (static_cast<uint64_t>(size) < open->cached->streamedUpTo) {
         stopStreaming(*open->cached, "cut below what was sent");
       }

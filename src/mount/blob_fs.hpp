@@ -104,7 +104,13 @@ class BlobFs {
   void stopStreaming(CachedFile& file, const std::string& why);
   // An append blob's new tail, with Append Block; refuses any other change.
   int uploadAppend(CachedFile& file);
+  // Keeps the local copy in pending/ (with a journal) for retryPendingUploads.
   void recordPending(CachedFile& file);
+  // The local copy's changes are in the store, pending/ or conflicts/:
+  // clean, unrecorded, an earlier pending state dropped.
+  void settled(CachedFile& file);
+  // A copy of the local file under conflicts/; returns where.
+  std::filesystem::path keepAside(CachedFile& file);
   std::shared_ptr<OpenFile> handleOf(uint64_t handle);
   bool directoryIsEmpty(const std::string& name);
   // Reading a directory's files one after another (cat dir/*, a data

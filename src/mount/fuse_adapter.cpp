@@ -7,11 +7,14 @@
 #define FUSE_USE_VERSION 35
 #include "mount/fuse_adapter.hpp"
 
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <fuse3/fuse.h>
 #include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <thread>
 
 #include "blob/azure/azure_store.hpp"
@@ -317,6 +321,30 @@ int runMount(MountOptions options) {
     probe->list(list);
   }
 
+  // One mount per cache directory: another would clean data/ (and move
+  // its changed files to recovered/) under it. The lock goes with the
+  // process, also when it is killed.
+  const int lock = ::open((options.cacheDir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    if (lock >= 0) ::close(lock);
+    throw Error("the cache directory is in use by another mount", options.cacheDir,
+                "give each mount a --cache-dir of its own");
+  }
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }
+  } lockGuard{lock};
+  // What an earlier mount of this cache changed and never uploaded (it was
+  // killed before close or fsync): kept, not uploaded, and said here.
+  const auto recovered = FileCache::recover(options.cacheDir);
+  if (!recovered.empty()) {
+    std::cerr << fmt::format(
+        "skiff mount: {} file{} recovered in {}: changed through an earlier mount of this cache "
+        "but never closed or synced, so not uploaded (the store keeps its version)\n",
+        recovered.size(), recovered.size() == 1 ? "" : "s",
+        (std::filesystem::path(options.cacheDir) / "recovered").string());
+  }
+
   std::vector<std::string> arguments = {"skiff", "-o", "fsname=skiff:" + uri.toString(), "-o",
                                         "subtype=skiff"};
   if (options.allowOther) arguments.insert(arguments.end(), {"-o", "allow_other"});
@@ -349,6 +377,12 @@ int runMount(MountOptions options) {
   spdlog::info("mounted {} at {} (cache {}, timeout {}s{})", uri.toString(), options.mountPoint,
                options.cacheDir, options.cacheTimeoutSeconds,
                options.readOnly ? ", read-only" : "");
+  for (const auto& file : recovered) {
+    spdlog::warn(
+        "{}: changed through an earlier mount but never closed or synced, not uploaded; "
+        "kept at {}",
+        file.name, file.path.string());
+  }
   mount.fs = std::make_unique<BlobFs>(openMountStore(uri), prefix, options);
   fuse_set_signal_handlers(fuse_get_session(session));
   fuse_loop_config loop{};

@@ -21,85 +21,13 @@
 #include "blob/sources.hpp"
 #include "blob/uri.hpp"
 #include "common/parallel.hpp"
+#include "mount_helper.hpp"
 
 namespace skiff::blob::testing {
 namespace {
 
 using skiff::testing::Azurite;
 using skiff::testing::TempDir;
-
-constexpr long kFuseSuperMagic = 0x65735546;
-
-bool isFuseMount(const std::filesystem::path& path) {
-  struct statfs st {};
-  return ::statfs(path.c_str(), &st) == 0 && st.f_type == kFuseSuperMagic;
-}
-
-std::string readFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-CommandResult sh(const std::string& command) {
-  return runCommand({"sh", "-c", command});
-}
-
-// One mount of a store, started with `skiff mount --foreground` and stopped
-// with `skiff unmount`.
-class Mount {
- public:
-  Mount(const std::string& uri, const std::vector<std::string>& extra = {},
-        const std::string& connectionString = Azurite::shared().connectionString())
-      : point_(work_ / "mnt") {
-    std::filesystem::create_directories(point_);
-    std::vector<std::string> argv = {skiff::testing::skiffBinary(),
-                                     "mount",
-                                     uri,
-                                     point_.string(),
-                                     "--foreground",
-                                     "--cache-dir",
-                                     (work_ / "cache").string(),
-                                     "--log-level",
-                                     "debug"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    SpawnOptions options;
-    options.extraEnv = {{"AZURE_STORAGE_CONNECTION_STRING", connectionString}};
-    options.stdoutFile = work_ / "mount.out";
-    options.stderrFile = options.stdoutFile;
-    process_ = std::make_unique<Subprocess>(argv, options);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!isFuseMount(point_)) {
-      if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
-        throw std::runtime_error("the mount did not come up: " + readFile(work_ / "mount.out"));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-
-  ~Mount() { unmount(); }
-
-  void unmount() {
-    if (!process_) return;
-    const auto result = skiff::testing::runSkiff({"unmount", point_.string()});
-    EXPECT_EQ(result.exitCode, 0) << result.err;
-    const auto code = process_->wait(std::chrono::seconds(20));
-    EXPECT_TRUE(code.has_value()) << "skiff mount did not exit after unmount";
-    EXPECT_EQ(code.value_or(-1), 0) << readFile(work_ / "mount.out");
-    process_.reset();
-  }
-
-  const std::filesystem::path& path() const { return point_; }
-  std::filesystem::path operator/(const std::string& name) const { return point_ / name; }
-  std::string log() const { return readFile(work_ / "cache" / "mount.log"); }
-  std::filesystem::path cacheDir() const { return work_ / "cache"; }
-
- private:
-  TempDir work_{"skiff-mount"};
-  std::filesystem::path point_;
-  std::unique_ptr<Subprocess> process_;
-};
 
 // A store to mount: a fresh directory (file://) or a fresh Azurite container.
 class MountTest : public ::testing::TestWithParam<std::string> {
@@ -409,6 +337,74 @@ TEST_P(MountTest, AConflictingWriteIsReportedNotLost) {
   EXPECT_TRUE(kept);
 }
 
+// The exerciser's finding (issue 29): a new file grown past the streaming
+// threshold, then cut below what was streamed, failed on close with EIO on
+// Azurite and was not stored: the uncommitted blocks the mount had sent made
+// its own Put Blob (If-None-Match: *) look like someone else's blob.
+TEST_P(MountTest, ANewFileCutBelowWhatWasStreamedIsStoredWhole) {
+  Mount mount(uri_);
+  for (const int finalMiB : {3, 12}) {  // one request, and blocks again
+    const std::string file = fmt::format("cut-{}.bin", finalMiB);
+    std::string expected;
+    const int fd = ::open((mount / file).c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    for (int i = 0; i < 10; ++i) {  // 10 MiB in order: blocks go up while it is written
+      const std::string chunk = randomBytes(1 << 20, static_cast<unsigned>(100 + i));
+      ASSERT_EQ(::pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(expected.size())),
+                static_cast<ssize_t>(chunk.size()));
+      expected += chunk;
+    }
+    ASSERT_EQ(::ftruncate(fd, 2 << 20), 0);  // below what was sent
+    expected.resize(2 << 20);
+    while (expected.size() < static_cast<size_t>(finalMiB) << 20) {
+      const std::string chunk = randomBytes(1 << 20, static_cast<unsigned>(expected.size()));
+      ASSERT_EQ(::pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(expected.size())),
+                static_cast<ssize_t>(chunk.size()));
+      expected += chunk;
+    }
+    EXPECT_EQ(::close(fd), 0) << std::strerror(errno) << "\n" << mount.log();
+    EXPECT_TRUE(blob(file) == expected) << file << ": the store does not hold what was written";
+  }
+  EXPECT_FALSE(std::filesystem::exists(mount.cacheDir() / "conflicts"))
+      << "the mount's own blocks are no conflict";
+}
+
+// Found by skiff_fsx (issue 29): an O_TRUNC open of a file that another
+// descriptor had changed (not uploaded yet) did not empty it: the kernel
+// saw 0 bytes, while reads beyond and the upload on close had the old ones.
+TEST_P(MountTest, AnOTruncOpenBesideAWriterEmptiesTheFile) {
+  Mount mount(uri_);
+  const int writer = ::open((mount / "log.txt").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::write(writer, "0123456789", 10), 10);
+  const int emptier = ::open((mount / "log.txt").c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(emptier, 0);
+  ASSERT_EQ(::write(emptier, "new", 3), 3);
+  EXPECT_EQ(::close(emptier), 0) << std::strerror(errno);
+  EXPECT_EQ(blob("log.txt"), "new");
+  struct stat st {};
+  ASSERT_EQ(::fstat(writer, &st), 0);
+  EXPECT_EQ(st.st_size, 3);
+  EXPECT_EQ(::close(writer), 0) << std::strerror(errno);
+  EXPECT_EQ(readFile(mount / "log.txt"), "new");
+}
+
+// Found by skiff_fsx (issue 29): a file over the streaming threshold with
+// changes not uploaded yet was read by a new read-only descriptor from the
+// store (the old bytes, and none past the old end) instead of the cache.
+TEST_P(MountTest, AReaderOfALargeFileBeingWrittenSeesTheWrites) {
+  putBlob("big.bin", randomBytes(10 << 20, 1));
+  Mount mount(uri_, {"--cache-size", "16Mi"});  // read-only opens of files over 8 MiB stream
+  const std::string data = randomBytes(12 << 20, 2);
+  const int writer = ::open((mount / "big.bin").c_str(), O_RDWR);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::pwrite(writer, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  EXPECT_TRUE(readFile(mount / "big.bin") == data) << "a reader sees what the writer wrote";
+  EXPECT_EQ(::close(writer), 0) << std::strerror(errno);
+  EXPECT_TRUE(blob("big.bin") == data);
+  EXPECT_TRUE(readFile(mount / "big.bin") == data);
+}
+
 TEST_P(MountTest, LargeFilesStreamWithBoundedCache) {
   const std::string data = randomBytes(40 << 20, 40);
   putBlob("large.bin", data);
@@ -526,6 +522,45 @@ TEST(MountFaults, AStoppedStoreGivesEioWithinBoundedTimeAndTheMountRecovers) {
             static_cast<ssize_t>(buffer.size()));
   EXPECT_EQ(buffer, data.substr(40 << 20, buffer.size())) << "works again once the store is back";
   ::close(fd);
+}
+
+// A write whose answer is lost (the connection breaks after the service
+// applied it) is retried; the retry's failed condition is the first
+// attempt's own success, not someone else's change: close succeeds and no
+// conflict copy is made.
+TEST(MountFaults, AWriteWhoseAnswerIsLostIsNotAConflict) {
+  const std::string container = uniqueContainer("lost-answer");
+  azure::AzureStore azureStore(Azurite::kAccount, container, azuriteCredentials());
+  azureStore.ensureContainer();
+  FaultProxy proxy(Azurite::shared().port());
+  const std::string connection = fmt::format(
+      "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};"
+      "BlobEndpoint=http://127.0.0.1:{}/{};",
+      Azurite::kAccount, Azurite::kKey, proxy.port(), Azurite::kAccount);
+  Mount mount("az://" + std::string(Azurite::kAccount) + "/" + container, {}, connection);
+  for (const size_t size : {size_t{64} << 10, size_t{20} << 20}) {  // Put Blob, Put Block List
+    const std::string file = fmt::format("lost-{}.bin", size);
+    const std::string data = randomBytes(size, static_cast<unsigned>(size));
+    const int fd = ::open((mount / file).c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    // The request that makes the blob (Put Blob, or Put Block List after the
+    // blocks) applies, and its answer is lost.
+    proxy.scriptMatching(size < (8u << 20) ? file + " HTTP" : "comp=blocklist",
+                         {FaultProxy::Fault::kLostAnswer});
+    EXPECT_EQ(::close(fd), 0) << std::strerror(errno) << "\n" << mount.log();
+    EXPECT_TRUE(readBlob(azureStore, file) == data) << file;
+  }
+  EXPECT_GE(proxy.faultsInjected(), 2);
+  EXPECT_FALSE(std::filesystem::exists(mount.cacheDir() / "conflicts")) << mount.log();
+  // Both retries met their own landed write.
+  const std::string log = mount.log();
+  size_t landed = 0;
+  for (size_t at = log.find("an earlier attempt of the write landed"); at != std::string::npos;
+       at = log.find("an earlier attempt of the write landed", at + 1)) {
+    ++landed;
+  }
+  EXPECT_EQ(landed, 2u) << log;
 }
 
 // A store that accepts connections and never answers (a stalling proxy in
