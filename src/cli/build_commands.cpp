@@ -22,7 +22,8 @@ void sendBuildOutputToStderr(image::BuildOptions& build) {
   build.output = [](std::string_view line) { std::cerr << line << "\n"; };
   build.warn = [](std::string_view line) { std::cerr << "skiff: warning: " << line << "\n"; };
 }
-void requestServeImage(const spec::Spec& spec, image::BuildOptions& build) {
+void requestDerivedImages(const spec::Spec& spec, image::BuildOptions& build) {
+  build.notebookImage = spec.notebook && spec.notebook->command.empty();
   const bool needed =
       std::any_of(spec.services.begin(), spec.services.end(), [](const auto& entry) {
         return entry.second.kind == spec::ServiceKind::kServe && entry.second.image.empty();
@@ -74,7 +75,7 @@ void runBuild(const BuildCommandOptions& options, CommandContext& context) {
   build.force = options.force;
   sendBuildOutputToStderr(build);  // stdout carries only the result (--json for CI)
   build.quiet = options.quiet;
-  requestServeImage(*parsed.spec, build);
+  requestDerivedImages(*parsed.spec, build);
   const image::BuildRecord record =
       image::buildImage(options.projectDir, *parsed.spec->image, build);
   if (options.format.structured()) {
@@ -99,7 +100,8 @@ void addBuildCommands(CLI::App& app, CommandContext& context) {
       ->check(CLI::IsMember(image::kBuilderNames))
       ->capture_default_str();
   build->add_flag("--insecure-registry", options->insecureRegistry,
-                  "The registry speaks plain HTTP or has an unverifiable certificate");
+                  "The registry speaks plain HTTP or has an unverifiable certificate (implied for "
+                  "localhost and 127.0.0.0/8)");
   build->add_flag("--force", options->force,
                   "Build even when nothing changed since the last build");
   addOutputOptions(*build, options->format, "The build record (for CI)");

@@ -73,9 +73,10 @@ void addTargetOptions(CLI::App& command, TargetChoice& choice);
 
 // Build output and warnings go to stderr, so stdout carries only results.
 void sendBuildOutputToStderr(image::BuildOptions& build);
-// Asks the build for the serve image when a `kind: serve` service of `spec`
-// runs the default one: this skiff binary and the ONNX Runtime it would load.
-void requestServeImage(const spec::Spec& spec, image::BuildOptions& build);
+// Asks the build for the images skiff derives: the serve image when a `kind:
+// serve` service of `spec` runs the default one (this skiff binary and the
+// ONNX Runtime it would load), the notebook image when skiff starts Jupyter.
+void requestDerivedImages(const spec::Spec& spec, image::BuildOptions& build);
 
 void addProjectCommands(CLI::App& app, CommandContext& context);
 void addBlobCommands(CLI::App& app, CommandContext& context);

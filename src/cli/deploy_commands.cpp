@@ -73,6 +73,7 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
   // run = release --wait, after a build when the target runs images.
   auto run = std::make_shared<deploy::ReleaseOptions>();
   run->wait = true;
+  run->rerunJobs = true;
   CLI::App* runCommand = addDeployCommand(
       app, context, "run",
       "Validate, build (k8s), release and wait: the whole workflow on the chosen target", run,
@@ -80,7 +81,7 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
         if (target.needsImage() && spec.image) {
           image::BuildOptions build;
           sendBuildOutputToStderr(build);
-          requestServeImage(spec, build);
+          requestDerivedImages(spec, build);
           const auto record = image::buildImage(options.projectDir, *spec.image, build);
           std::cout << "image " << record.reference() << "\n";
         }
@@ -135,6 +136,23 @@ void addDeployCommands(CLI::App& app, CommandContext& context) {
                       }});
   logsCommand->add_option("--replica", logs->replica, "One replica, e.g. worker-1");
   logsCommand->add_flag("-f,--follow", logs->follow, "Keep printing new lines");
+
+  auto proxy = std::make_shared<deploy::ProxyOptions>();
+  CLI::App* proxyCommand = addDeployCommand(
+      app, context, "proxy",
+      "Forward a port on 127.0.0.1 to a service on the cluster (k8s), through the API server",
+      proxy,
+      [](deploy::Target& target, const spec::Spec& spec, const deploy::ProxyOptions& options) {
+        return target.proxy(spec, options);
+      },
+      false,
+      LeadingArgument{
+          [proxy](CLI::App& command) {
+            command.add_option("NAME", proxy->name, "The service (or notebook)")->required();
+          },
+          []() -> std::optional<std::string> { return std::nullopt; }});
+  proxyCommand->add_option("--port", proxy->port, "The port on 127.0.0.1 (0: any free one)")
+      ->capture_default_str();
 
   addDeployCommand(
       app, context, "down", "Stop everything the release started and clean up its mounts",

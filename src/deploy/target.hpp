@@ -25,6 +25,9 @@ struct ReleaseOptions : TargetOptions {
   bool prune = false;           // delete objects of this app that left the spec
   bool forceConflicts = false;  // k8s: take over fields owned by another manager
   double timeoutSeconds = 600;  // how long --wait waits
+  // k8s: run jobs again even when their spec is unchanged (`skiff run`: a
+  // new training run, as on the local target); `release` keeps them.
+  bool rerunJobs = false;
 };
 
 struct StatusOptions : TargetOptions {
@@ -40,6 +43,11 @@ struct LogsOptions : TargetOptions {
 
 struct DownOptions : TargetOptions {};
 
+struct ProxyOptions : TargetOptions {
+  std::string name;  // a service, or "notebook"
+  int port = 0;      // on 127.0.0.1; 0: any free port
+};
+
 // Each command returns the process exit code (0 ok, 1 failed) and throws
 // skiff::Error for what it cannot do, saying what, where and what to do.
 class Target {
@@ -51,6 +59,8 @@ class Target {
   virtual int status(const spec::Spec& spec, const StatusOptions& options) = 0;
   virtual int logs(const spec::Spec& spec, const LogsOptions& options) = 0;
   virtual int down(const spec::Spec& spec, const DownOptions& options) = 0;
+  // Forwards a port on 127.0.0.1 to a service until SIGINT or SIGTERM.
+  virtual int proxy(const spec::Spec& spec, const ProxyOptions& options) = 0;
 };
 
 std::unique_ptr<Target> makeLocalTarget();  // deploy/local

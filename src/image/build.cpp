@@ -140,35 +140,36 @@ std::optional<BuildRecord> reusable(const fs::path& projectDir, const Plan& plan
   return previous;
 }
 
-// Builds the serve image, or finds it: its tag names its content, so a tag
-// already in the registry (or local storage) is the same image.
-std::string buildServeImage(const ServeImageInputs& inputs, const Plan& plan,
-                            const BuildOptions& options, RegistryClient* registry,
-                            const RegistryAccess& access, Builder& builder) {
-  ScratchDir context;
-  writeServeImageContext(inputs, context.path());
+// Builds an image skiff derives for the project (the serve image, the
+// notebook image) from the context in `context`, or finds it: its tag names
+// its content, so a tag already in the registry (or local storage) is the
+// same image. Returns repository@digest when pushing, else repository:tag.
+std::string buildDerivedImage(const fs::path& context, const std::string& tagPrefix,
+                              const std::string& what, const Plan& plan,
+                              const BuildOptions& options, RegistryClient* registry,
+                              const RegistryAccess& access, Builder& builder) {
   const std::string hash =
-      hashBuildInputs({context.path(), context / "Dockerfile", {}, "", DockerIgnore()});
-  const std::string tag = kServeTagPrefix + hash.substr(hash.find(':') + 1, 12);
+      hashBuildInputs({context, context / "Dockerfile", {}, "", DockerIgnore()});
+  const std::string tag = tagPrefix + hash.substr(hash.find(':') + 1, 12);
   const std::string reference = plan.repository.withTag(tag);
   if (registry) {
     if (const auto digest = registry->manifestDigest(tag)) {
-      note(options, "==> the serve image is in the registry; reusing " + reference);
+      note(options, fmt::format("==> the {} is in the registry; reusing {}", what, reference));
       return plan.repository.text + "@" + *digest;
     }
   } else if (builder.exists(reference)) {
-    note(options, "==> the serve image is built; reusing " + reference);
+    note(options, fmt::format("==> the {} is built; reusing {}", what, reference));
     return reference;
   }
   BuildLog log(options.output, options.quiet);
-  note(options, fmt::format("==> building the serve image {} with {}", reference, builder.name()));
-  builder.build({context.path(), context / "Dockerfile", {}, "", {}, {reference}, access}, log);
+  note(options, fmt::format("==> building the {} {} with {}", what, reference, builder.name()));
+  builder.build({context, context / "Dockerfile", {}, "", {}, {reference}, access}, log);
   if (!registry) return reference;
   log.phase("push " + reference);
   builder.push(reference, access, log);
   const auto digest = registry->manifestDigest(tag);
   if (!digest) {
-    throw Error("after the push the registry has no serve image under its tag", reference,
+    throw Error(fmt::format("after the push the registry has no {} under its tag", what), reference,
                 "check the registry's logs, then build again");
   }
   return plan.repository.text + "@" + *digest;
@@ -193,7 +194,8 @@ std::string BuildRecord::toJson() const {
                        {"pushed", pushed},
                        {"skipped", skipped},
                        {"seconds", seconds},
-                       {"serveImage", serveImage}};
+                       {"serveImage", serveImage},
+                       {"notebookImage", notebookImage}};
   return record.dump(2);
 }
 
@@ -211,6 +213,7 @@ std::optional<BuildRecord> BuildRecord::fromJson(const std::string& text) {
     out.contextHash = record.value("contextHash", "");
     out.pushed = record.value("pushed", false);
     out.serveImage = record.value("serveImage", "");
+    out.notebookImage = record.value("notebookImage", "");
     return out;
   } catch (const json::exception&) {
     return std::nullopt;  // a record from elsewhere: treated as no record
@@ -232,11 +235,12 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
 
   // Registry problems (unreachable, bad credentials) show before a long build, not after.
   ScratchDir scratch;
-  RegistryAccess access{{}, options.insecureRegistry};
+  const bool insecure = options.insecureRegistry || isLoopbackRegistry(plan.repository);
+  RegistryAccess access{{}, insecure};
   std::optional<RegistryClient> registry;
   if (options.push) {
     auto credentials = findCredentials(plan.repository.host, env);
-    registry.emplace(plan.repository, RegistryOptions{options.insecureRegistry, credentials});
+    registry.emplace(plan.repository, RegistryOptions{insecure, credentials});
     registry->checkAccess();
     if (credentials) {
       access.authFile = scratch / "config.json";
@@ -289,8 +293,20 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
     }
   }
   if (options.serveImage) {
-    record.serveImage = buildServeImage(*options.serveImage, plan, options,
-                                        registry ? &*registry : nullptr, access, *builder);
+    ScratchDir context;
+    writeServeImageContext(*options.serveImage, context.path());
+    record.serveImage =
+        buildDerivedImage(context.path(), kServeTagPrefix, "serve image", plan, options,
+                          registry ? &*registry : nullptr, access, *builder);
+  }
+  if (options.notebookImage) {
+    // FROM the image just built (by digest when pushed): a new project
+    // image is a new notebook image.
+    ScratchDir context;
+    writeNotebookImageContext(record.reference(), context.path());
+    record.notebookImage =
+        buildDerivedImage(context.path(), kNotebookTagPrefix, "notebook image", plan, options,
+                          registry ? &*registry : nullptr, access, *builder);
   }
   record.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

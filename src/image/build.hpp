@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "image/build_log.hpp"
+#include "image/notebook_image.hpp"
 #include "image/serve_image.hpp"
 #include "spec/spec.hpp"
 
@@ -29,6 +30,8 @@ struct BuildOptions {
   // Also build the image `kind: serve` services run (see serve_image.hpp),
   // into the project's repository under a tag of its content.
   std::optional<ServeImageInputs> serveImage;
+  // Also build the image the notebook runs (see notebook_image.hpp).
+  bool notebookImage = false;
 };
 
 // What a build produced; DIR/.skiff/build.json holds it as JSON.
@@ -46,6 +49,9 @@ struct BuildRecord {
   // The serve image: repository@digest when pushed, else repository:tag;
   // empty when the project serves no model.
   std::string serveImage;
+  // The notebook image, the same way; empty when the project has no notebook
+  // that skiff starts.
+  std::string notebookImage;
 
   // "repository@digest" when pushed (what a release deploys), else repository:first-tag.
   std::string reference() const;

@@ -23,6 +23,13 @@ bool isTagChar(char c) {
 
 }  // namespace
 
+bool isLoopbackRegistry(const Repository& repository) {
+  std::string_view host = repository.host;
+  if (host.starts_with("[::1]")) return true;
+  host = host.substr(0, host.find(':'));
+  return host == "localhost" || host.starts_with("127.");
+}
+
 Repository parseRepository(const std::string& text, const std::string& where) {
   const std::string hint =
       "write the registry host and path without a tag, e.g. localhost:5000/team/iris";

@@ -23,6 +23,11 @@ struct Repository {
 // Parses and checks a repository; throws skiff::Error naming `where`.
 Repository parseRepository(const std::string& text, const std::string& where);
 
+// Whether the registry is on this machine (localhost, 127.0.0.0/8, [::1]):
+// like Docker, skiff lets such a registry speak plain HTTP without
+// --insecure-registry, since nothing on the network can sit in between.
+bool isLoopbackRegistry(const Repository& repository);
+
 // What is wrong with a tag, or nothing when it is valid: 1 to 128 characters
 // of [A-Za-z0-9_.-], not starting with '.' or '-'.
 std::optional<std::string> tagProblem(std::string_view tag);

@@ -336,8 +336,17 @@ std::string KubeClient::proxyUrl(const std::string& service, const std::string& 
 
 http::Response KubeClient::proxyGet(const std::string& service, const std::string& port,
                                     const std::string& path) {
+  return proxyRequest(service, port, "GET", path, {}, "");
+}
+
+http::Response KubeClient::proxyRequest(const std::string& service, const std::string& port,
+                                        const std::string& method, const std::string& path,
+                                        std::string_view body, const std::string& contentType) {
   http::Request request;
+  request.method = method;
   request.url = proxyUrl(service, port, path);
+  request.body = body;
+  if (!contentType.empty()) request.headers.emplace_back("Content-Type", contentType);
   return call(requests_, request, "");
 }
 

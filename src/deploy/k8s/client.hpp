@@ -96,6 +96,10 @@ class KubeClient {
   // Returns the status and body; an Error only when the API server cannot be reached.
   http::Response proxyGet(const std::string& service, const std::string& port,
                           const std::string& path);
+  // Any request through the service proxy (`skiff proxy` forwards with it).
+  http::Response proxyRequest(const std::string& service, const std::string& port,
+                              const std::string& method, const std::string& path,
+                              std::string_view body, const std::string& contentType);
   // The URL proxyGet reads (for people: it needs the cluster's credentials).
   std::string proxyUrl(const std::string& service, const std::string& port,
                        const std::string& path) const;

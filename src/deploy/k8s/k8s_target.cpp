@@ -17,6 +17,7 @@
 #include "deploy/k8s/client.hpp"
 #include "deploy/k8s/release_view.hpp"
 #include "deploy/k8s/render.hpp"
+#include "deploy/k8s/service_proxy.hpp"
 #include "deploy/k8s/workload_state.hpp"
 #include "deploy/secrets.hpp"
 #include "deploy/target.hpp"
@@ -89,15 +90,17 @@ void waitUntilGone(KubeClient& client, const ResourceType& type, const std::stri
 }
 
 // Applies one object. A run-to-completion object whose spec changed is
-// replaced: its pod template cannot change in place, and a new spec is a new run.
+// replaced: its pod template cannot change in place, and a new spec is a new
+// run; with `rerun`, an unchanged one is replaced too.
 std::string applyObject(KubeClient& client, const ResourceType& type, const json& object,
-                        bool force) {
+                        bool force, bool rerun) {
   const std::string name = nameOf(object);
   bool replaced = false;
   if (k8s::runsToCompletion(type.kind)) {
     const auto pointer = json::json_pointer("/metadata/annotations") / k8s::kSpecHashAnnotation;
     if (const auto existing = client.get(type, name)) {
-      if (existing->value(pointer, std::string()) != object.value(pointer, std::string())) {
+      if (rerun ||
+          existing->value(pointer, std::string()) != object.value(pointer, std::string())) {
         client.remove(type, name);
         waitUntilGone(client, type, name);
         replaced = true;
@@ -145,6 +148,33 @@ std::optional<std::string> stuckPod(KubeClient& client, const std::string& selec
   return std::nullopt;
 }
 
+// The pods of a Deployment's current rollout (its newest ReplicaSet): a
+// crash-looping pod of the previous one is what the rollout replaces, not a
+// failure of it. Empty until the controller has made that ReplicaSet.
+std::string currentRolloutPods(KubeClient& client, const json& deployment,
+                               const std::string& selector) {
+  const auto revisionOf = [](const json& object) {
+    return object.value("/metadata/annotations/deployment.kubernetes.io~1revision"_json_pointer,
+                        std::string());
+  };
+  // No ReplicaSets at all (a server without the deployment controller):
+  // nothing tells one rollout's pods from another's.
+  const auto type = client.find("apps/v1", "ReplicaSet");
+  if (!type) return selector;
+  const auto replicaSets = client.listItems(*type, selector);
+  if (replicaSets.empty()) return selector;
+  const std::string revision = revisionOf(deployment);
+  if (revision.empty()) return {};
+  for (const auto& replicaSet : replicaSets) {
+    const std::string hash =
+        replicaSet.value("/metadata/labels/pod-template-hash"_json_pointer, std::string());
+    if (revisionOf(replicaSet) == revision && !hash.empty()) {
+      return selector + ",pod-template-hash=" + hash;
+    }
+  }
+  return {};
+}
+
 // Waits for each Job-like object to finish and each Deployment to roll out,
 // all within `timeoutSeconds`. Returns false when one failed or time ran out.
 bool waitForWorkloads(KubeClient& client, const std::string& app, double timeoutSeconds,
@@ -158,6 +188,7 @@ bool waitForWorkloads(KubeClient& client, const std::string& app, double timeout
     const auto type = client.resource(outcome.apiVersion, outcome.kind);
     k8s::WorkloadState state{k8s::WorkloadState::Phase::kWorking, "not seen yet"};
     std::string pods;
+    json latest;
     auto onEvent = [&](const std::string& event, const json& object) {
       if (event == "DELETED") {
         state = {k8s::WorkloadState::Phase::kFailed, "deleted while waiting"};
@@ -165,6 +196,7 @@ bool waitForWorkloads(KubeClient& client, const std::string& app, double timeout
       }
       state = k8s::workloadState(type.kind, object);
       pods = podSelector(app, object);
+      latest = object;
       const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
       line.show(fmt::format("waiting for {}/{}: {} ({:.0f}s)", outcome.kind, outcome.name,
                             state.summary, seconds));
@@ -176,7 +208,10 @@ bool waitForWorkloads(KubeClient& client, const std::string& app, double timeout
       finished = client.watch(type, "metadata.name=" + outcome.name,
                               std::min(deadline, Clock::now() + kPodCheckInterval), onEvent);
       if (finished || pods.empty()) continue;
-      if (const auto stuck = stuckPod(client, pods, outcome.kind == "Deployment")) {
+      const bool isDeployment = outcome.kind == "Deployment";
+      const std::string watched = isDeployment ? currentRolloutPods(client, latest, pods) : pods;
+      if (watched.empty()) continue;
+      if (const auto stuck = stuckPod(client, watched, isDeployment)) {
         state = {k8s::WorkloadState::Phase::kFailed, *stuck};
         finished = true;
       }
@@ -278,6 +313,10 @@ class K8sTarget : public Target {
  public:
   bool needsImage() const override { return true; }  // pods run the built image
 
+  int proxy(const spec::Spec& spec, const ProxyOptions& options) override {
+    return k8s::runServiceProxy(spec, options);
+  }
+
   int release(const spec::Spec& spec, const ReleaseOptions& options) override {
     const auto secrets = resolveSecrets(spec, options.projectDir, options.secretsFile);
     const auto image = k8s::builtImages(options.projectDir);
@@ -298,7 +337,8 @@ class K8sTarget : public Target {
       try {
         for (size_t i = 0; i < rendered.objects.size(); ++i) {
           const auto& object = rendered.objects[i];
-          const std::string action = applyObject(client, types[i], object, options.forceConflicts);
+          const std::string action =
+              applyObject(client, types[i], object, options.forceConflicts, options.rerunJobs);
           outcomes.push_back(
               {object["apiVersion"], object["kind"], nameOf(object), action, "", false});
           applied.insert({object["kind"], nameOf(object)});

@@ -28,6 +28,8 @@ constexpr const char* kRedacted = "<redacted>";
 // The notebook's file browser root (an emptyDir) and its volume's name.
 const std::string kNotebookRoot = "/notebook";
 constexpr const char* kNotebookRootVolume = "notebook-root";
+// A serve Deployment's file:// model repository, beside its storage volumes.
+constexpr const char* kModelRepositoryVolume = "skiff-model-repository";
 // Keys the Azure Blob and File CSI drivers read from a volume's secret.
 constexpr const char* kCsiAccountKey = "azurestorageaccountname";
 constexpr const char* kCsiKeyKey = "azurestorageaccountkey";
@@ -341,7 +343,24 @@ class Renderer {
     if (service.kind == spec::ServiceKind::kService) {
       workload.env.emplace("PORT", std::to_string(service.port));
     }
-    return deployment(workload, "services." + service.name, service.port, service.replicas, extra);
+    auto objects =
+        deployment(workload, "services." + service.name, service.port, service.replicas, extra);
+    if (service.kind == spec::ServiceKind::kServe &&
+        startsWith(service.modelRepository, "file://")) {
+      // The embedded store's directory is the node's: the server reads it
+      // at the same path, read-only, as the job that wrote it saw it. Jobs
+      // write there as their image's user (root, most often) with whatever
+      // modes they chose (a temporary file renamed into place is 0600), so
+      // the server reads as root too, not as the serve image's own user.
+      const std::string path = service.modelRepository.substr(7);
+      json& pod = objects[0]["spec"]["template"]["spec"];
+      pod["containers"][0]["securityContext"] = {{"runAsUser", 0}, {"runAsGroup", 0}};
+      pod["volumes"].push_back({{"name", kModelRepositoryVolume},
+                                {"hostPath", {{"path", path}, {"type", "DirectoryOrCreate"}}}});
+      pod["containers"][0]["volumeMounts"].push_back(
+          {{"name", kModelRepositoryVolume}, {"mountPath", path}, {"readOnly", true}});
+    }
+    return objects;
   }
 
   // Jupyter's file browser shows the project and its storage side by side,
@@ -364,11 +383,16 @@ class Renderer {
     while (taken.count(projectEntry)) projectEntry += "-project";
     const std::string link = kNotebookRoot + "/" + projectEntry;
     json extra = {{"command",
-                   {"sh", "-c", "ln -sfn \"$PWD\" \"$0\" && exec \"$@\"", link, "jupyter", "lab",
-                    "--ip=0.0.0.0", fmt::format("--port={}", notebook.port), "--no-browser",
+                   {"sh", "-c", "ln -sfn \"$PWD\" \"$0\" && exec \"$@\"", link,
+                    image::kJupyterProgram, "--ip=0.0.0.0", fmt::format("--port={}", notebook.port),
+                    "--port-retries=0", "--no-browser",
                     "--allow-root",  // images built FROM python run as root; the pod isolates
                     fmt::format("--notebook-dir={}", kNotebookRoot),
-                    fmt::format("--LabApp.default_url=/lab/tree/{}", projectEntry)}}};
+                    fmt::format("--NotebookApp.default_url=/tree/{}", projectEntry)}}};
+    named.env.emplace("JUPYTER_RUNTIME_DIR", "/tmp/jupyter-runtime");  // a home may be read-only
+    // The project's image need not hold Jupyter: the notebook runs the one
+    // `skiff build` made FROM it (a build record from before has none).
+    if (!images_.notebook.empty()) extra["image"] = images_.notebook;
     auto objects = deployment(named, "notebook", notebook.port, 1, extra);
     json& pod = objects[0]["spec"]["template"]["spec"];
     pod["volumes"].push_back({{"name", kNotebookRootVolume}, {"emptyDir", json::object()}});
@@ -544,7 +568,7 @@ Images builtImages(const std::filesystem::path& projectDir) {
   if (!record) {
     throw Error("the build record is not valid", file.string(), "run `skiff build` again");
   }
-  return {record->reference(), record->serveImage};
+  return {record->reference(), record->serveImage, record->notebookImage};
 }
 
 std::string toYaml(const std::vector<Object>& objects) {

@@ -45,11 +45,14 @@ struct Release {
 
 // The images a release runs.
 struct Images {
-  Images(std::string projectImage, std::string serveImage = {})
-      : project(std::move(projectImage)), serve(std::move(serveImage)) {}
+  Images(std::string projectImage, std::string serveImage = {}, std::string notebookImage = {})
+      : project(std::move(projectImage)),
+        serve(std::move(serveImage)),
+        notebook(std::move(notebookImage)) {}
   Images(const char* projectImage) : project(projectImage) {}
-  std::string project;  // the project's own, built from its Dockerfile
-  std::string serve;    // skiff's serve image, for `kind: serve` services
+  std::string project;   // the project's own, built from its Dockerfile
+  std::string serve;     // skiff's serve image, for `kind: serve` services
+  std::string notebook;  // the project's image with Jupyter, for the notebook
 };
 
 // Renders every object of `spec`. Secret data holds the base64 of `secrets`

@@ -265,6 +265,17 @@ class LocalTarget : public Target {
     return printLogs(state, runs, options);
   }
 
+  int proxy(const spec::Spec& spec, const ProxyOptions& options) override {
+    const auto service = spec.services.find(options.name);
+    const int port = service != spec.services.end()                ? service->second.port
+                     : options.name == "notebook" && spec.notebook ? spec.notebook->port
+                                                                   : 0;
+    throw Error("the local target needs no proxy: its services listen on this machine",
+                "skiff proxy " + options.name,
+                port != 0 ? fmt::format("use http://127.0.0.1:{}/", port)
+                          : "see `skiff status` for their addresses");
+  }
+
   int down(const spec::Spec&, const DownOptions& options) override {
     StateDb state(options.projectDir);
     const int supervisor = state.supervisorPid();
