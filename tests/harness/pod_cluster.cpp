@@ -1,6 +1,9 @@
 #include "harness/pod_cluster.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -33,22 +36,41 @@ PodCluster& PodCluster::shared() {
 }
 
 PodCluster::PodCluster() {
+  if (const char* existing = std::getenv("SKIFF_POD_CLUSTER"); existing && *existing) {
+    own_ = false;
+    dir_ = existing;
+    settings_ = readSettings(dir_ / "cluster.env");
+    if (settings_.empty()) {
+      throw std::runtime_error(fmt::format(
+          "SKIFF_POD_CLUSTER={}: no cluster.env there (scripts/kube-cluster up --dir DIR)",
+          existing));
+    }
+    return;
+  }
+  dir_ = scratch_.path();
+  lock_ = ::open("/tmp/skiff-pod-cluster.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_ < 0 || ::flock(lock_, LOCK_EX) != 0) {
+    throw std::runtime_error("cannot lock /tmp/skiff-pod-cluster.lock");
+  }
   const auto start = std::chrono::steady_clock::now();
   // The first up on a machine builds the Kubernetes binaries and the base
   // images (minutes, cached outside the repository); later ones take seconds.
-  const auto result = runCommand({kScript, "up", "--dir", dir_.path().string()});
+  const auto result = runCommand({kScript, "up", "--dir", dir_.string()});
   startSeconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (result.exitCode != 0) {
-    runCommand({kScript, "down", "--dir", dir_.path().string()});
+    runCommand({kScript, "down", "--dir", dir_.string()});
     throw std::runtime_error("scripts/kube-cluster up failed:\n" + result.err);
   }
   settings_ = readSettings(dir_ / "cluster.env");
-  fmt::print("pod cluster up in {:.1f} s ({})\n", startSeconds_, dir_.path().string());
+  fmt::print("pod cluster up in {:.1f} s ({})\n", startSeconds_, dir_.string());
 }
 
 PodCluster::~PodCluster() {
-  const auto result = runCommand({kScript, "down", "--dir", dir_.path().string()});
-  if (result.exitCode != 0) fmt::print(stderr, "scripts/kube-cluster down: {}\n", result.err);
+  if (own_) {
+    const auto result = runCommand({kScript, "down", "--dir", dir_.string()});
+    if (result.exitCode != 0) fmt::print(stderr, "scripts/kube-cluster down: {}\n", result.err);
+  }
+  if (lock_ >= 0) ::close(lock_);
 }
 
 std::map<std::string, std::string> PodCluster::env() const {

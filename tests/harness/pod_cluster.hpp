@@ -5,7 +5,10 @@
 // the CNI bridge, the loopback registry on 127.0.0.1:5000 with the base
 // images of scripts/base-images), and scripts/kube-cluster down when the test
 // binary ends. One per machine at a time (the registry's port, the bridge):
-// CTest runs its users under the RESOURCE_LOCK "pod_cluster".
+// CTest runs its users under the RESOURCE_LOCK "pod_cluster", and a test
+// binary waits for /tmp/skiff-pod-cluster.lock. SKIFF_POD_CLUSTER=DIR uses a
+// cluster started by hand (scripts/kube-cluster up --dir DIR) instead, and
+// leaves it up: for working on these tests.
 
 #include <filesystem>
 #include <map>
@@ -34,7 +37,10 @@ class PodCluster {
 
  private:
   PodCluster();
-  TempDir dir_{"skiff-pods"};
+  int lock_ = -1;
+  bool own_ = true;  // started here, so stopped here
+  TempDir scratch_{"skiff-pods"};
+  std::filesystem::path dir_;
   std::map<std::string, std::string> settings_;  // DIR/cluster.env
   double startSeconds_ = 0;
 };
