@@ -113,6 +113,17 @@ TEST(Tags, InvalidExtraTagsAndNoTagsAreErrors) {
   EXPECT_THROW(resolveTags(inputs), Error);
 }
 
+TEST(Reference, OnlyRegistriesOnThisMachineAreLoopback) {
+  for (const char* loopback : {"localhost:5000/iris", "localhost/iris", "127.0.0.1:5000/iris",
+                               "127.1.2.3/team/iris", "[::1]:5000/iris"}) {
+    EXPECT_TRUE(isLoopbackRegistry(parseRepository(loopback, "test"))) << loopback;
+  }
+  for (const char* remote : {"iris", "registry.example:5000/iris", "localhost.example/iris",
+                             "128.0.0.1:5000/iris", "ghcr.io/127.0.0.1/iris"}) {
+    EXPECT_FALSE(isLoopbackRegistry(parseRepository(remote, "test"))) << remote;
+  }
+}
+
 TEST(Reference, RepositoriesAndTags) {
   const Repository local = parseRepository("127.0.0.1:5000/team/iris", "test");
   EXPECT_EQ(local.host, "127.0.0.1:5000");
