@@ -32,12 +32,16 @@ echo "== skiff run --target $target: train a new version and serve it"
 
 if [ "$target" = k8s ]; then
   # The server is inside the cluster: reach it through the API server.
-  "$skiff" proxy classifier "$here" --target k8s >"$here/.skiff-proxy-url" 2>/dev/null &
+  proxy_out=$(mktemp -d)
+  "$skiff" proxy classifier "$here" --target k8s >"$proxy_out/url" 2>"$proxy_out/log" &
   proxy=$!
-  trap 'kill $proxy 2>/dev/null; rm -f "$here/.skiff-proxy-url"' EXIT
-  for _ in $(seq 1 50); do [ -s "$here/.skiff-proxy-url" ] && break; sleep 0.1; done
-  server=$(head -1 "$here/.skiff-proxy-url")
-  [ -n "$server" ] || { echo "run.sh: skiff proxy did not start" >&2 && exit 1; }
+  trap 'kill $proxy 2>/dev/null; rm -rf "$proxy_out"' EXIT
+  for _ in $(seq 1 300); do
+    [ -s "$proxy_out/url" ] || ! kill -0 $proxy 2>/dev/null && break
+    sleep 0.1
+  done
+  server=$(head -1 "$proxy_out/url")
+  [ -n "$server" ] || { echo "run.sh: skiff proxy did not start: $(cat "$proxy_out/log")" >&2 && exit 1; }
   # The job's last `skiff:metric version=N` line.
   version=$("$skiff" logs train "$here" --target k8s | sed -n 's/^skiff:metric version=//p' | tail -1)
 else

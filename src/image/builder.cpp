@@ -86,6 +86,9 @@ class ContainersBuilder : public Builder {
     ScratchDir scratch;
     std::vector<std::string> argv =
         command({program_ == "buildah" ? "bud" : "build", "--isolation", settings_.isolation});
+    // Steps whose inputs did not change come from the layer cache, as with
+    // Docker (podman's default; buildah's needs asking).
+    if (program_ == "buildah") argv.emplace_back("--layers");
     appendBuildFlags(argv, request, scratch / "iid");
     if (!request.ignoreFile.empty()) append(argv, {"--ignorefile", request.ignoreFile.string()});
     appendRegistry(argv, request.registry);
@@ -145,7 +148,11 @@ class ContainersBuilder : public Builder {
   }
 
   static int run(const std::vector<std::string>& argv, BuildLog& log) {
-    return runStreaming(argv, {}, [&](std::string_view line) { log.line(line); });
+    // In its own process group (a Ctrl-C of skiff does not reach it), so it
+    // goes when skiff goes: an interrupted build leaves no builder behind.
+    SpawnOptions options;
+    options.dieWithParent = true;
+    return runStreaming(argv, options, [&](std::string_view line) { log.line(line); });
   }
 
   std::string program_;
@@ -192,6 +199,7 @@ class DockerBuilder : public Builder {
   static int run(const std::vector<std::string>& argv, const RegistryAccess& registry,
                  BuildLog& log, const LineSink& watch = {}) {
     SpawnOptions options;
+    options.dieWithParent = true;  // as for buildah
     options.extraEnv["DOCKER_BUILDKIT"] = "0";
     // Docker reads credentials from DOCKER_CONFIG/config.json.
     if (!registry.authFile.empty()) {

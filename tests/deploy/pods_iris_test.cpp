@@ -10,7 +10,11 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "harness/pod_cluster.hpp"
@@ -72,10 +76,36 @@ class Proxy {
   std::string url_;
 };
 
+// GET of a dashboard's JSON API: the status code and the parsed body.
+std::pair<std::string, nlohmann::json> dashboardApi(int port, const std::string& path) {
+  const std::string response = httpGet(port, path);
+  const auto body = response.find("\r\n\r\n");
+  if (response.size() < 12 || body == std::string::npos) return {"", nullptr};
+  return {response.substr(9, 3), nlohmann::json::parse(response.substr(body + 4), nullptr, false)};
+}
+
 std::string podsAndEvents() {
   const auto pods = PodCluster::shared().kubectl({"get", "pods,jobs,deployments", "-o", "wide"});
   const auto events = PodCluster::shared().kubectl({"get", "events"});
   return pods.out + pods.err + events.out + "\nkubelet:\n" + PodCluster::shared().log("kubelet");
+}
+
+// Whether a notebook pod's log says Jupyter runs (within a minute: it
+// starts after the release is ready). Every notebook pod is looked at: one
+// of an earlier rollout may still be terminating beside it.
+bool notebookRunsJupyter() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto pods = PodCluster::shared().kubectl(
+        {"get", "pods", "-l", "skiff.dev/entry=notebook", "-o", "name"});
+    std::istringstream names(pods.out);
+    for (std::string pod; std::getline(names, pod);) {
+      const auto log = PodCluster::shared().kubectl({"logs", pod});
+      if (log.out.find("Jupyter Notebook") != std::string::npos) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return false;
 }
 
 TEST(IrisOnCluster, RunTwiceServesTheNewVersionWithoutAFailedRequest) {
@@ -91,9 +121,7 @@ TEST(IrisOnCluster, RunTwiceServesTheNewVersionWithoutAFailedRequest) {
   EXPECT_NE(first.out.find("model iris version 1"), std::string::npos) << first.out;
 
   // The notebook pod runs Jupyter from the notebook image skiff built.
-  const auto notebook = PodCluster::shared().kubectl({"logs", "deploy/iris-notebook"});
-  EXPECT_NE((notebook.out + notebook.err).find("Jupyter Notebook"), std::string::npos)
-      << notebook.out << notebook.err;
+  EXPECT_TRUE(notebookRunsJupyter()) << podsAndEvents();
 
   Proxy proxy(iris.project);
   std::atomic<bool> stop{false};
@@ -138,6 +166,40 @@ TEST(IrisOnCluster, RunTwiceServesTheNewVersionWithoutAFailedRequest) {
   EXPECT_EQ(failed.load(), 0) << "last failure: " << lastFailure;
   std::cout << answered.load() << " predictions answered through the API server during the "
             << "second run; cluster start " << PodCluster::shared().startSeconds() << " s\n";
+
+  // The dashboard over the running release: its pods, their logs, the served versions.
+  const int port = freeLoopbackPort();
+  SpawnOptions options;
+  options.extraEnv = PodCluster::shared().env();
+  TempDir logDir{"skiff-dashboard"};
+  options.stderrFile = logDir / "dashboard.log";
+  Subprocess dashboard({skiffBinary(), "dashboard", "--target", "k8s", "--port",
+                        std::to_string(port), iris.project.string()},
+                       options);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!portAcceptsConnections(port)) {
+    ASSERT_TRUE(dashboard.running()) << logDir.read("dashboard.log");
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto [statusCode, status] = dashboardApi(port, "/api/status");
+  ASSERT_EQ(statusCode, "200") << status.dump();
+  std::map<std::string, nlohmann::json> pods;
+  for (const auto& pod : status["pods"]) pods[pod["entry"].get<std::string>()] = pod;
+  ASSERT_TRUE(pods.count("services.classifier") && pods.count("jobs.train")) << status.dump(1);
+  EXPECT_EQ(pods["services.classifier"]["phase"], "Running") << status.dump(1);
+  EXPECT_EQ(pods["jobs.train"]["phase"], "Succeeded") << status.dump(1);
+  const auto [logsCode, logs] = dashboardApi(port, "/api/logs?name=train");
+  ASSERT_EQ(logsCode, "200") << logs.dump();
+  EXPECT_NE(logs.dump().find("skiff:metric version=2"), std::string::npos) << logs.dump();
+  const auto [modelsCode, models] = dashboardApi(port, "/api/models");
+  ASSERT_EQ(modelsCode, "200") << models.dump();
+  ASSERT_EQ(models["servers"].size(), 1u) << models.dump();
+  std::set<std::string> versions;  // the ones served
+  for (const auto& version : models["servers"][0]["models"]["iris"]) {
+    if (version["state"] == "AVAILABLE") versions.insert(version["version"].get<std::string>());
+  }
+  EXPECT_TRUE(versions.count("2")) << models.dump(1);
 }
 
 }  // namespace
