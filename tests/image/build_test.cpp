@@ -187,14 +187,16 @@ TEST(Build, FromScratchPushesEveryTagToOneDigest) {
   EXPECT_NE(result.err.find("==> step 2/3: COPY busybox /bin/busybox"), std::string::npos)
       << result.err;
 
-  // A change makes the tree dirty and the image new.
+  // A change makes the tree dirty and the build run again; the steps did not
+  // change, so buildah's layer cache (--layers) gives the same image.
   project.dir.write("extra.txt", "changed");
   auto dirty = build(project, {"--insecure-registry"});
   ASSERT_EQ(dirty.exitCode, 0) << dirty.err;
   const json second = parsed(dirty);
   EXPECT_EQ(second["tags"][0], sha + "-dirty");
   EXPECT_EQ(second["skipped"], false);
-  EXPECT_NE(second["digest"], record["digest"]);
+  EXPECT_EQ(second["digest"], record["digest"]) << dirty.err;
+  EXPECT_NE(dirty.err.find("Using cache"), std::string::npos) << dirty.err;
   EXPECT_NE(dirty.err.find("tag policy build-number"), std::string::npos) << "warned: no number";
   sharedRegistry().expectAllTagsAt(second);
 }
@@ -443,11 +445,11 @@ TEST(Build, UnreachableRegistryIsAClearError) {
       << result.err;
   EXPECT_EQ(result.err.find("==> step"), std::string::npos) << "checked before building";
 
-  // A plain-HTTP registry without --insecure-registry: the error says what to pass.
+  // A plain-HTTP registry on loopback needs no --insecure-registry (as with
+  // Docker): nothing on the network sits between.
   Project plain(Registry::shared().host() + "/" + uniqueName("plain"), kScratchDockerfile);
   result = build(plain);
-  EXPECT_EQ(result.exitCode, 1);
-  EXPECT_NE(result.err.find("pass --insecure-registry"), std::string::npos) << result.err;
+  EXPECT_EQ(result.exitCode, 0) << result.err;
 }
 
 // A docker-registry that asks for a user name and password (htpasswd, bcrypt).
