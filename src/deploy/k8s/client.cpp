@@ -315,6 +315,8 @@ bool KubeClient::streamLogs(const std::string& pod, const std::string& container
   if (follow) query += "&follow=true";
   if (tailLines) query += fmt::format("&tailLines={}", *tailLines);
   auto response = call(streams_, request, query);
+  // An error's body may come collected rather than streamed.
+  if (errorBody.empty() && response.status != 200) errorBody = response.body;
   // A pod that is not running yet: no content (no node), or "container ... is
   // waiting to start" (its node is pulling the image).
   if (response.status == 204) return false;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -262,6 +263,48 @@ std::vector<json> findPods(KubeClient& client, const std::string& selector,
   return pods;
 }
 
+// The status of `container` in `pod` (empty when not reported yet).
+json containerStatus(const json& pod, const std::string& container) {
+  for (const auto& status : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
+    if (status.value("name", "") == container) return status;
+  }
+  return json::object();
+}
+
+// After a followed container's log ended: while the pod lives and restarts
+// the container (restartPolicy Always or OnFailure), follow each next run,
+// saying on stderr why the last one ended.
+void followRestarts(KubeClient& client, const json& pod, const std::string& container,
+                    const std::function<void(std::string_view)>& onText, std::mutex& output) {
+  const std::string podName = nameOf(pod);
+  const auto podType = client.resource("v1", "Pod");
+  long seen = containerStatus(pod, container).value("restartCount", 0L);
+  while (true) {
+    const auto current = client.get(podType, podName);
+    if (!current) return;  // deleted
+    const std::string phase = current->value("/status/phase"_json_pointer, std::string());
+    if (phase == "Succeeded" || phase == "Failed") return;  // no more runs
+    const json status = containerStatus(*current, container);
+    const long restarts = status.value("restartCount", 0L);
+    if (restarts <= seen) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    seen = restarts;
+    const json last = status.value("/lastState/terminated"_json_pointer, json::object());
+    {
+      std::lock_guard lock(output);
+      std::cerr << fmt::format(
+                       "skiff: pod {}: container {} restarted (restart {}; the last run "
+                       "ended with exit code {}{}); following the new run\n",
+                       podName, container, restarts, last.value("exitCode", -1),
+                       last.contains("reason") ? ": " + last.value("reason", "") : "")
+                << std::flush;
+    }
+    client.streamLogs(podName, container, true, onText);
+  }
+}
+
 // Writes a stream's text line by line, each prefixed (when several pods
 // interleave), under one lock so lines never mix.
 class LinePrinter {
@@ -415,7 +458,10 @@ class K8sTarget : public Target {
       const std::string container =
           pod.value("/spec/containers/0/name"_json_pointer, std::string());
       auto onText = [&printer](std::string_view text) { printer.add(text); };
-      if (client.streamLogs(podName, container, options.follow, onText)) return;
+      if (client.streamLogs(podName, container, options.follow, onText)) {
+        if (options.follow) followRestarts(client, pod, container, onText, output);
+        return;
+      }
       // Not started yet: no log. Following waits for the pod to start.
       auto current = client.get(podType, podName);
       const auto why = current ? k8s::podNotStarted(*current) : std::nullopt;
@@ -435,7 +481,10 @@ class K8sTarget : public Target {
                       "look at its job or deployment: skiff status --target k8s");
         }
         if (k8s::podNotStarted(*current)) continue;
-        if (client.streamLogs(podName, container, true, onText)) return;
+        if (client.streamLogs(podName, container, true, onText)) {
+          followRestarts(client, *current, container, onText, output);
+          return;
+        }
       }
     };
     if (!options.follow || pods.size() == 1) {
