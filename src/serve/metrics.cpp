@@ -27,22 +27,27 @@ void header(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-void Histogram::observe(double seconds) {
-  const auto bucket = std::lower_bound(kBounds.begin(), kBounds.end(), seconds) - kBounds.begin();
+void Histogram::observe(double value) {
+  const auto bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   buckets_[static_cast<size_t>(bucket)].fetch_add(1, std::memory_order_relaxed);
-  sumNanoseconds_.fetch_add(static_cast<uint64_t>(std::max(seconds, 0.0) * 1e9),
-                            std::memory_order_relaxed);
+  sumNanos_.fetch_add(static_cast<uint64_t>(std::max(value, 0.0) * 1e9), std::memory_order_relaxed);
+}
+
+uint64_t Histogram::count() const {
+  uint64_t total = 0;
+  for (const auto& bucket : buckets_) total += bucket.load(std::memory_order_relaxed);
+  return total;
 }
 
 void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
-    const std::string bound = i < kBounds.size() ? fmt::format("{}", kBounds[i]) : "+Inf";
+    const std::string bound = i < bounds_.size() ? fmt::format("{}", bounds_[i]) : "+Inf";
     out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, bound, cumulative);
   }
   out += fmt::format("{}_sum{{{}}} {}\n", name, labels,
-                     static_cast<double>(sumNanoseconds_.load(std::memory_order_relaxed)) / 1e9);
+                     static_cast<double>(sumNanos_.load(std::memory_order_relaxed)) / 1e9);
   out += fmt::format("{}_count{{{}}} {}\n", name, labels, cumulative);
 }
 
@@ -107,6 +112,11 @@ std::string Metrics::render(const std::map<std::string, int>& loadedVersions) co
     for (const auto& [key, entry] : versions_) {
       ((*entry).*member).render(out, name, versionLabels(key.first, key.second));
     }
+  }
+  header(out, "skiff_serve_batch_size", "histogram",
+         "Rows per engine run (a batch of requests, or one request's own rows)");
+  for (const auto& [key, entry] : versions_) {
+    entry->batchSize.render(out, "skiff_serve_batch_size", versionLabels(key.first, key.second));
   }
   header(out, "skiff_serve_model_loads_total", "counter", "Model version loads by result");
   for (const auto& [labels, count] : loads_) {

@@ -10,7 +10,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace skiff::serve {
 
@@ -19,13 +21,21 @@ class Histogram {
   static constexpr std::array<double, 16> kBounds = {
       0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
       0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   10};
-  void observe(double seconds);
+  // Rows per engine run.
+  static constexpr std::array<double, 11> kSizeBounds = {1,  2,   4,   8,   16,  32,
+                                                         64, 128, 256, 512, 1024};
+  // Seconds by default; `bounds` must outlive the histogram (a static array).
+  explicit Histogram(std::span<const double> bounds = kBounds)
+      : bounds_(bounds), buckets_(bounds.size() + 1) {}
+  void observe(double value);
   // Appends the _bucket, _sum and _count lines; `labels` is `a="x",b="y"`.
   void render(std::string& out, const std::string& name, const std::string& labels) const;
+  uint64_t count() const;
 
  private:
-  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};
-  std::atomic<uint64_t> sumNanoseconds_{0};
+  std::span<const double> bounds_;
+  std::vector<std::atomic<uint64_t>> buckets_;
+  std::atomic<uint64_t> sumNanos_{0};  // the sum in units of 1e-9
 };
 
 struct VersionMetrics {
@@ -36,6 +46,8 @@ struct VersionMetrics {
   Histogram inferenceSeconds;        // the engine alone
   std::atomic<uint64_t> batches{0};  // runs of dynamic batching
   std::atomic<uint64_t> batchedRequests{0};  // requests in them: / batches = mean batch size
+  Histogram batchSize{
+      Histogram::kSizeBounds};  // rows per engine run (models with a batch dimension)
 };
 
 class Metrics {

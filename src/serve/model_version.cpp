@@ -215,7 +215,8 @@ ModelVersion::ModelVersion(std::string model, int64_t version, Signature signatu
       maxBatchSize_(settings.maxBatchSize),
       metrics_(metrics),
       concurrency_(settings.concurrency),
-      batching_(settings.batching) {}
+      batching_(settings.batching),
+      batchDimension_(batchable(signature_)) {}
 
 std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::string& model,
                                                  int64_t version, const std::filesystem::path& file,
@@ -300,6 +301,9 @@ std::vector<Tensor> ModelVersion::run(const std::vector<Tensor>& inputs,
     released_.notify_one();
   };
   for (const TimePoint arrived : queued) metrics_.queueSeconds.observe(secondsSince(arrived));
+  if (batchDimension_ && !inputs.empty() && !inputs.front().shape.empty()) {
+    metrics_.batchSize.observe(static_cast<double>(inputs.front().shape[0]));
+  }
   const auto started = Clock::now();
   std::vector<Tensor> results;
   try {
@@ -395,9 +399,14 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
       return std::move(self.results);
     }
     leading_ = true;
+    // The leader waits for others only while an earlier batch keeps the
+    // engine busy: when idle, it runs at once (no added latency at low load).
+    // The wait ends at a preferred size, at the largest one (max_batch_size
+    // when none is set), when the engine frees up, or max_queue_delay after
+    // the leader arrived.
     const TimePoint deadline = self.queued + batching_->maxQueueDelay;
-    const int64_t preferred =
-        batching_->preferredBatchSize > 0 ? batching_->preferredBatchSize : maxBatchSize_;
+    const std::vector<int64_t>& preferred = batching_->preferredBatchSizes;
+    const int64_t largest = preferred.empty() ? maxBatchSize_ : preferred.back();
     const auto gather = [&] {
       batch.assign(1, &self);
       int64_t rows = self.rows;
@@ -412,7 +421,11 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
       }
       return rows;
     };
-    while (!self.alone && gather() < preferred &&
+    const auto full = [&](int64_t rows) {
+      return rows >= largest ||
+             std::find(preferred.begin(), preferred.end(), rows) != preferred.end();
+    };
+    while (!self.alone && batchesRunning_ > 0 && !full(gather()) &&
            queueChanged_.wait_until(lock, deadline) != std::cv_status::timeout) {
     }
     gather();
@@ -420,6 +433,7 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
       return std::find(batch.begin(), batch.end(), pending) != batch.end();
     });
     leading_ = false;
+    ++batchesRunning_;
     queueChanged_.notify_all();
   }
   runBatch(batch);
@@ -449,7 +463,23 @@ void ModelVersion::runBatch(const std::vector<Pending*>& batch) const {
         }
         merged.push_back(std::move(tensor));
       }
-      const std::vector<Tensor> results = run(merged, outputs, queued);
+      std::vector<Tensor> results;
+      try {
+        results = run(merged, outputs, queued);
+      } catch (...) {
+        // One request's values (an id past an Embedding's vocabulary) fail
+        // the whole run: run each alone so that only its own request fails.
+        std::vector<std::exception_ptr> errors(batch.size());
+        for (size_t p = 0; p < batch.size(); ++p) {
+          try {
+            parts[p] = run(batch[p]->inputs, outputs, {});
+          } catch (...) {
+            errors[p] = std::current_exception();
+          }
+        }
+        finishBatch(batch, parts, errors);
+        return;
+      }
       for (const Tensor& result : results) {
         if (result.shape.empty() || result.shape[0] != rows) {
           throw Error(fmt::format("output '{}' has shape {} for a batch of {} rows; it cannot be "
@@ -472,14 +502,21 @@ void ModelVersion::runBatch(const std::vector<Pending*>& batch) const {
   } catch (...) {
     error = std::current_exception();
   }
+  finishBatch(batch, parts, std::vector<std::exception_ptr>(batch.size(), error));
+}
+
+void ModelVersion::finishBatch(const std::vector<Pending*>& batch,
+                               std::vector<std::vector<Tensor>>& parts,
+                               const std::vector<std::exception_ptr>& errors) const {
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
   metrics_.batchedRequests.fetch_add(batch.size(), std::memory_order_relaxed);
   std::lock_guard lock(queueMutex_);
   for (size_t p = 0; p < batch.size(); ++p) {
     batch[p]->results = std::move(parts[p]);
-    batch[p]->error = error;
+    batch[p]->error = errors[p];
     batch[p]->done = true;
   }
+  --batchesRunning_;
   queueChanged_.notify_all();
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,9 @@ class ModelVersion {
   std::vector<Tensor> runBatched(std::vector<Tensor> inputs,
                                  const std::vector<TensorSpec>& outputs) const;
   void runBatch(const std::vector<Pending*>& batch) const;
+  // Hands each request of `batch` its part (or its error) and wakes them.
+  void finishBatch(const std::vector<Pending*>& batch, std::vector<std::vector<Tensor>>& parts,
+                   const std::vector<std::exception_ptr>& errors) const;
 
   std::string model_;
   int64_t version_;
@@ -82,7 +86,9 @@ class ModelVersion {
   mutable std::mutex queueMutex_;
   mutable std::condition_variable queueChanged_;
   mutable std::deque<Pending*> queue_;
-  mutable bool leading_ = false;  // a request is gathering a batch
+  mutable bool leading_ = false;    // a request is gathering a batch
+  mutable int batchesRunning_ = 0;  // batches handed to the engine and not yet done
+  bool batchDimension_ = false;     // every tensor starts with a dynamic dimension
 };
 
 // Applies config.yaml's `inputs`/`outputs` to the signature read from the

@@ -102,9 +102,19 @@ DynamicBatching parseBatching(const YAML::Node& node, const std::string& where) 
   }
   checkKeys(node, {"max_queue_delay", "preferred_batch_size"}, where);
   if (node["max_queue_delay"]) batching.maxQueueDelay = parseDelay(node["max_queue_delay"], where);
-  if (node["preferred_batch_size"]) {
-    batching.preferredBatchSize =
-        positive(node["preferred_batch_size"], where, "preferred_batch_size");
+  if (const YAML::Node preferred = node["preferred_batch_size"]) {
+    // One size (4) or a list ([4, 8]), as Triton's preferred_batch_size.
+    if (preferred.IsSequence()) {
+      if (preferred.size() == 0) {
+        throw Error("preferred_batch_size must list at least one size", at(where, preferred));
+      }
+      for (const auto& size : preferred) {
+        batching.preferredBatchSizes.push_back(positive(size, where, "preferred_batch_size"));
+      }
+    } else {
+      batching.preferredBatchSizes.push_back(positive(preferred, where, "preferred_batch_size"));
+    }
+    std::sort(batching.preferredBatchSizes.begin(), batching.preferredBatchSizes.end());
   }
   return batching;
 }
@@ -194,7 +204,8 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
                   at(where, batching), "add max_batch_size: N");
     }
     config.batching = parseBatching(batching, where);
-    if (config.batching->preferredBatchSize > config.maxBatchSize) {
+    const auto& preferred = config.batching->preferredBatchSizes;
+    if (!preferred.empty() && preferred.back() > config.maxBatchSize) {
       throw Error("preferred_batch_size is above max_batch_size",
                   at(where, batching["preferred_batch_size"]));
     }

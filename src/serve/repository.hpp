@@ -36,7 +36,9 @@ struct VersionPolicy {
 // Requests of one version queue and run together, concatenated along dim 0.
 struct DynamicBatching {
   std::chrono::microseconds maxQueueDelay{1000};  // the longest a request waits for others
-  int64_t preferredBatchSize = 0;                 // rows that end the wait; 0: max_batch_size
+  // Rows that end the wait as soon as a batch holds one of them; empty:
+  // max_batch_size. The wait also ends once the largest is reached.
+  std::vector<int64_t> preferredBatchSizes;
 };
 
 // An entry of `inputs:` or `outputs:`: refines what the ONNX file declares.

@@ -67,7 +67,14 @@ TEST(ServeConfig, ParsesBatchingAndOverrides) {
       "c");
   ASSERT_TRUE(config.batching);
   EXPECT_EQ(config.batching->maxQueueDelay, std::chrono::microseconds(2000));
-  EXPECT_EQ(config.batching->preferredBatchSize, 4);
+  EXPECT_EQ(config.batching->preferredBatchSizes, std::vector<int64_t>({4}));
+  EXPECT_EQ(
+      parseModelConfig("max_batch_size: 8\ndynamic_batching: {preferred_batch_size: [8, 2]}", "c")
+          .batching->preferredBatchSizes,
+      std::vector<int64_t>({2, 8}));
+  EXPECT_THROW(
+      parseModelConfig("max_batch_size: 4\ndynamic_batching: {preferred_batch_size: [2, 8]}", "c"),
+      Error);
   ASSERT_EQ(config.inputs.size(), 1u);
   EXPECT_EQ(config.inputs[0].name, "x");
   EXPECT_EQ(config.inputs[0].datatype, "FP32");
