@@ -8,6 +8,7 @@
 #include <exception>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/error.hpp"
 #include "serve/onnx_signature.hpp"
@@ -216,7 +217,10 @@ ModelVersion::ModelVersion(std::string model, int64_t version, Signature signatu
       metrics_(metrics),
       concurrency_(settings.concurrency),
       batching_(settings.batching),
-      batchDimension_(batchable(signature_)) {}
+      batchDimension_(batchable(signature_)),
+      batchSlots_(concurrency_ > 0
+                      ? concurrency_
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
 
 std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::string& model,
                                                  int64_t version, const std::filesystem::path& file,
@@ -353,6 +357,9 @@ struct ModelVersion::Pending {
   std::exception_ptr error;
   bool alone = false;  // its inputs disagree on dim 0: merging would misalign rows
   bool done = false;
+  // Each request sleeps on its own condition: a hand-off wakes the one
+  // thread concerned, not every thread in the queue.
+  std::condition_variable wake;
 };
 
 namespace {
@@ -390,17 +397,18 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
   {
     std::unique_lock lock(queueMutex_);
     queue_.push_back(&self);
-    queueChanged_.notify_all();
+    if (leader_) leader_->wake.notify_one();  // one more to gather
     // The oldest waiting request leads: it gathers a batch, hands the lead
     // on, and runs the batch; the others wait for their part of the result.
-    queueChanged_.wait(lock, [&] { return self.done || (!leading_ && queue_.front() == &self); });
+    self.wake.wait(lock, [&] { return self.done || (!leader_ && queue_.front() == &self); });
     if (self.done) {
       if (self.error) std::rethrow_exception(self.error);
       return std::move(self.results);
     }
-    leading_ = true;
-    // The leader waits for others only while an earlier batch keeps the
-    // engine busy: when idle, it runs at once (no added latency at low load).
+    leader_ = &self;
+    // The leader waits for others only while earlier batches keep the engine
+    // busy (as many run as `instances`, or cores): otherwise it runs at once
+    // (no added latency at low load).
     // The wait ends at a preferred size, at the largest one (max_batch_size
     // when none is set), when the engine frees up, or max_queue_delay after
     // the leader arrived.
@@ -425,16 +433,16 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
       return rows >= largest ||
              std::find(preferred.begin(), preferred.end(), rows) != preferred.end();
     };
-    while (!self.alone && batchesRunning_ > 0 && !full(gather()) &&
-           queueChanged_.wait_until(lock, deadline) != std::cv_status::timeout) {
+    while (!self.alone && batchesRunning_ >= batchSlots_ && !full(gather()) &&
+           self.wake.wait_until(lock, deadline) != std::cv_status::timeout) {
     }
     gather();
     std::erase_if(queue_, [&](Pending* pending) {
       return std::find(batch.begin(), batch.end(), pending) != batch.end();
     });
-    leading_ = false;
+    leader_ = nullptr;
     ++batchesRunning_;
-    queueChanged_.notify_all();
+    if (!queue_.empty()) queue_.front()->wake.notify_one();  // the next leader
   }
   runBatch(batch);
   if (self.error) std::rethrow_exception(self.error);
@@ -515,9 +523,14 @@ void ModelVersion::finishBatch(const std::vector<Pending*>& batch,
     batch[p]->results = std::move(parts[p]);
     batch[p]->error = errors[p];
     batch[p]->done = true;
+    batch[p]->wake.notify_one();  // under the lock: it cannot go before we are done with it
   }
   --batchesRunning_;
-  queueChanged_.notify_all();
+  if (leader_) {
+    leader_->wake.notify_one();  // the engine is free: stop waiting
+  } else if (!queue_.empty()) {
+    queue_.front()->wake.notify_one();
+  }
 }
 
 }  // namespace skiff::serve

@@ -84,11 +84,11 @@ class ModelVersion {
   mutable int running_ = 0;
   std::optional<DynamicBatching> batching_;
   mutable std::mutex queueMutex_;
-  mutable std::condition_variable queueChanged_;
   mutable std::deque<Pending*> queue_;
-  mutable bool leading_ = false;    // a request is gathering a batch
-  mutable int batchesRunning_ = 0;  // batches handed to the engine and not yet done
-  bool batchDimension_ = false;     // every tensor starts with a dynamic dimension
+  mutable Pending* leader_ = nullptr;  // the request gathering a batch
+  mutable int batchesRunning_ = 0;     // batches handed to the engine and not yet done
+  bool batchDimension_ = false;        // every tensor starts with a dynamic dimension
+  int batchSlots_ = 1;  // batches that run before others wait: instances, or the cores
 };
 
 // Applies config.yaml's `inputs`/`outputs` to the signature read from the

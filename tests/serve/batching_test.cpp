@@ -44,9 +44,9 @@ struct EngineLog {
     released = true;
     changed.notify_all();
   }
-  void waitHolding() {
+  void waitHolding(int count) {
     std::unique_lock lock(mutex);
-    changed.wait(lock, [&] { return holding > 0; });
+    changed.wait(lock, [&] { return holding >= count; });
   }
   std::vector<int64_t> snapshot() {
     std::lock_guard lock(mutex);
@@ -148,11 +148,32 @@ void expectRows(const std::vector<Tensor>& outputs, int64_t rows, float first) {
   }
 }
 
-// Starts a request that blocks in the engine, and waits until it does.
-std::future<std::vector<Tensor>> holdTheEngine(const ModelVersion& version, EngineLog& log) {
-  auto held = std::async(std::launch::async, [&] { return version.infer(input(1, kHold)); });
-  log.waitHolding();
+// As many batches run at once as there are cores (without `instances`):
+// starts one held request per core, each blocking in the engine.
+const int kSlots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+struct Held {
+  std::vector<std::future<std::vector<Tensor>>> requests;
+  void get() {
+    for (auto& request : requests) expectRows(request.get(), 1, kHold);
+  }
+};
+
+Held holdTheEngine(const ModelVersion& version, EngineLog& log) {
+  Held held;
+  for (int i = 1; i <= kSlots; ++i) {
+    held.requests.push_back(
+        std::async(std::launch::async, [&] { return version.infer(input(1, kHold)); }));
+    log.waitHolding(i);
+  }
   return held;
+}
+
+// The held runs, then `rest`.
+std::vector<int64_t> afterHeld(std::vector<int64_t> rest) {
+  std::vector<int64_t> runs(static_cast<size_t>(kSlots), 1);
+  runs.insert(runs.end(), rest.begin(), rest.end());
+  return runs;
 }
 
 TEST_F(Batching, AnIdleVersionRunsARequestAtOnce) {
@@ -181,11 +202,11 @@ TEST_F(Batching, RequestsOfDifferentSizesShareABatchAndGetTheirOwnRows) {
     expectRows(requests[static_cast<size_t>(rows - 1)].get(), rows, static_cast<float>(100 * rows));
   }
   EXPECT_LT(Clock::now() - start, 500ms);
-  EXPECT_EQ(log_.snapshot(), std::vector<int64_t>({1, 6}));
+  EXPECT_EQ(log_.snapshot(), afterHeld({6}));
   log_.release();
-  expectRows(held.get(), 1, kHold);
-  EXPECT_EQ(metrics_.batches, 2u);
-  EXPECT_EQ(metrics_.batchedRequests, 4u);
+  held.get();
+  EXPECT_EQ(metrics_.batches, static_cast<uint64_t>(kSlots) + 1);
+  EXPECT_EQ(metrics_.batchedRequests, static_cast<uint64_t>(kSlots) + 3);
 }
 
 TEST_F(Batching, TheQueueDelayEndsTheWaitWhileTheEngineIsBusy) {
@@ -200,12 +221,7 @@ TEST_F(Batching, TheQueueDelayEndsTheWaitWhileTheEngineIsBusy) {
   const auto waited = Clock::now() - start;
   EXPECT_GE(waited, 45ms);
   EXPECT_LT(waited, 1s);
-  const std::vector<int64_t> runs = log_.snapshot();
-  EXPECT_EQ(runs.front(), 1);
-  EXPECT_EQ(runs.size(), 2u) << "the two requests ran as one batch";
-  if (runs.size() == 2) {
-    EXPECT_EQ(runs[1], 3);
-  }
+  EXPECT_EQ(log_.snapshot(), afterHeld({3})) << "the two requests ran as one batch";
   log_.release();
   held.get();
 }
@@ -241,7 +257,7 @@ TEST_F(Batching, ABadRequestFailsAloneAndItsBatchStillAnswers) {
   expectRows(requests[2].get(), 1, 3);
   expectRows(requests[3].get(), 1, 4);
   // The batch of 4 failed, then each of its requests ran alone.
-  EXPECT_EQ(log_.snapshot(), std::vector<int64_t>({1, 4, 1, 1, 1, 1}));
+  EXPECT_EQ(log_.snapshot(), afterHeld({4, 1, 1, 1, 1}));
   // A request that does not fit the signature fails before it queues.
   std::vector<Tensor> wrong;
   wrong.push_back(makeTensor("x", DataType::kFp32, {1, 15}, std::vector<double>(15)));
@@ -268,13 +284,16 @@ TEST_F(Batching, BatchSizesShowInTheMetrics) {
   held.get();
   std::string text;
   metrics_.batchSize.render(text, "b", "m=\"x\"");
-  // 1 (the held run), 3 (the batch), and the load's own check of 2 rows.
-  EXPECT_NE(text.find("b_bucket{m=\"x\",le=\"1\"} 1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("b_bucket{m=\"x\",le=\"2\"} 2\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("b_bucket{m=\"x\",le=\"4\"} 3\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("b_bucket{m=\"x\",le=\"+Inf\"} 3\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("b_sum{m=\"x\"} 6\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("b_count{m=\"x\"} 3\n"), std::string::npos) << text;
+  // 1 per held run, 3 (the batch), and the load's own check of 2 rows.
+  auto line = [&](const std::string& key, int value) {
+    EXPECT_NE(text.find(fmt::format("{} {}\n", key, value)), std::string::npos) << text;
+  };
+  line(R"(b_bucket{m="x",le="1"})", kSlots);
+  line(R"(b_bucket{m="x",le="2"})", kSlots + 1);
+  line(R"(b_bucket{m="x",le="4"})", kSlots + 2);
+  line(R"(b_bucket{m="x",le="+Inf"})", kSlots + 2);
+  line(R"(b_sum{m="x"})", kSlots + 5);
+  line(R"(b_count{m="x"})", kSlots + 2);
 }
 
 // The whole /metrics page, parsed as Prometheus reads the text format:

@@ -339,7 +339,8 @@ Json oneInput(const std::string& name, const std::vector<int64_t>& shape,
 TEST(Serve, DynamicBatchingGivesEachRequestItsOwnRows) {
   ServedRepository served;
   served.putModel("mlp", 1, "mlp");
-  served.put("mlp/config.yaml", "max_batch_size: 8\ndynamic_batching: {max_queue_delay: 20ms}\n");
+  served.put("mlp/config.yaml",
+             "max_batch_size: 8\ninstances: 1\ndynamic_batching: {max_queue_delay: 20ms}\n");
   served.putModel("plain", 1, "mlp");  // the same model, unbatched: the reference
   ASSERT_TRUE(served.poll());
   // Rows of 1 to 3 per request, so batches split at uneven offsets.
