@@ -301,6 +301,28 @@ ModelManager::Lookup ModelManager::find(const std::string& model,
   return {versions.at(serving.back()).loaded, 200, {}};
 }
 
+ModelManager::Lookup ModelManager::findLabel(const std::string& model,
+                                             const std::string& label) const {
+  int64_t version = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto entry = models_.find(model);
+    if (entry != models_.end()) {
+      const auto& labels = entry->second.config.labels;
+      auto named = labels.find(label);
+      if (named == labels.end()) {
+        std::vector<std::string> names;
+        for (const auto& known : labels) names.push_back(known.first);
+        return {nullptr, 404,
+                fmt::format("model '{}' has no label '{}' (labels: {})", model, label,
+                            names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")))};
+      }
+      version = named->second;
+    }
+  }
+  return find(model, version ? std::optional<int64_t>(version) : std::nullopt);
+}
+
 std::vector<std::string> ModelManager::models() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> names;

@@ -55,6 +55,8 @@ class ModelManager {
   };
   // The named version, or the highest serving one when `version` is empty.
   Lookup find(const std::string& model, std::optional<int64_t> version = {}) const;
+  // The version config.yaml's `labels` give `label` (404 when it names none).
+  Lookup findLabel(const std::string& model, const std::string& label) const;
   std::vector<std::string> models() const;
   // Every version the manager tracks for `model`; nothing when it is unknown.
   std::optional<std::vector<VersionStatus>> status(const std::string& model) const;

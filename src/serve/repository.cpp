@@ -184,7 +184,7 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   if (!root.IsMap()) throw Error("config.yaml must be a map of settings", at(where, root));
   checkKeys(root,
             {"version_policy", "max_batch_size", "instances", "intra_op_threads",
-             "dynamic_batching", "inputs", "outputs"},
+             "dynamic_batching", "inputs", "outputs", "labels"},
             where);
   if (root["version_policy"]) config.policy = parsePolicy(root["version_policy"], where);
   if (root["max_batch_size"]) {
@@ -212,6 +212,20 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   }
   if (root["inputs"]) config.inputs = parseOverrides(root["inputs"], where, "inputs");
   if (root["outputs"]) config.outputs = parseOverrides(root["outputs"], where, "outputs");
+  if (const YAML::Node labels = root["labels"]) {
+    if (!labels.IsMap()) {
+      throw Error("labels must map names to versions, like {stable: 1, canary: 2}",
+                  at(where, labels));
+    }
+    for (const auto& entry : labels) {
+      const auto name = scalar<std::string>(entry.first, where, "a label", "a name");
+      if (name.empty() || parseVersion(name) || name.find_first_of("/?#: ") != std::string::npos) {
+        throw Error("a label must be a name (not a number, no '/', '?', '#', ':' or space)",
+                    at(where, entry.first));
+      }
+      config.labels[name] = positive(entry.second, where, "a label's version");
+    }
+  }
   return config;
 }
 

@@ -57,6 +57,7 @@ struct ModelConfig {
   std::optional<DynamicBatching> batching;
   std::vector<TensorOverride> inputs;
   std::vector<TensorOverride> outputs;
+  std::map<std::string, int64_t> labels;  // `stable: 3`: names for versions the policy serves
 };
 
 // Parses config.yaml; throws skiff::Error naming `where`, line and column.

@@ -124,6 +124,7 @@ namespace {
 struct ModelPath {
   std::string model;
   std::optional<int64_t> version;
+  std::optional<std::string> label;    // /labels/{label} instead of /versions/{v}
   std::vector<std::string_view> rest;  // what follows the model and version
 };
 
@@ -141,6 +142,9 @@ std::optional<HttpReply> parseModelPath(std::string_view path, std::string_view 
       return errorReply(400, fmt::format("version '{}' is not a number", parts[2]));
     }
     next = 3;
+  } else if (parts.size() >= 3 && parts[1] == "labels") {
+    out.label = std::string(parts[2]);
+    next = 3;
   }
   out.rest.assign(parts.begin() + static_cast<std::ptrdiff_t>(next), parts.end());
   return std::nullopt;
@@ -152,12 +156,13 @@ HttpReply Router::kserveModel(const HttpRequestView& request, std::string_view p
   // {m}[/versions/{v}][/ready|/infer]
   ModelPath parsed;
   if (auto error = parseModelPath(path, "/v2/models/NAME", parsed)) return *error;
-  const auto& [model, version, rest] = parsed;
+  const auto& [model, version, label, rest] = parsed;
   const std::string_view action = rest.empty() ? "" : rest[0];
   if (rest.size() > 1 || (action != "" && action != "ready" && action != "infer")) {
     return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
   }
-  const ModelManager::Lookup lookup = manager_.find(model, version);
+  const ModelManager::Lookup lookup =
+      label ? manager_.findLabel(model, *label) : manager_.find(model, version);
   if (action == "infer") {
     if (request.method != "POST") return errorReply(405, "use POST for infer");
     return infer(lookup, request, true);
@@ -189,18 +194,28 @@ HttpReply Router::tfModel(const HttpRequestView& request, std::string_view path)
   }
   ModelPath parsed;
   if (auto error = parseModelPath(path, "/v1/models/NAME", parsed)) return *error;
-  const auto& [model, version, rest] = parsed;
+  const auto& [model, version, label, rest] = parsed;
+  const auto find = [&] {
+    return label ? manager_.findLabel(model, *label) : manager_.find(model, version);
+  };
   const bool metadata = !rest.empty() && rest[0] == "metadata" && !predict;
   if (rest.size() > (metadata ? 1u : 0u)) {
     return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
   }
   if (predict) {
     if (request.method != "POST") return errorReply(405, "use POST for :predict");
-    return infer(manager_.find(model, version), request, false);
+    return infer(find(), request, false);
   }
   if (request.method != "GET") return errorReply(405, "use GET for model status and metadata");
-  if (metadata) {
-    const ModelManager::Lookup lookup = manager_.find(model, version);
+  if (metadata || label) {
+    const ModelManager::Lookup lookup = find();
+    if (!lookup.version) return errorReply(lookup.status, lookup.message);
+    if (!metadata) {
+      return json(
+          fmt::format("{{\"model_version_status\":[{{\"version\":\"{}\",\"state\":\"AVAILABLE\","
+                      "\"status\":{{\"error_code\":\"OK\",\"error_message\":\"\"}}}}]}}",
+                      lookup.version->version()));
+    }
     if (!lookup.version) return errorReply(lookup.status, lookup.message);
     const Signature& signature = lookup.version->signature();
     return json(fmt::format(
