@@ -77,6 +77,7 @@ struct Outcome {
   std::string action;  // created, configured, replaced, pruned, deleted
   std::string state;   // after --wait
   bool failed = false;
+  std::string details;  // after a failed wait: its pods and the last lines of one's log
 };
 
 void waitUntilGone(KubeClient& client, const ResourceType& type, const std::string& name) {
@@ -124,7 +125,7 @@ void deleteAllBut(KubeClient& client, const std::string& app,
       const std::string name = nameOf(item);
       if (keep.count({type->kind, name})) continue;
       client.remove(*type, name);
-      outcomes.push_back({type->apiVersion, type->kind, name, action, "", false});
+      outcomes.push_back({type->apiVersion, type->kind, name, action, "", false, ""});
     }
   }
 }
@@ -174,6 +175,68 @@ std::string currentRolloutPods(KubeClient& client, const json& deployment,
     }
   }
   return {};
+}
+
+// How each pod of a failed workload ended ("pod NAME: Failed, exit code 1
+// (Error), 0 restarts"), then the last lines of the log of the newest pod
+// that ran: what a user reads first to see why.
+std::string failedPodsDetails(KubeClient& client, const std::string& selector) {
+  constexpr size_t kTailLines = 10;
+  auto pods = client.listItems(client.resource("v1", "Pod"), selector);
+  std::vector<json> sorted(pods.begin(), pods.end());
+  std::sort(sorted.begin(), sorted.end(), [](const json& a, const json& b) {
+    return a.value("/metadata/creationTimestamp"_json_pointer, std::string()) <
+           b.value("/metadata/creationTimestamp"_json_pointer, std::string());
+  });
+  std::string text;
+  const json* ran = nullptr;
+  for (const auto& pod : sorted) {
+    std::string line = fmt::format("    pod {}: {}", nameOf(pod),
+                                   pod.value("/status/phase"_json_pointer, std::string("?")));
+    for (const auto& container :
+         pod.value("/status/containerStatuses"_json_pointer, json::array())) {
+      for (const char* where : {"/state/terminated", "/lastState/terminated"}) {
+        const json ended = container.value(json::json_pointer(where), json());
+        if (!ended.is_object()) continue;
+        line += fmt::format(", exit code {} ({})", ended.value("exitCode", 0),
+                            ended.value("reason", std::string("terminated")));
+        ran = &pod;
+        break;
+      }
+      line += fmt::format(", {} restarts", container.value("restartCount", 0));
+      // A running pod's container that waits to run again (CrashLoopBackOff);
+      // a pending pod says why below.
+      const json waiting = container.value("/state/waiting"_json_pointer, json());
+      if (waiting.is_object() && waiting.contains("reason") && !k8s::podNotStarted(pod)) {
+        line += ", now " + waiting.value("reason", "");
+      }
+    }
+    if (const auto why = k8s::podNotStarted(pod)) line += ": " + *why;
+    text += line + "\n";
+  }
+  // One pod that never ran: the state above already says why it waits.
+  if (sorted.size() == 1 && !ran) return {};
+  if (sorted.size() > 1) text = fmt::format("    {} pods tried:\n", sorted.size()) + text;
+  if (ran) {
+    std::string log;
+    try {
+      client.streamLogs(
+          nameOf(*ran), ran->value("/spec/containers/0/name"_json_pointer, std::string()), false,
+          [&log](std::string_view part) { log.append(part); }, kTailLines);
+    } catch (const Error&) {
+      // The log is a help, not the result: a node that cannot serve it leaves it out.
+    }
+    if (!log.empty()) {
+      if (log.back() != '\n') log += '\n';
+      text += fmt::format("    last lines of pod {}:\n", nameOf(*ran));
+      for (size_t at = 0; at < log.size();) {
+        const auto next = log.find('\n', at) + 1;
+        text += "      " + log.substr(at, next - at);
+        at = next;
+      }
+    }
+  }
+  return text;
 }
 
 // Waits for each Job-like object to finish and each Deployment to roll out,
@@ -229,6 +292,7 @@ bool waitForWorkloads(KubeClient& client, const std::string& app, double timeout
     }
     outcome.state = state.summary;
     outcome.failed = state.phase == k8s::WorkloadState::Phase::kFailed;
+    if (outcome.failed && !pods.empty()) outcome.details = failedPodsDetails(client, pods);
     ok = ok && !outcome.failed;
   }
   return ok;
@@ -242,6 +306,7 @@ void printOutcomes(const std::vector<Outcome>& outcomes) {
   for (const auto& outcome : outcomes) {
     std::cout << fmt::format("  {:<{}}  {:<10}  {}\n", outcome.kind + "/" + outcome.name, width,
                              outcome.action, outcome.state);
+    std::cout << outcome.details;
   }
 }
 
@@ -383,7 +448,7 @@ class K8sTarget : public Target {
           const std::string action =
               applyObject(client, types[i], object, options.forceConflicts, options.rerunJobs);
           outcomes.push_back(
-              {object["apiVersion"], object["kind"], nameOf(object), action, "", false});
+              {object["apiVersion"], object["kind"], nameOf(object), action, "", false, ""});
           applied.insert({object["kind"], nameOf(object)});
         }
       } catch (const Error&) {
@@ -427,6 +492,23 @@ class K8sTarget : public Target {
           row["kind"].get<std::string>() + "/" + row["name"].get<std::string>(),
           row["phase"].get<std::string>(), row["state"].get<std::string>(),
           row["release"].get<std::string>());
+    }
+    // Each workload's pods as the kubelet reports them: the real phase,
+    // restarts, how the last run ended and why one waits.
+    const json pods = rows.empty() ? json::array() : k8s::viewPods(client, spec.name);
+    if (!pods.empty()) std::cout << "  pods:\n";
+    for (const auto& pod : pods) {
+      std::string line =
+          fmt::format("    {:<40}  {:<9}  ready {}  restarts {}", pod["name"].get<std::string>(),
+                      pod["phase"].get<std::string>(), pod["ready"].get<std::string>(),
+                      pod["restarts"].get<int>());
+      if (!pod["lastExit"].get<std::string>().empty()) {
+        line += "  last " + pod["lastExit"].get<std::string>();
+      }
+      if (!pod["reason"].get<std::string>().empty()) {
+        line += "  " + pod["reason"].get<std::string>();
+      }
+      std::cout << line << "\n";
     }
     return 0;
   }
