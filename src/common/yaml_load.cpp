@@ -31,7 +31,7 @@ class ExpansionCounter : public YAML::EventHandler {
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     const auto it = anchors_.find(anchor);
     const Expansion expansion = it == anchors_.end() ? Expansion{} : it->second;
-    add(mark, expansion, "this alias");
+    add(mark, expansion, true);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
@@ -55,22 +55,30 @@ class ExpansionCounter : public YAML::EventHandler {
   };
 
   void leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
-    add(mark, Expansion{}, "this node");
+    add(mark, Expansion{}, false);
     if (anchor != YAML::NullAnchor) anchors_[anchor] = Expansion{};
   }
 
   // A node (or an alias's expansion) inside the innermost open collection.
-  void add(const YAML::Mark& mark, const Expansion& expansion, const char* what) {
+  void add(const YAML::Mark& mark, const Expansion& expansion, bool isAlias) {
     total_ += expansion.nodes;
-    const int depth = static_cast<int>(open_.size()) + 1 + expansion.height;
+    const int depth = static_cast<int>(open_.size()) + expansion.height;
     if (total_ > budget_.maxNodes) {
-      throw YamlTooLarge(mark, fmt::format("{} expands the document past {} nodes (aliases that "
-                                           "refer to aliases grow it exponentially)",
-                                           what, budget_.maxNodes));
+      throw YamlTooLarge(
+          mark,
+          isAlias ? fmt::format("this alias expands the document past {} nodes (aliases that "
+                                "refer to aliases grow it exponentially)",
+                                budget_.maxNodes)
+                  : fmt::format("the document has more than {} nodes", budget_.maxNodes),
+          isAlias);
     }
     if (depth > budget_.maxDepth) {
-      throw YamlTooLarge(
-          mark, fmt::format("{} nests the document deeper than {} levels", what, budget_.maxDepth));
+      throw YamlTooLarge(mark,
+                         isAlias ? fmt::format("this alias expands the document deeper than {} "
+                                               "levels",
+                                               budget_.maxDepth)
+                                 : fmt::format("nested deeper than {} levels", budget_.maxDepth),
+                         isAlias);
     }
     if (!open_.empty()) {
       auto& parent = open_.back().expansion;
@@ -80,7 +88,7 @@ class ExpansionCounter : public YAML::EventHandler {
   }
 
   void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
-    add(mark, Expansion{}, "this node");
+    add(mark, Expansion{}, false);
     // Its own node is counted in the parent already; its children add to both.
     open_.push_back({anchor, Expansion{}});
   }

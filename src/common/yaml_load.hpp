@@ -21,7 +21,7 @@ struct YamlBudget {
   // A skiff.yaml, a kubeconfig or a model config has hundreds of nodes; a
   // generated one thousands.
   size_t maxNodes = 100'000;
-  int maxDepth = 64;
+  int maxDepth = 64;  // levels below the document's root
 };
 
 // Thrown (with the mark of the alias or node that crossed the budget) by
@@ -29,8 +29,12 @@ struct YamlBudget {
 // errors with their line and column report this one the same way.
 class YamlTooLarge : public YAML::Exception {
  public:
-  YamlTooLarge(const YAML::Mark& where, const std::string& message)
-      : YAML::Exception(where, message) {}
+  YamlTooLarge(const YAML::Mark& where, const std::string& message, bool aliases)
+      : YAML::Exception(where, message), byAliases(aliases) {}
+
+  // Whether aliases (or merge keys) took it past the budget, rather than
+  // what is written out: the fix the user needs differs.
+  bool byAliases;
 };
 
 std::vector<YAML::Node> loadAllYaml(std::string_view text, const YamlBudget& budget = {});

@@ -514,21 +514,6 @@ class SpecParser {
 // anything near this bound is not a spec, and walking it costs memory.
 constexpr int kMaxDepth = 32;
 
-// The first node nested deeper than kMaxDepth, if any.
-std::optional<YAML::Node> tooDeep(const YAML::Node& node, int depth) {
-  if (depth > kMaxDepth) return node;
-  if (node.IsMap()) {
-    for (const auto& item : node) {
-      if (auto found = tooDeep(item.second, depth + 1)) return found;
-    }
-  } else if (node.IsSequence()) {
-    for (const auto& item : node) {
-      if (auto found = tooDeep(item, depth + 1)) return found;
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
@@ -536,7 +521,7 @@ ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
   ParseResult result;
   std::vector<YAML::Node> documents;
   try {
-    documents = loadAllYaml(yamlText);
+    documents = loadAllYaml(yamlText, YamlBudget{.maxDepth = kMaxDepth});
   } catch (const YAML::DeepRecursion& e) {
     diagnostics.add(e.mark, "", fmt::format("nested deeper than {} levels", e.depth()),
                     fmt::format("a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md"));
@@ -544,8 +529,10 @@ ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
     return result;
   } catch (const YamlTooLarge& e) {
     diagnostics.add(e.mark, "", e.msg,
-                    "a skiff.yaml is a few hundred nodes: use fewer aliases (*name) and merge "
-                    "keys (<<), or write the values out");
+                    e.byAliases
+                        ? "a skiff.yaml is a few hundred nodes: use fewer aliases (*name) "
+                          "and merge keys (<<), or write the values out"
+                        : "a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md");
     result.diagnostics = diagnostics.all();
     return result;
   } catch (const YAML::Exception& e) {
@@ -565,12 +552,6 @@ ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
     return result;
   }
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-  if (const auto deep = tooDeep(root, 0)) {
-    diagnostics.add(deep->Mark(), "", fmt::format("nested deeper than {} levels", kMaxDepth),
-                    "a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md");
-    result.diagnostics = diagnostics.all();
-    return result;
-  }
   Spec spec = SpecParser(diagnostics).parse(root);
   result.diagnostics = diagnostics.all();
   // In file order, as a compiler reports them.
