@@ -166,8 +166,24 @@ std::string BlobFs::blobName(const std::string& path) const {
   return prefix_ + (path.size() > 1 ? path.substr(1) : "");
 }
 
+void BlobFs::sweepExpiredLocked() {
+  if (attributes_.size() + listings_.size() < sweepAt_) return;
+  const auto now = Clock::now();
+  std::erase_if(attributes_, [&](const auto& entry) { return entry.second.expires <= now; });
+  std::erase_if(listings_, [&](const auto& entry) {
+    return entry.second.expires <= now && entry.second.answersUntil <= now;
+  });
+  sweepAt_ = std::max(kMinSweep, 2 * (attributes_.size() + listings_.size()));
+}
+
+size_t BlobFs::cachedMetadataEntries() {
+  std::lock_guard lock(metadataMutex_);
+  return attributes_.size() + listings_.size();
+}
+
 void BlobFs::remember(const std::string& path, std::optional<Attributes> attributes) {
   std::lock_guard lock(metadataMutex_);
+  sweepExpiredLocked();
   CachedAttributes& entry = attributes_[path];
   entry.exists = attributes.has_value();
   if (attributes) entry.attributes = *attributes;
@@ -299,6 +315,7 @@ bool BlobFs::rememberListing(const std::string& path, const Listed& listed, uint
   const auto listingExpires = now + seconds(options_.listTimeout());
   std::lock_guard lock(metadataMutex_);
   if (generation != generation_) return false;
+  sweepExpiredLocked();
   // The listing also answers the getattr calls that `ls -l` and `find` make
   // next: a complete one that lasts as long as attributes do answers them
   // itself (lookupInParentListing), so its names are not kept twice.
@@ -630,6 +647,7 @@ int BlobFs::write(uint64_t handle, const char* buffer, size_t size, off_t offset
   if (open->cached->mayStream) streamWrittenBlocks(*open->cached, static_cast<uint64_t>(offset));
   {
     std::lock_guard metadataLock(metadataMutex_);
+    sweepExpiredLocked();
     auto& entry = attributes_[open->path];
     entry.exists = true;
     entry.attributes.size =

@@ -55,6 +55,9 @@ class BlobFs {
   // Uploads that failed earlier (also from a previous run); called periodically.
   void retryPendingUploads();
 
+  // How many names and listings the metadata caches hold (expired ones included).
+  size_t cachedMetadataEntries();
+
  private:
   struct OpenFile;
   struct CachedAttributes {
@@ -139,6 +142,12 @@ class BlobFs {
   std::unordered_map<std::string, CachedAttributes> attributes_;
   std::unordered_map<std::string, CachedListing> listings_;
   uint64_t generation_ = 0;  // counts invalidations: listings begun before one are not kept
+  // Expired entries are dropped when the caches reach this size, which then
+  // doubles what is left: a long-running mount that sees ever new names
+  // keeps only the live ones, at an amortized O(1) per insertion.
+  size_t sweepAt_ = kMinSweep;
+  static constexpr size_t kMinSweep = 4096;
+  void sweepExpiredLocked();
 
   std::mutex handlesMutex_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;
