@@ -86,6 +86,7 @@ void addDeployCommands(CLI::App& app, CommandContext& context);
 void addServeCommands(CLI::App& app, CommandContext& context);
 void addRenderCommands(CLI::App& app, CommandContext& context);
 void addDashboardCommands(CLI::App& app, CommandContext& context);
+void addCsiCommands(CLI::App& app, CommandContext& context);
 void addVersionCommands(CLI::App& app, CommandContext& context);
 
 }  // namespace skiff::cli

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   addServeCommands(app, context);
   addRenderCommands(app, context);
   addDashboardCommands(app, context);
+  addCsiCommands(app, context);
 
   addVersionCommands(app, context);
 

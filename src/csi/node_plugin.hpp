@@ -1,0 +1,31 @@
+#pragma once
+
+// `skiff csi node`: the CSI node plugin. It serves CSI's Identity and Node
+// services on a unix socket, and kubelet's plugin registration on a socket
+// in kubelet's plugins_registry directory (so no node-driver-registrar
+// sidecar is needed). Each published volume is a `skiff mount` (volumes.hpp).
+
+#include <filesystem>
+#include <string>
+
+namespace skiff::csi {
+
+inline constexpr const char* kDriverName = "csi.skiff.dev";
+
+struct NodePluginOptions {
+  std::string endpoint;  // unix:///PATH/csi.sock
+  std::string nodeId;
+  std::string driverName = kDriverName;
+  // Where kubelet looks for plugins' registration sockets; empty: no
+  // registration (a test that calls the plugin itself).
+  std::filesystem::path registrationDir;
+  std::filesystem::path stateDir = "/var/lib/skiff-csi";
+  std::filesystem::path skiffBinary;  // empty: this binary (/proc/self/exe)
+};
+
+// Serves until SIGTERM or SIGINT; throws skiff::Error when it cannot start.
+// Mounts stay up when it ends, whichever way it ends: a restarted plugin
+// takes them over from the state directory.
+int runNodePlugin(const NodePluginOptions& options);
+
+}  // namespace skiff::csi

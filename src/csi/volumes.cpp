@@ -1,0 +1,527 @@
+#include "csi/volumes.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "blob/uri.hpp"
+#include "common/error.hpp"
+#include "common/text.hpp"
+
+namespace skiff::csi {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = CsiError::Code;
+
+[[noreturn]] void fail(Code code, std::string message) {
+  throw CsiError{code, std::move(message)};
+}
+
+// Attributes a volume may set (volume_context / volumeAttributes), and
+// their defaults: those of `skiff mount`.
+constexpr const char* kKnownAttributes = "uri, readOnly, cacheTimeout, cacheSize";
+// Kubelet adds these for podInfoOnMount and inline volumes: not the user's.
+constexpr const char* kKubeletPrefix = "csi.storage.k8s.io/";
+
+// The secret keys a Secret may hold: the environment variables of the Azure
+// tools (see blob/azure/credentials.hpp), and the names Azure's own blob CSI
+// driver reads, so one Secret serves both drivers.
+const std::map<std::string, std::string>& secretKeys() {
+  static const std::map<std::string, std::string> keys = {
+      {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING"},
+      {"AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT"},
+      {"AZURE_STORAGE_KEY", "AZURE_STORAGE_KEY"},
+      {"AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_SAS_TOKEN"},
+      {"AZURE_STORAGE_BLOB_ENDPOINT", "AZURE_STORAGE_BLOB_ENDPOINT"},
+      {"azurestorageaccountname", "AZURE_STORAGE_ACCOUNT"},
+      {"azurestorageaccountkey", "AZURE_STORAGE_KEY"},
+      {"azurestorageaccountsastoken", "AZURE_STORAGE_SAS_TOKEN"},
+  };
+  return keys;
+}
+
+std::string hexDigest(const std::string& text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  std::string hex;
+  for (int i = 0; i < 12; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+std::string normalized(const std::string& path) {
+  return fs::path(path).lexically_normal().string();
+}
+
+// /proc/PID/stat: the state letter and the start time, or nothing when gone.
+std::optional<std::pair<char, unsigned long long>> processStat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 2));
+  char state = 0;
+  fields >> state;
+  std::string skip;
+  // Fields 4..21, then starttime (22).
+  for (int i = 4; i <= 21; ++i) fields >> skip;
+  unsigned long long started = 0;
+  fields >> started;
+  return std::make_pair(state, started);
+}
+
+bool processAlive(pid_t pid, unsigned long long started) {
+  if (pid <= 0) return false;
+  const auto stat = processStat(pid);
+  return stat && stat->first != 'Z' && stat->first != 'X' && stat->second == started;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescapeMountField(const std::string& field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      const std::string octal = field.substr(i + 1, 3);
+      if (octal.size() == 3 &&
+          std::all_of(octal.begin(), octal.end(), [](char c) { return c >= '0' && c <= '7'; })) {
+        out += static_cast<char>(std::stoi(octal, nullptr, 8));
+        i += 3;
+        continue;
+      }
+    }
+    out += field[i];
+  }
+  return out;
+}
+
+// The file system type mounted at `path` (the top one), or "" when none.
+std::string mountTypeAt(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, type;
+  const std::string wanted = normalized(path);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    if (unescapeMountField(point) != wanted) continue;
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    rest >> type;  // later lines are mounted over earlier ones
+  }
+  return type;
+}
+
+nlohmann::json toJson(const Volume& volume) {
+  return {{"volumeId", volume.volumeId},
+          {"targetPath", volume.targetPath},
+          {"uri", volume.uri},
+          {"readOnly", volume.readOnly},
+          {"cacheTimeout", volume.cacheTimeout},
+          {"cacheSize", volume.cacheSize},
+          {"pid", volume.pid},
+          {"started", volume.started}};
+}
+
+Volume fromJson(const nlohmann::json& json) {
+  Volume volume;
+  volume.volumeId = json.value("volumeId", "");
+  volume.targetPath = json.value("targetPath", "");
+  volume.uri = json.value("uri", "");
+  volume.readOnly = json.value("readOnly", false);
+  volume.cacheTimeout = json.value("cacheTimeout", "");
+  volume.cacheSize = json.value("cacheSize", "");
+  volume.pid = json.value("pid", 0);
+  volume.started = json.value("started", 0ull);
+  return volume;
+}
+
+std::optional<Volume> readState(const fs::path& dir) {
+  std::ifstream in(dir / "volume.json");
+  if (!in) return std::nullopt;
+  try {
+    return fromJson(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& error) {
+    spdlog::warn("{}: unreadable state ({}): taken as no volume", (dir / "volume.json").string(),
+                 error.what());
+    return std::nullopt;
+  }
+}
+
+void writeState(const fs::path& dir, const Volume& volume) {
+  const fs::path file = dir / "volume.json", temporary = dir / "volume.json.new";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << toJson(volume).dump(2) << '\n';
+    if (!out) fail(Code::kInternal, "cannot write the volume's state to " + temporary.string());
+  }
+  fs::rename(temporary, file);
+}
+
+bool parseBool(const std::string& name, const std::string& value) {
+  std::string lower = value;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "true") return true;
+  if (lower == "false" || lower.empty()) return false;
+  fail(Code::kInvalidArgument,
+       fmt::format("volume attribute {}: \"{}\" is not true or false", name, value));
+}
+
+// The volume a request asks for, with every attribute checked.
+Volume volumeFrom(const PublishRequest& request) {
+  Volume volume;
+  volume.volumeId = request.volumeId;
+  volume.targetPath = normalized(request.targetPath);
+  volume.readOnly = request.readOnly;
+  volume.cacheTimeout = "120";
+  volume.cacheSize = "10Gi";
+  for (const auto& [name, value] : request.attributes) {
+    if (name.rfind(kKubeletPrefix, 0) == 0) continue;
+    if (name == "uri") {
+      volume.uri = value;
+    } else if (name == "readOnly") {
+      volume.readOnly = volume.readOnly || parseBool(name, value);
+    } else if (name == "cacheTimeout") {
+      if (!parseDurationSeconds(value)) {
+        fail(Code::kInvalidArgument, fmt::format("volume attribute cacheTimeout: \"{}\" is not a "
+                                                 "duration ({})",
+                                                 value, kDurationRule));
+      }
+      volume.cacheTimeout = value;
+    } else if (name == "cacheSize") {
+      if (!parseByteSize(value)) {
+        fail(Code::kInvalidArgument,
+             fmt::format("volume attribute cacheSize: \"{}\" is not a size (e.g. 512Mi, 10Gi)",
+                         value));
+      }
+      volume.cacheSize = value;
+    } else {
+      fail(Code::kInvalidArgument,
+           fmt::format("unknown volume attribute \"{}\": skiff's driver reads {}", name,
+                       kKnownAttributes));
+    }
+  }
+  if (volume.uri.empty()) {
+    fail(Code::kInvalidArgument,
+         "volume attribute uri is missing: set it to az://ACCOUNT/CONTAINER[/PREFIX] or "
+         "file:///PATH");
+  }
+  if (volume.uri.rfind("az://", 0) != 0 && volume.uri.rfind("file://", 0) != 0) {
+    fail(Code::kInvalidArgument,
+         fmt::format("volume attribute uri: \"{}\" is not an az:// or file:// URI", volume.uri));
+  }
+  try {
+    volume.uri = blob::parseBlobUri(volume.uri).toString();
+  } catch (const Error& error) {
+    fail(Code::kInvalidArgument, fmt::format("volume attribute uri: {}", error.what()));
+  }
+  return volume;
+}
+
+// The mount's environment: a fixed PATH and the credentials from the
+// volume's Secret, nothing of the plugin's own (its pod's variables).
+std::vector<std::string> mountEnvironment(const PublishRequest& request, const Volume& volume) {
+  std::map<std::string, std::string> env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
+  for (const auto& [key, value] : request.secrets) {
+    const auto known = secretKeys().find(key);
+    if (known == secretKeys().end()) {
+      fail(Code::kInvalidArgument,
+           fmt::format("the volume's secret has a key \"{}\" that skiff's driver does not read: "
+                       "use AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY or "
+                       "AZURE_STORAGE_SAS_TOKEN (with AZURE_STORAGE_ACCOUNT, "
+                       "AZURE_STORAGE_BLOB_ENDPOINT)",
+                       key));
+    }
+    env[known->second] = value;
+  }
+  if (volume.uri.rfind("az://", 0) == 0 && !env.count("AZURE_STORAGE_CONNECTION_STRING") &&
+      !env.count("AZURE_STORAGE_KEY") && !env.count("AZURE_STORAGE_SAS_TOKEN")) {
+    fail(Code::kInvalidArgument,
+         fmt::format("no credentials for {}: give the volume a nodePublishSecretRef to a Secret "
+                     "with AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY or "
+                     "AZURE_STORAGE_SAS_TOKEN",
+                     volume.uri));
+  }
+  std::vector<std::string> out;
+  for (const auto& [key, value] : env) out.push_back(key + "=" + value);
+  return out;
+}
+
+// Starts `argv` as a grandchild in a session of its own, so that it is no
+// child of the plugin: killing the plugin (or its process group, or its
+// session) leaves it running. Returns its PID.
+pid_t spawnDetached(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                    const fs::path& output) {
+  std::vector<char*> args, envp;
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  for (const auto& item : env) envp.push_back(const_cast<char*>(item.c_str()));
+  envp.push_back(nullptr);
+  const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0)
+    fail(Code::kInternal, "cannot create " + output.string() + ": " + std::strerror(errno));
+  int pidPipe[2];
+  if (::pipe2(pidPipe, O_CLOEXEC) != 0) {
+    ::close(out);
+    fail(Code::kInternal, std::string("cannot create a pipe: ") + std::strerror(errno));
+  }
+  const pid_t middle = ::fork();
+  if (middle == 0) {
+    ::setsid();
+    const pid_t mount = ::fork();
+    if (mount == 0) {
+      const int in = ::open("/dev/null", O_RDONLY);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      ::close_range(3, ~0U, 0);
+      // Not the plugin's signal mask or dispositions.
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execve(args[0], args.data(), envp.data());
+      _exit(127);
+    }
+    [[maybe_unused]] auto written = ::write(pidPipe[1], &mount, sizeof mount);
+    _exit(mount > 0 ? 0 : 1);
+  }
+  ::close(out);
+  ::close(pidPipe[1]);
+  pid_t mount = -1;
+  const ssize_t got = middle > 0 ? ::read(pidPipe[0], &mount, sizeof mount) : -1;
+  ::close(pidPipe[0]);
+  if (middle > 0) ::waitpid(middle, nullptr, 0);
+  if (got != sizeof mount || mount <= 0) {
+    fail(Code::kInternal, std::string("cannot start skiff mount: ") + std::strerror(errno));
+  }
+  return mount;
+}
+
+std::string readText(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// Unmounts whatever is mounted at `path`: plainly, and lazily when it stays
+// busy (a pod being deleted may still hold files open), so that it always
+// ends unmounted. Returns whether it had to detach lazily.
+bool unmountTarget(const std::string& path) {
+  bool lazy = false;
+  while (!mountTypeAt(path).empty()) {
+    if (::umount2(path.c_str(), UMOUNT_NOFOLLOW) == 0) continue;
+    const int error = errno;
+    if (error == EBUSY || error == ENOTCONN) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (::umount2(path.c_str(), UMOUNT_NOFOLLOW) == 0) continue;
+      spdlog::warn("{} is busy: detaching it lazily", path);
+      if (::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) {
+        lazy = true;
+        continue;
+      }
+    }
+    if (error == EINVAL) break;  // no mount point after all
+    fail(Code::kInternal, fmt::format("cannot unmount {}: {}", path, std::strerror(errno)));
+  }
+  return lazy;
+}
+
+// Ends a mount process that still runs after its unmount: SIGTERM, then SIGKILL.
+// After a lazy detach it would serve the open files of a deleted pod until
+// they close: it is stopped at once.
+void endProcess(const Volume& volume, bool detached) {
+  const auto gone = [&] { return !processAlive(volume.pid, volume.started); };
+  if (waitUntil(gone, std::chrono::seconds(detached ? 0 : 10))) return;
+  spdlog::warn("skiff mount {} of {} still runs after its unmount: stopping it", volume.pid,
+               volume.targetPath);
+  ::kill(volume.pid, SIGTERM);
+  if (waitUntil(gone, std::chrono::seconds(5))) return;
+  ::kill(volume.pid, SIGKILL);
+  if (!waitUntil(gone, std::chrono::seconds(5))) {
+    fail(Code::kInternal, fmt::format("skiff mount {} of {} does not end after SIGKILL", volume.pid,
+                                      volume.targetPath));
+  }
+}
+
+bool sameVolume(const Volume& a, const Volume& b) {
+  return a.volumeId == b.volumeId && a.uri == b.uri && a.readOnly == b.readOnly &&
+         a.cacheTimeout == b.cacheTimeout && a.cacheSize == b.cacheSize;
+}
+
+}  // namespace
+
+bool isSkiffMount(const std::string& path) {
+  return mountTypeAt(path) == "fuse.skiff";
+}
+
+VolumeManager::VolumeManager(VolumeManagerOptions options) : options_(std::move(options)) {
+  std::error_code error;
+  fs::create_directories(options_.stateDir / "volumes", error);
+  if (error) {
+    throw Error("cannot create the state directory: " + error.message(), options_.stateDir.string(),
+                "give --state-dir a writable directory");
+  }
+  ::chmod(options_.stateDir.c_str(), 0700);
+}
+
+fs::path VolumeManager::volumeDir(const std::string& targetPath) const {
+  return options_.stateDir / "volumes" / hexDigest(normalized(targetPath));
+}
+
+void VolumeManager::publish(const PublishRequest& request) {
+  if (request.volumeId.empty()) fail(Code::kInvalidArgument, "volume_id is missing");
+  if (request.targetPath.empty()) fail(Code::kInvalidArgument, "target_path is missing");
+  if (fs::path(request.targetPath).is_relative()) {
+    fail(Code::kInvalidArgument, "target_path is not absolute: " + request.targetPath);
+  }
+  Volume volume = volumeFrom(request);
+  const auto env = mountEnvironment(request, volume);
+
+  std::lock_guard lock(mutex_);
+  const fs::path dir = volumeDir(volume.targetPath);
+  if (const auto recorded = readState(dir)) {
+    const bool alive = processAlive(recorded->pid, recorded->started);
+    const bool mounted = isSkiffMount(volume.targetPath);
+    if (alive && mounted) {
+      if (sameVolume(*recorded, volume)) return;
+      fail(Code::kAlreadyExists,
+           fmt::format("{} already holds volume {} ({}) with other attributes", volume.targetPath,
+                       recorded->volumeId, recorded->uri));
+    }
+    // Its mount process died (or never finished): a new one replaces it,
+    // on the same cache, so that what the old one never uploaded is kept
+    // in recovered/.
+    spdlog::warn("volume {} at {}: its skiff mount (pid {}) {}: mounting it again",
+                 recorded->volumeId, volume.targetPath, recorded->pid,
+                 alive ? "serves no mount here" : "has died");
+    if (alive) ::kill(recorded->pid, SIGKILL);
+    unmountTarget(volume.targetPath);
+  } else if (!mountTypeAt(volume.targetPath).empty()) {
+    fail(Code::kFailedPrecondition,
+         fmt::format("{} is already a mount point that skiff's driver did not make: unmount it",
+                     volume.targetPath));
+  }
+
+  std::error_code error;
+  fs::create_directories(dir / "cache", error);
+  if (!error) fs::create_directories(volume.targetPath, error);
+  if (error) {
+    fail(Code::kInternal, fmt::format("cannot create {} or {}: {}", (dir / "cache").string(),
+                                      volume.targetPath, error.message()));
+  }
+  std::vector<std::string> argv = {options_.skiffBinary.string(),
+                                   "mount",
+                                   volume.uri,
+                                   volume.targetPath,
+                                   "--foreground",
+                                   "--allow-other",
+                                   "--cache-dir",
+                                   (dir / "cache").string(),
+                                   "--cache-timeout",
+                                   volume.cacheTimeout,
+                                   "--cache-size",
+                                   volume.cacheSize,
+                                   "--log-file",
+                                   (dir / "mount.log").string()};
+  if (volume.readOnly) argv.push_back("--read-only");
+  volume.pid = spawnDetached(argv, env, dir / "mount.out");
+  const auto stat = processStat(volume.pid);
+  volume.started = stat ? stat->second : 0;
+  writeState(dir, volume);
+
+  const bool up = waitUntil(
+      [&] { return isSkiffMount(volume.targetPath) || !processAlive(volume.pid, volume.started); },
+      std::chrono::milliseconds(static_cast<long>(options_.mountTimeoutSeconds * 1000)));
+  if (up && isSkiffMount(volume.targetPath)) {
+    spdlog::info("published volume {} ({}{}) at {}: skiff mount pid {}", volume.volumeId,
+                 volume.uri, volume.readOnly ? ", read-only" : "", volume.targetPath, volume.pid);
+    return;
+  }
+  if (!up) ::kill(volume.pid, SIGKILL);
+  waitUntil([&] { return !processAlive(volume.pid, volume.started); }, std::chrono::seconds(5));
+  unmountTarget(volume.targetPath);
+  std::string said = trimmed(readText(dir / "mount.out"));
+  fs::remove_all(dir, error);
+  if (said.rfind("skiff: error: ", 0) == 0) said = said.substr(14);
+  const std::string message =
+      up ? fmt::format("skiff mount of {} at {} failed: {}", volume.uri, volume.targetPath,
+                       said.empty() ? "it exited without a word" : said)
+         : fmt::format("skiff mount of {} at {} did not come up within {} s", volume.uri,
+                       volume.targetPath, options_.mountTimeoutSeconds);
+  spdlog::error("volume {}: {}", volume.volumeId, message);
+  fail(Code::kFailedPrecondition, message);
+}
+
+void VolumeManager::unpublish(const std::string& volumeId, const std::string& targetPath) {
+  if (volumeId.empty()) fail(Code::kInvalidArgument, "volume_id is missing");
+  if (targetPath.empty()) fail(Code::kInvalidArgument, "target_path is missing");
+  std::lock_guard lock(mutex_);
+  const std::string target = normalized(targetPath);
+  const fs::path dir = volumeDir(target);
+  const auto recorded = readState(dir);
+  if (!recorded && mountTypeAt(target).empty()) {
+    std::error_code ignored;
+    fs::remove(target, ignored);  // only when empty
+    return;
+  }
+  if (recorded && recorded->volumeId != volumeId) {
+    spdlog::warn("unpublish of volume {} at {}, where volume {} is recorded: unmounting it",
+                 volumeId, target, recorded->volumeId);
+  }
+  const bool lazy = unmountTarget(target);
+  if (recorded) endProcess(*recorded, lazy);
+  std::error_code error;
+  fs::remove_all(dir, error);
+  if (error) {
+    fail(Code::kInternal,
+         fmt::format("cannot remove the cache {}: {}", dir.string(), error.message()));
+  }
+  fs::remove(target, error);
+  spdlog::info("unpublished volume {} from {}{}", volumeId, target,
+               lazy ? " (detached lazily: it was busy)" : "");
+}
+
+std::vector<VolumeManager::Found> VolumeManager::volumes() const {
+  std::lock_guard lock(mutex_);
+  std::vector<Found> found;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(options_.stateDir / "volumes", error)) {
+    const auto volume = readState(entry.path());
+    if (!volume) continue;
+    found.push_back(
+        {*volume, processAlive(volume->pid, volume->started), isSkiffMount(volume->targetPath)});
+  }
+  return found;
+}
+
+}  // namespace skiff::csi
