@@ -42,6 +42,11 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   command->add_option("--http-port", options.port, "HTTP port (0: any free port)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  command
+      ->add_option("--grpc-port", options.grpcPort,
+                   "KServe v2 gRPC port, with grpc.health.v1 for probes (0: any free port; "
+                   "default: no gRPC)")
+      ->check(CLI::Range(0, 65535));
   command->add_option("--host", options.host, "Address to listen on")->capture_default_str();
   command
       ->add_option("--threads", options.threads,

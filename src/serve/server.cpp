@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "common/signals.hpp"
 #include "http/server.hpp"
+#include "serve/grpc_server.hpp"
 #include "serve/model_manager.hpp"
 #include "serve/router.hpp"
 
@@ -71,9 +72,19 @@ int runServe(const ServeOptions& options) {
       serverOptions);
   served = &server;
   server.start();
-  std::cerr << fmt::format("skiff serve: {} on http://{}:{} ({} threads, engine {}, cache {})\n",
-                           uri.toString(), options.host, server.port(), threads, engine->name(),
-                           managerOptions.cacheDir.string());
+  std::unique_ptr<GrpcServer> grpc;
+  if (options.grpcPort >= 0) {
+    GrpcServerOptions grpcOptions;
+    grpcOptions.host = options.host;
+    grpcOptions.port = options.grpcPort;
+    grpcOptions.maxMessageBytes = options.maxBodyBytes;
+    grpc = std::make_unique<GrpcServer>(manager, metrics, grpcOptions);
+    grpc->start();
+  }
+  std::cerr << fmt::format("skiff serve: {} on http://{}:{}{} ({} threads, engine {}, cache {})\n",
+                           uri.toString(), options.host, server.port(),
+                           grpc ? fmt::format(" and grpc://{}:{}", options.host, grpc->port()) : "",
+                           threads, engine->name(), managerOptions.cacheDir.string());
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -93,12 +104,14 @@ int runServe(const ServeOptions& options) {
   std::cerr << fmt::format("skiff serve: {}, draining requests in flight\n",
                            signal == SIGINT ? "interrupted" : "terminated");
   server.shutdown();
+  if (grpc) grpc->shutdown();
   {
     std::lock_guard lock(mutex);
     stopping = true;
   }
   wake.notify_all();
   server.wait();
+  if (grpc) grpc->wait();
   poller.join();
   std::cerr << "skiff serve: stopped\n";
   return 0;
