@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -129,35 +127,6 @@ void readTyped(const Contents& contents, size_t count, Tensor& tensor) {
   }
 }
 
-// Raw elements: little-endian values, or for BYTES a 4-byte length before each.
-void readRaw(std::string_view data, size_t count, Tensor& tensor) {
-  if (tensor.type != DataType::kBytes) {
-    const size_t expected = count * elementSize(tensor.type);
-    if (data.size() != expected) {
-      bad(fmt::format("input '{}': raw_input_contents holds {} bytes; shape {} of {} needs {}",
-                      tensor.name, data.size(), formatShape(tensor.shape),
-                      dataTypeName(tensor.type), expected));
-    }
-    tensor.bytes.resize(data.size());
-    if (!data.empty()) std::memcpy(tensor.bytes.data(), data.data(), data.size());
-    return;
-  }
-  while (!data.empty()) {
-    uint32_t length = 0;
-    if (data.size() < sizeof(length) || (std::memcpy(&length, data.data(), sizeof(length)),
-                                         data.size() - sizeof(length) < length)) {
-      bad(fmt::format("input '{}': a BYTES element runs past its raw_input_contents entry",
-                      tensor.name));
-    }
-    tensor.strings.emplace_back(data.substr(sizeof(length), length));
-    data.remove_prefix(sizeof(length) + length);
-  }
-  if (tensor.strings.size() != count) {
-    bad(fmt::format("input '{}': raw_input_contents holds {} BYTES elements; shape {} needs {}",
-                    tensor.name, tensor.strings.size(), formatShape(tensor.shape), count));
-  }
-}
-
 template <typename T, typename Repeated>
 void appendAll(const Tensor& tensor, Repeated* out) {
   out->Reserve(static_cast<int>(tensor.size()));
@@ -207,19 +176,6 @@ void writeTyped(const Tensor& tensor, Contents& contents) {
   }
 }
 
-std::string rawOf(const Tensor& tensor) {
-  if (tensor.type != DataType::kBytes) {
-    return {reinterpret_cast<const char*>(tensor.bytes.data()), tensor.bytes.size()};
-  }
-  std::string out;
-  for (const std::string& element : tensor.strings) {
-    const auto length = static_cast<uint32_t>(element.size());
-    out.append(reinterpret_cast<const char*>(&length), sizeof(length));
-    out += element;
-  }
-  return out;
-}
-
 // A tensor's name, type and shape from a message; its contents are read by the caller.
 template <typename Message>
 Tensor header(const Message& message, const char* what) {
@@ -263,7 +219,7 @@ std::vector<Tensor> decodeInputs(const inference::ModelInferRequest& request) {
                         "other",
                         tensor.name));
       }
-      readRaw(request.raw_input_contents(i), count, tensor);
+      readRawElements(request.raw_input_contents(i), count, "raw_input_contents", tensor);
     } else {
       readTyped(input.contents(), count, tensor);
     }
@@ -281,7 +237,7 @@ void encodeOutputs(const std::vector<Tensor>& outputs, bool raw,
     output->set_datatype(dataTypeName(tensor.type));
     for (const int64_t dimension : tensor.shape) output->add_shape(dimension);
     if (raw) {
-      response.add_raw_output_contents(rawOf(tensor));
+      appendRawElements(tensor, *response.add_raw_output_contents());
     } else {
       writeTyped(tensor, *output->mutable_contents());
     }
@@ -300,7 +256,7 @@ std::vector<Tensor> decodeOutputs(const inference::ModelInferResponse& response)
     Tensor tensor = header(output, "output");
     const auto count = static_cast<size_t>(elementCount(tensor.shape));
     if (raw) {
-      readRaw(response.raw_output_contents(i), count, tensor);
+      readRawElements(response.raw_output_contents(i), count, "raw_output_contents", tensor);
     } else {
       readTyped(output.contents(), count, tensor);
     }

@@ -236,36 +236,13 @@ Shape readShape(const Element& value, const std::string& name) {
 }
 
 // Reads `count` elements of the binary tensor extension from the front of
-// `binary`: raw little-endian values, or for BYTES a 4-byte length before each.
+// `binary`: `size` bytes, laid out as tensor.hpp's raw elements.
 void readBinary(std::string_view& binary, uint64_t size, size_t count, Tensor& tensor) {
   if (size > binary.size()) {
     bad(fmt::format("input '{}': binary_data_size runs past the end of the body", tensor.name));
   }
-  std::string_view data = binary.substr(0, size);
+  readRawElements(binary.substr(0, size), count, "the binary data (binary_data_size)", tensor);
   binary.remove_prefix(size);
-  if (tensor.type != DataType::kBytes) {
-    if (size != count * elementSize(tensor.type)) {
-      bad(fmt::format("input '{}': binary_data_size is {} bytes; shape {} of {} needs {}",
-                      tensor.name, size, formatShape(tensor.shape), dataTypeName(tensor.type),
-                      count * elementSize(tensor.type)));
-    }
-    tensor.bytes.resize(size);
-    std::memcpy(tensor.bytes.data(), data.data(), size);
-    return;
-  }
-  while (!data.empty()) {
-    uint32_t length = 0;
-    if (data.size() < sizeof(length) || (std::memcpy(&length, data.data(), sizeof(length)),
-                                         data.size() - sizeof(length) < length)) {
-      bad(fmt::format("input '{}': a BYTES element runs past binary_data_size", tensor.name));
-    }
-    tensor.strings.emplace_back(data.substr(sizeof(length), length));
-    data.remove_prefix(sizeof(length) + length);
-  }
-  if (tensor.strings.size() != count) {
-    bad(fmt::format("input '{}': binary data holds {} BYTES elements; shape {} needs {}",
-                    tensor.name, tensor.strings.size(), formatShape(tensor.shape), count));
-  }
 }
 
 // Whether `object.parameters.name` is true.
@@ -467,15 +444,7 @@ EncodedBody encodeKServeInfer(const KServeRequest& request, const std::string& m
                        dataTypeName(tensor.type), fmt::join(tensor.shape, ","));
     if (request.allOutputsBinary || request.binaryOutputs.count(tensor.name)) {
       const size_t before = binary.size();
-      if (tensor.type == DataType::kBytes) {
-        for (const std::string& element : tensor.strings) {
-          const auto length = static_cast<uint32_t>(element.size());
-          binary.append(reinterpret_cast<const char*>(&length), sizeof(length));
-          binary += element;
-        }
-      } else {
-        binary.append(reinterpret_cast<const char*>(tensor.bytes.data()), tensor.bytes.size());
-      }
+      appendRawElements(tensor, binary);
       out += fmt::format(",\"parameters\":{{\"binary_data_size\":{}}}}}", binary.size() - before);
       continue;
     }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <utility>
 
+#include "serve/request_error.hpp"
+
 namespace skiff::serve {
 namespace {
 
@@ -112,6 +114,48 @@ bool shapeMatches(const Shape& expected, const Shape& given) {
     if (expected[i] >= 0 && expected[i] != given[i]) return false;
   }
   return true;
+}
+
+void appendRawElements(const Tensor& tensor, std::string& out) {
+  if (tensor.type != DataType::kBytes) {
+    out.append(reinterpret_cast<const char*>(tensor.bytes.data()), tensor.bytes.size());
+    return;
+  }
+  for (const std::string& element : tensor.strings) {
+    const auto length = static_cast<uint32_t>(element.size());
+    out.append(reinterpret_cast<const char*>(&length), sizeof(length));
+    out += element;
+  }
+}
+
+void readRawElements(std::string_view data, size_t count, std::string_view holder, Tensor& tensor) {
+  if (tensor.type != DataType::kBytes) {
+    const size_t expected = count * elementSize(tensor.type);
+    if (data.size() != expected) {
+      throw RequestError(
+          400,
+          fmt::format("input '{}': {} holds {} bytes; shape {} of {} needs {}", tensor.name, holder,
+                      data.size(), formatShape(tensor.shape), dataTypeName(tensor.type), expected));
+    }
+    tensor.bytes.resize(data.size());
+    if (!data.empty()) std::memcpy(tensor.bytes.data(), data.data(), data.size());
+    return;
+  }
+  while (!data.empty()) {
+    uint32_t length = 0;
+    if (data.size() < sizeof(length) || (std::memcpy(&length, data.data(), sizeof(length)),
+                                         data.size() - sizeof(length) < length)) {
+      throw RequestError(400, fmt::format("input '{}': a BYTES element runs past the end of {}",
+                                          tensor.name, holder));
+    }
+    tensor.strings.emplace_back(data.substr(sizeof(length), length));
+    data.remove_prefix(sizeof(length) + length);
+  }
+  if (tensor.strings.size() != count) {
+    throw RequestError(
+        400, fmt::format("input '{}': {} holds {} BYTES elements; shape {} needs {}", tensor.name,
+                         holder, tensor.strings.size(), formatShape(tensor.shape), count));
+  }
 }
 
 }  // namespace skiff::serve

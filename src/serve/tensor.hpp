@@ -128,4 +128,13 @@ std::string formatShape(const Shape& shape);
 // Whether `given` (fully known) fits `expected` (with -1 for any size).
 bool shapeMatches(const Shape& expected, const Shape& given);
 
+// The raw layout of elements that KServe's binary tensor extension (REST)
+// and raw_input_contents / raw_output_contents (gRPC) share: native values,
+// or for BYTES a 4-byte length before each element.
+void appendRawElements(const Tensor& tensor, std::string& out);
+// Reads `count` elements of `tensor`'s type and name from `data`, all of it;
+// `holder` names where the bytes came from in the RequestError (400) for a
+// malformed one.
+void readRawElements(std::string_view data, size_t count, std::string_view holder, Tensor& tensor);
+
 }  // namespace skiff::serve
