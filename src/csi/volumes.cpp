@@ -26,6 +26,11 @@
 #include "common/text.hpp"
 
 namespace skiff::csi {
+
+// volume.json: a key per field; a missing key keeps the field's default.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Volume, volumeId, targetPath, uri, readOnly,
+                                                cacheTimeout, cacheSize, pid, started)
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -129,35 +134,11 @@ std::string mountTypeAt(const std::string& path) {
   return type;
 }
 
-nlohmann::json toJson(const Volume& volume) {
-  return {{"volumeId", volume.volumeId},
-          {"targetPath", volume.targetPath},
-          {"uri", volume.uri},
-          {"readOnly", volume.readOnly},
-          {"cacheTimeout", volume.cacheTimeout},
-          {"cacheSize", volume.cacheSize},
-          {"pid", volume.pid},
-          {"started", volume.started}};
-}
-
-Volume fromJson(const nlohmann::json& json) {
-  Volume volume;
-  volume.volumeId = json.value("volumeId", "");
-  volume.targetPath = json.value("targetPath", "");
-  volume.uri = json.value("uri", "");
-  volume.readOnly = json.value("readOnly", false);
-  volume.cacheTimeout = json.value("cacheTimeout", "");
-  volume.cacheSize = json.value("cacheSize", "");
-  volume.pid = json.value("pid", 0);
-  volume.started = json.value("started", 0ull);
-  return volume;
-}
-
 std::optional<Volume> readState(const fs::path& dir) {
   std::ifstream in(dir / "volume.json");
   if (!in) return std::nullopt;
   try {
-    return fromJson(nlohmann::json::parse(in));
+    return nlohmann::json::parse(in).get<Volume>();
   } catch (const nlohmann::json::exception& error) {
     spdlog::warn("{}: unreadable state ({}): taken as no volume", (dir / "volume.json").string(),
                  error.what());
@@ -169,7 +150,7 @@ void writeState(const fs::path& dir, const Volume& volume) {
   const fs::path file = dir / "volume.json", temporary = dir / "volume.json.new";
   {
     std::ofstream out(temporary, std::ios::trunc);
-    out << toJson(volume).dump(2) << '\n';
+    out << nlohmann::json(volume).dump(2) << '\n';
     if (!out) fail(Code::kInternal, "cannot write the volume's state to " + temporary.string());
   }
   fs::rename(temporary, file);
