@@ -513,6 +513,8 @@ class SpecParser {
 // How deep a skiff.yaml nests at most is 6 (services.NAME.env.KEY, ...):
 // anything near this bound is not a spec, and walking it costs memory.
 constexpr int kMaxDepth = 32;
+constexpr const char* kNestingHint =
+    "a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md";
 
 }  // namespace
 
@@ -524,15 +526,14 @@ ParseResult parseSpec(std::string_view yamlText, const std::string& fileName) {
     documents = loadAllYaml(yamlText, YamlBudget{.maxDepth = kMaxDepth});
   } catch (const YAML::DeepRecursion& e) {
     diagnostics.add(e.mark, "", fmt::format("nested deeper than {} levels", e.depth()),
-                    fmt::format("a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md"));
+                    kNestingHint);
     result.diagnostics = diagnostics.all();
     return result;
   } catch (const YamlTooLarge& e) {
     diagnostics.add(e.mark, "", e.msg,
-                    e.byAliases
-                        ? "a skiff.yaml is a few hundred nodes: use fewer aliases (*name) "
-                          "and merge keys (<<), or write the values out"
-                        : "a skiff.yaml nests at most a few levels; see docs/skiff-yaml.md");
+                    e.byAliases ? "a skiff.yaml is a few hundred nodes: use fewer aliases (*name) "
+                                  "and merge keys (<<), or write the values out"
+                                : kNestingHint);
     result.diagnostics = diagnostics.all();
     return result;
   } catch (const YAML::Exception& e) {

@@ -25,25 +25,26 @@ std::unique_ptr<BlobFs> mountOf(const testing::TempDir& dir, double attrTimeoutS
   return std::make_unique<BlobFs>(blob::openStore(blob::parseBlobUri(options.uri)), "", options);
 }
 
+void lookUpMissingNames(BlobFs& fs, int count) {
+  Attributes attributes;
+  for (int i = 0; i < count; ++i) {
+    ASSERT_EQ(fs.getattr("/missing-" + std::to_string(i), attributes), -ENOENT);
+  }
+}
+
 // A mount that looks up ever new names (a soak's writers, a job's temp
 // files) keeps only the entries that have not expired.
 TEST(BlobFsMetadata, ExpiredNamesAreDroppedNotKeptForever) {
   testing::TempDir dir;
   auto fs = mountOf(dir, 0);
-  Attributes attributes;
-  for (int i = 0; i < 20'000; ++i) {
-    ASSERT_EQ(fs->getattr("/missing-" + std::to_string(i), attributes), -ENOENT);
-  }
+  ASSERT_NO_FATAL_FAILURE(lookUpMissingNames(*fs, 20'000));
   EXPECT_LT(fs->cachedMetadataEntries(), 8'192u);
 }
 
 TEST(BlobFsMetadata, LiveNamesStayCached) {
   testing::TempDir dir;
   auto fs = mountOf(dir, 3600);
-  Attributes attributes;
-  for (int i = 0; i < 20'000; ++i) {
-    ASSERT_EQ(fs->getattr("/missing-" + std::to_string(i), attributes), -ENOENT);
-  }
+  ASSERT_NO_FATAL_FAILURE(lookUpMissingNames(*fs, 20'000));
   EXPECT_EQ(fs->cachedMetadataEntries(), 20'000u);
 }
 
