@@ -1,9 +1,11 @@
 #include "common/subprocess.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,6 +145,59 @@ int Subprocess::stop(std::chrono::milliseconds grace) {
   if (auto code = wait(grace)) return *code;
   ::kill(target, SIGKILL);
   return wait().value_or(-1);
+}
+
+pid_t startDetached(const DetachedSpawn& spawn) {
+  // Prepared before fork: after it, only async-signal-safe calls.
+  std::vector<char*> args, envp;
+  for (const auto& arg : spawn.argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  for (const auto& item : spawn.env) envp.push_back(const_cast<char*>(item.c_str()));
+  envp.push_back(nullptr);
+  const auto cannot = [&](const std::string& why) {
+    return Error(fmt::format("cannot start {}: {}", spawn.description, why), spawn.output.string());
+  };
+  const int out =
+      ::open(spawn.output.c_str(),
+             O_WRONLY | O_CREAT | O_CLOEXEC | (spawn.appendOutput ? O_APPEND : O_TRUNC), 0600);
+  if (out < 0) throw cannot(fmt::format("cannot open its output: {}", std::strerror(errno)));
+  ::fchmod(out, 0600);  // also when an earlier version made it readable
+  int pidPipe[2];
+  if (::pipe2(pidPipe, O_CLOEXEC) != 0) {
+    const int error = errno;
+    ::close(out);
+    throw cannot(fmt::format("cannot create a pipe: {}", std::strerror(error)));
+  }
+  const pid_t middle = ::fork();
+  if (middle == 0) {
+    ::setsid();
+    const pid_t daemon = ::fork();
+    if (daemon == 0) {
+      const int in = ::open("/dev/null", O_RDONLY);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);  // not our blocked termination signals
+      ::execve(args[0], args.data(), envp.data());
+      ::_exit(127);
+    }
+    [[maybe_unused]] const auto written = ::write(pidPipe[1], &daemon, sizeof daemon);
+    ::_exit(daemon > 0 ? 0 : 1);
+  }
+  const int forkError = errno;
+  ::close(out);
+  ::close(pidPipe[1]);
+  pid_t daemon = -1;
+  const ssize_t got = middle > 0 ? ::read(pidPipe[0], &daemon, sizeof daemon) : -1;
+  ::close(pidPipe[0]);
+  if (middle > 0) ::waitpid(middle, nullptr, 0);
+  if (got != sizeof daemon || daemon <= 0) {
+    throw cannot(fmt::format("fork failed: {}", std::strerror(middle < 0 ? forkError : EAGAIN)));
+  }
+  return daemon;
 }
 
 std::optional<std::filesystem::path> findProgram(const std::string& name) {

@@ -48,6 +48,21 @@ class Subprocess {
   std::optional<int> exitCode_;
 };
 
+// A daemon: argv[0] (a path) started as a grandchild in a session of its
+// own and adopted by init, so it is no child of ours and stopping us (or our
+// process group or session) leaves it running. stdin is /dev/null, stdout
+// and stderr go to `output` (0600), the environment is exactly `env`, the
+// signal mask is empty. Returns its PID; throws skiff::Error naming
+// `description` when it cannot start.
+struct DetachedSpawn {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "NAME=value"
+  std::filesystem::path output;
+  bool appendOutput = false;  // else the file is emptied first
+  std::string description;    // "the local supervisor", for errors
+};
+pid_t startDetached(const DetachedSpawn& spawn);
+
 // The full path of a program on PATH, when there is one.
 std::optional<std::filesystem::path> findProgram(const std::string& name);
 

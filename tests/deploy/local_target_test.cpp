@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -24,6 +25,21 @@ using nlohmann::json;
 std::string readAll(const std::filesystem::path& file) {
   std::ifstream in(file);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The command line of every running process by PID. A process may end while
+// it is read (its /proc files then fail to read): it simply is not listed.
+std::map<int, std::string> commandLines() {
+  std::map<int, std::string> lines;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const int pid = std::atoi(entry.path().filename().c_str());
+    if (pid <= 0) continue;
+    try {
+      lines[pid] = readAll(entry.path() / "cmdline");
+    } catch (const std::ios_base::failure&) {
+    }
+  }
+  return lines;
 }
 
 int modeOf(const std::filesystem::path& path) {
@@ -325,9 +341,9 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
   const auto refused = runCommand({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                    "http://127.0.0.1:" + std::to_string(port) + "/api/contents"});
   EXPECT_EQ(refused.out, "403") << "no token, no access";
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const auto cmdline = readAll(entry.path() / "cmdline");
-    EXPECT_EQ(cmdline.find(token), std::string::npos) << "the token is on a command line (ps)";
+  for (const auto& [pid, cmdline] : commandLines()) {
+    EXPECT_EQ(cmdline.find(token), std::string::npos)
+        << pid << " has the token on its command line";
   }
   // The token is not in the state database at all (it was, readable by all).
   const auto dir = project.dir().path() / ".skiff";
@@ -505,11 +521,10 @@ TEST(LocalTarget, StateAndLogsAreTheOwnersAloneAndTheSupervisorKeepsNoStrayEnvir
   EXPECT_NE(out.out.find("PATH="), std::string::npos) << out.out;
   EXPECT_EQ(out.out.find("STRAY_SECRET"), std::string::npos) << out.out;
   std::vector<int> pids = {servicePid};
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const auto cmdline = readAll(entry.path() / "cmdline");
+  for (const auto& [pid, cmdline] : commandLines()) {
     if (cmdline.find(std::string("__supervise") + std::string(1, '\0') + projectDir.string()) !=
         std::string::npos) {
-      pids.push_back(std::atoi(entry.path().filename().c_str()));
+      pids.push_back(pid);
     }
   }
   ASSERT_EQ(pids.size(), 2u) << "the supervisor was not found";

@@ -1,11 +1,7 @@
 // The local (embedded) target: runs the project on this machine through a
 // per-project supervisor (supervisor.hpp), and reads what it recorded.
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/close_range.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/progress.hpp"
+#include "common/subprocess.hpp"
 #include "common/text.hpp"
 #include "deploy/local/cleanup.hpp"
 #include "deploy/local/control.hpp"
@@ -76,28 +73,12 @@ void startSupervisor(const fs::path& projectDir) {
   const fs::path log = projectDir / ".skiff" / "supervisor.log";
   const std::string exe = selfExe();
   const std::string dir = fs::absolute(projectDir);
-  // Prepared before fork: after it, only async-signal-safe calls.
-  std::vector<std::string> env = supervisorEnvironment();
-  std::vector<char*> envp;
-  for (auto& item : env) envp.push_back(item.data());
-  envp.push_back(nullptr);
-  const pid_t child = ::fork();
-  if (child < 0) throw Error("cannot start the local supervisor (fork failed)");
-  if (child == 0) {
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);  // the grandchild is adopted by init, never our zombie
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::fchmod(out, 0600);  // also when an earlier version made it readable
-    const int in = ::open("/dev/null", O_RDONLY);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    const char* argv[] = {exe.c_str(), "__supervise", dir.c_str(), nullptr};
-    ::execve(exe.c_str(), const_cast<char* const*>(argv), envp.data());
-    ::_exit(127);
-  }
-  ::waitpid(child, nullptr, 0);
+  fs::create_directories(log.parent_path());
+  startDetached({.argv = {exe, "__supervise", dir},
+                 .env = supervisorEnvironment(),
+                 .output = log,
+                 .appendOutput = true,
+                 .description = "the local supervisor"});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (std::chrono::steady_clock::now() < deadline) {
     if (sendControlRequest(projectDir, {{"op", "ping"}}, std::chrono::seconds(10))) return;
