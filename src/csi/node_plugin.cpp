@@ -215,6 +215,7 @@ int runNodePlugin(const NodePluginOptions& options) {
   const std::string socket = socketPath(options.endpoint);
   VolumeManagerOptions volumeOptions;
   volumeOptions.stateDir = options.stateDir;
+  volumeOptions.mountCgroupRoot = options.mountCgroupRoot;
   volumeOptions.skiffBinary =
       options.skiffBinary.empty() ? fs::read_symlink("/proc/self/exe") : options.skiffBinary;
   VolumeManager volumes(volumeOptions);

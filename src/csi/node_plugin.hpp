@@ -21,6 +21,9 @@ struct NodePluginOptions {
   std::filesystem::path registrationDir;
   std::filesystem::path stateDir = "/var/lib/skiff-csi";
   std::filesystem::path skiffBinary;  // empty: this binary (/proc/self/exe)
+  // The host's cgroup file system (cgroups.hpp); empty: mounts stay in the
+  // plugin's cgroup (a plugin that is no container's).
+  std::filesystem::path mountCgroupRoot;
 };
 
 // Serves until SIGTERM or SIGINT; throws skiff::Error when it cannot start.

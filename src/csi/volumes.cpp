@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,7 +22,9 @@
 
 #include "blob/uri.hpp"
 #include "common/error.hpp"
+#include "common/subprocess.hpp"
 #include "common/text.hpp"
+#include "csi/cgroups.hpp"
 
 namespace skiff::csi {
 
@@ -44,6 +45,8 @@ using Code = CsiError::Code;
 // their defaults: those of `skiff mount`.
 constexpr const char* kKnownAttributes = "uri, readOnly, cacheTimeout, cacheSize";
 // Kubelet adds these for podInfoOnMount and inline volumes: not the user's.
+// The cgroup each hierarchy gives the mounts (see leavePluginCgroup).
+constexpr const char* kMountsCgroup = "skiff-csi-mounts";
 constexpr const char* kKubeletPrefix = "csi.storage.k8s.io/";
 
 // The secret keys a Secret may hold: the environment variables of the Azure
@@ -245,56 +248,6 @@ std::vector<std::string> mountEnvironment(const PublishRequest& request, const V
   return out;
 }
 
-// Starts `argv` as a grandchild in a session of its own, so that it is no
-// child of the plugin: killing the plugin (or its process group, or its
-// session) leaves it running. Returns its PID.
-pid_t spawnDetached(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                    const fs::path& output) {
-  std::vector<char*> args, envp;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  for (const auto& item : env) envp.push_back(const_cast<char*>(item.c_str()));
-  envp.push_back(nullptr);
-  const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0)
-    fail(Code::kInternal, "cannot create " + output.string() + ": " + std::strerror(errno));
-  int pidPipe[2];
-  if (::pipe2(pidPipe, O_CLOEXEC) != 0) {
-    ::close(out);
-    fail(Code::kInternal, std::string("cannot create a pipe: ") + std::strerror(errno));
-  }
-  const pid_t middle = ::fork();
-  if (middle == 0) {
-    ::setsid();
-    const pid_t mount = ::fork();
-    if (mount == 0) {
-      const int in = ::open("/dev/null", O_RDONLY);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      ::close_range(3, ~0U, 0);
-      // Not the plugin's signal mask or dispositions.
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execve(args[0], args.data(), envp.data());
-      _exit(127);
-    }
-    [[maybe_unused]] auto written = ::write(pidPipe[1], &mount, sizeof mount);
-    _exit(mount > 0 ? 0 : 1);
-  }
-  ::close(out);
-  ::close(pidPipe[1]);
-  pid_t mount = -1;
-  const ssize_t got = middle > 0 ? ::read(pidPipe[0], &mount, sizeof mount) : -1;
-  ::close(pidPipe[0]);
-  if (middle > 0) ::waitpid(middle, nullptr, 0);
-  if (got != sizeof mount || mount <= 0) {
-    fail(Code::kInternal, std::string("cannot start skiff mount: ") + std::strerror(errno));
-  }
-  return mount;
-}
-
 std::string readText(const fs::path& path) {
   std::ifstream in(path);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -379,6 +332,20 @@ fs::path VolumeManager::volumeDir(const std::string& targetPath) const {
   return options_.stateDir / "volumes" / hexDigest(normalized(targetPath));
 }
 
+// The plugin's container ends by the death of every process in its cgroup:
+// a mount that stays there serves its pod only until the plugin restarts.
+void VolumeManager::leavePluginCgroup(const Volume& volume) const {
+  if (options_.mountCgroupRoot.empty()) return;
+  try {
+    moveToCgroup(volume.pid, options_.mountCgroupRoot, kMountsCgroup);
+  } catch (const Error& error) {
+    spdlog::warn(
+        "volume {}: its skiff mount stays in the plugin's cgroup, so a restart of the "
+        "plugin will end it: {}",
+        volume.volumeId, error.what());
+  }
+}
+
 void VolumeManager::publish(const PublishRequest& request) {
   if (request.volumeId.empty()) fail(Code::kInvalidArgument, "volume_id is missing");
   if (request.targetPath.empty()) fail(Code::kInvalidArgument, "target_path is missing");
@@ -435,10 +402,17 @@ void VolumeManager::publish(const PublishRequest& request) {
                                    "--log-file",
                                    (dir / "mount.log").string()};
   if (volume.readOnly) argv.push_back("--read-only");
-  volume.pid = spawnDetached(argv, env, dir / "mount.out");
+  // No child of the plugin: killing or upgrading the plugin leaves it serving.
+  try {
+    volume.pid = startDetached(
+        {.argv = argv, .env = env, .output = dir / "mount.out", .description = "skiff mount"});
+  } catch (const Error& notStarted) {
+    fail(Code::kInternal, notStarted.what());
+  }
   const auto stat = processStat(volume.pid);
   volume.started = stat ? stat->second : 0;
   writeState(dir, volume);
+  leavePluginCgroup(volume);
 
   const bool up = waitUntil(
       [&] { return isSkiffMount(volume.targetPath) || !processAlive(volume.pid, volume.started); },

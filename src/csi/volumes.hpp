@@ -44,9 +44,10 @@ struct Volume {
 };
 
 struct VolumeManagerOptions {
-  std::filesystem::path stateDir;     // volumes/<id>/{volume.json,cache,mount.log}
-  std::filesystem::path skiffBinary;  // the `skiff` that runs each mount
-  double mountTimeoutSeconds = 60;    // for the store's first answer and the mount
+  std::filesystem::path stateDir;         // volumes/<id>/{volume.json,cache,mount.log}
+  std::filesystem::path skiffBinary;      // the `skiff` that runs each mount
+  double mountTimeoutSeconds = 60;        // for the store's first answer and the mount
+  std::filesystem::path mountCgroupRoot;  // where each mount gets a cgroup of its own (cgroups.hpp)
 };
 
 class VolumeManager {
@@ -73,6 +74,7 @@ class VolumeManager {
 
  private:
   std::filesystem::path volumeDir(const std::string& targetPath) const;
+  void leavePluginCgroup(const Volume& volume) const;
 
   VolumeManagerOptions options_;
   mutable std::mutex mutex_;  // one call at a time: kubelet retries, never needs parallel mounts

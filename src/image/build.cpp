@@ -145,17 +145,17 @@ std::optional<BuildRecord> reusable(const fs::path& projectDir, const Plan& plan
 // its content, so a tag already in the registry (or local storage) is the
 // same image. Returns repository@digest when pushing, else repository:tag.
 std::string buildDerivedImage(const fs::path& context, const std::string& tagPrefix,
-                              const std::string& what, const Plan& plan,
+                              const std::string& what, const Repository& repository,
                               const BuildOptions& options, RegistryClient* registry,
                               const RegistryAccess& access, Builder& builder) {
   const std::string hash =
       hashBuildInputs({context, context / "Dockerfile", {}, "", DockerIgnore()});
   const std::string tag = tagPrefix + hash.substr(hash.find(':') + 1, 12);
-  const std::string reference = plan.repository.withTag(tag);
+  const std::string reference = repository.withTag(tag);
   if (registry) {
     if (const auto digest = registry->manifestDigest(tag)) {
       note(options, fmt::format("==> the {} is in the registry; reusing {}", what, reference));
-      return plan.repository.text + "@" + *digest;
+      return repository.text + "@" + *digest;
     }
   } else if (builder.exists(reference)) {
     note(options, fmt::format("==> the {} is built; reusing {}", what, reference));
@@ -172,7 +172,26 @@ std::string buildDerivedImage(const fs::path& context, const std::string& tagPre
     throw Error(fmt::format("after the push the registry has no {} under its tag", what), reference,
                 "check the registry's logs, then build again");
   }
-  return plan.repository.text + "@" + *digest;
+  return repository.text + "@" + *digest;
+}
+
+// Registry problems (unreachable, bad credentials) show before a long build,
+// not after. The builder's credentials go to a file in `scratch`.
+// (RegistryClient is not movable: it is made in place, in `registry`.)
+RegistryAccess connectRegistry(const Repository& repository, const BuildOptions& options,
+                               const Environment& env, const ScratchDir& scratch,
+                               std::optional<RegistryClient>& registry) {
+  const bool insecure = options.insecureRegistry || isLoopbackRegistry(repository);
+  RegistryAccess access{{}, insecure};
+  if (!options.push) return access;
+  auto credentials = findCredentials(repository.host, env);
+  registry.emplace(repository, RegistryOptions{insecure, credentials});
+  registry->checkAccess();
+  if (credentials) {
+    access.authFile = scratch / "config.json";
+    writeAuthFile(access.authFile, repository.host, *credentials);
+  }
+  return access;
 }
 
 }  // namespace
@@ -233,20 +252,9 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
   std::unique_ptr<Builder> builder =
       selectBuilder(options.builder, BuilderSettings::fromEnvironment(env));
 
-  // Registry problems (unreachable, bad credentials) show before a long build, not after.
   ScratchDir scratch;
-  const bool insecure = options.insecureRegistry || isLoopbackRegistry(plan.repository);
-  RegistryAccess access{{}, insecure};
   std::optional<RegistryClient> registry;
-  if (options.push) {
-    auto credentials = findCredentials(plan.repository.host, env);
-    registry.emplace(plan.repository, RegistryOptions{insecure, credentials});
-    registry->checkAccess();
-    if (credentials) {
-      access.authFile = scratch / "config.json";
-      writeAuthFile(access.authFile, plan.repository.host, *credentials);
-    }
-  }
+  const RegistryAccess access = connectRegistry(plan.repository, options, env, scratch, registry);
 
   BuildRecord record;
   record.repository = plan.repository.text;
@@ -296,7 +304,7 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
     ScratchDir context;
     writeServeImageContext(*options.serveImage, context.path());
     record.serveImage =
-        buildDerivedImage(context.path(), kServeTagPrefix, "serve image", plan, options,
+        buildDerivedImage(context.path(), kServeTagPrefix, "serve image", plan.repository, options,
                           registry ? &*registry : nullptr, access, *builder);
   }
   if (options.notebookImage) {
@@ -305,13 +313,32 @@ BuildRecord buildImage(const fs::path& projectDir, const spec::Image& image,
     ScratchDir context;
     writeNotebookImageContext(record.reference(), context.path());
     record.notebookImage =
-        buildDerivedImage(context.path(), kNotebookTagPrefix, "notebook image", plan, options,
-                          registry ? &*registry : nullptr, access, *builder);
+        buildDerivedImage(context.path(), kNotebookTagPrefix, "notebook image", plan.repository,
+                          options, registry ? &*registry : nullptr, access, *builder);
   }
   record.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   writeFileAtomically(stateDir(projectDir) / "build.json", record.toJson() + "\n");
   return record;
+}
+
+}  // namespace skiff::image
+
+namespace skiff::image {
+
+std::string buildSkiffImage(const std::string& repository, const ServeImageInputs& inputs,
+                            const BuildOptions& options) {
+  const Environment env = processEnvironment();
+  const Repository parsed = parseRepository(repository, "--push");
+  std::unique_ptr<Builder> builder =
+      selectBuilder(options.builder, BuilderSettings::fromEnvironment(env));
+  ScratchDir scratch;
+  std::optional<RegistryClient> registry;
+  const RegistryAccess access = connectRegistry(parsed, options, env, scratch, registry);
+  ScratchDir context;
+  writeServeImageContext(inputs, context.path());
+  return buildDerivedImage(context.path(), kServeTagPrefix, "skiff image", parsed, options,
+                           registry ? &*registry : nullptr, access, *builder);
 }
 
 }  // namespace skiff::image

@@ -62,6 +62,13 @@ struct BuildRecord {
 // Where the record of the last build lives.
 std::filesystem::path recordPath(const std::filesystem::path& projectDir);
 
+// Builds (or finds, by the tag of its content) skiff's own image (the serve
+// image) in `repository`, pushed when options.push: what runs skiff in the
+// cluster outside a project (the CSI driver's DaemonSet). Returns
+// repository@digest when pushed, else repository:tag.
+std::string buildSkiffImage(const std::string& repository, const ServeImageInputs& inputs,
+                            const BuildOptions& options);
+
 // Builds (or reuses) the image of `image` for the project in `projectDir`.
 // Throws skiff::Error with what failed, where and what to do.
 BuildRecord buildImage(const std::filesystem::path& projectDir, const spec::Image& image,

@@ -199,11 +199,11 @@ class SpecParser {
     static const std::vector<std::string> kinds = {"blob", "hostPath", "fileShare"};
     const std::string kind = kindOf(node, "blob");
     std::vector<std::string> keys = {"kind", "mountPath", "readOnly"};
-    if (kind == "blob") keys = withKeys(keys, {"uri", "cacheTimeout", "secret"});
+    if (kind == "blob") keys = withKeys(keys, {"uri", "cacheTimeout", "secret", "driver"});
     if (kind == "hostPath") keys = withKeys(keys, {"path"});
     if (kind == "fileShare") keys = withKeys(keys, {"uri", "secret"});
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
-      keys = withKeys(keys, {"uri", "cacheTimeout", "secret", "path"});
+      keys = withKeys(keys, {"uri", "cacheTimeout", "secret", "path", "driver"});
     }
     MapReader r(node, path, diagnostics_, keys);
     Storage storage;
@@ -227,6 +227,9 @@ class SpecParser {
                                     : "azfile://ACCOUNT/SHARE")) {
       storage.uri = r.string("uri").value_or("");
       checkStorageUri(r, storage);
+    }
+    if (const auto driver = r.choice("driver", {"skiff", "azure"})) {
+      storage.driver = *driver == "azure" ? BlobDriver::kAzure : BlobDriver::kSkiff;
     }
     return storage;
   }

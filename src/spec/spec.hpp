@@ -29,6 +29,8 @@ struct Image {
 
 enum class StorageKind { kBlob, kHostPath, kFileShare };
 
+enum class BlobDriver { kSkiff, kAzure };
+
 struct Storage {
   std::string name;
   StorageKind kind = StorageKind::kBlob;
@@ -39,6 +41,10 @@ struct Storage {
   bool readOnly = false;
   double cacheTimeoutSeconds = 120;  // blob only: how long cached data is served unchecked
   std::string secret;                // credentials for az:// and azfile:// (a secrets entry)
+  // On Kubernetes, who mounts an az:// blob entry: skiff's own CSI driver
+  // (`skiff csi install`, the same mount as on the local target) or Azure's
+  // blob CSI driver (blobfuse). Other entries ignore it.
+  BlobDriver driver = BlobDriver::kSkiff;
 };
 
 struct Secret {

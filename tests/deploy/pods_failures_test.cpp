@@ -24,46 +24,11 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// A project in a temp dir, released into a namespace of its own.
-class FailureProject {
+// A project of these tests, in a namespace skiff-fail-TEST-PID.
+class FailureProject : public ClusterProject {
  public:
   FailureProject(const std::string& test, const std::string& yaml)
-      : ns_("skiff-fail-" + test + "-" + std::to_string(::getpid())) {
-    dir_.write("skiff.yaml", yaml);
-    dir_.write("Dockerfile", "FROM busybox\n");
-    const auto created = PodCluster::shared().kubectl({"create", "namespace", ns_});
-    if (created.exitCode != 0) throw std::runtime_error("kubectl create namespace: " + created.err);
-  }
-  ~FailureProject() { PodCluster::shared().kubectl({"delete", "namespace", ns_, "--wait=false"}); }
-
-  const fs::path& path() const { return dir_.path(); }
-  const std::string& ns() const { return ns_; }
-  std::map<std::string, std::string> env() const { return PodCluster::shared().env(); }
-
-  CommandResult build() const { return runSkiff({"build", path().string()}, env()); }
-  CommandResult skiff(std::vector<std::string> args) const {
-    args.insert(args.end(), {"--target", "k8s", "--namespace", ns_, path().string()});
-    return runSkiff(args, env());
-  }
-  CommandResult release(const std::string& timeout) const {
-    return skiff({"release", "--wait", "--timeout", timeout});
-  }
-  // What the cluster says, for failure messages.
-  std::string cluster() const {
-    const auto pods = PodCluster::shared().kubectl({"-n", ns_, "get", "pods,jobs", "-o", "wide"});
-    const auto events = PodCluster::shared().kubectl({"-n", ns_, "get", "events"});
-    return "\n--- cluster:\n" + pods.out + pods.err + events.out;
-  }
-  // The pods of the job or service NAME (skiff.dev/entry=jobs.NAME).
-  size_t pods(const std::string& entry) const {
-    const auto listed = PodCluster::shared().kubectl(
-        {"-n", ns_, "get", "pods", "-l", "skiff.dev/entry=" + entry, "-o", "name"});
-    return static_cast<size_t>(std::count(listed.out.begin(), listed.out.end(), '\n'));
-  }
-
- private:
-  TempDir dir_{"skiff-failure"};
-  std::string ns_;
+      : ClusterProject("fail", test, yaml) {}
 };
 
 bool contains(const std::string& text, const std::string& part) {

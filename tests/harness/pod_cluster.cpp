@@ -5,9 +5,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <stdexcept>
+
+#include "harness/services.hpp"
 
 namespace skiff::testing {
 
@@ -89,6 +92,47 @@ std::string PodCluster::log(const std::string& process) const {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   constexpr size_t kTail = 8000;
   return text.size() > kTail ? text.substr(text.size() - kTail) : text;
+}
+
+ClusterProject::ClusterProject(const std::string& purpose, const std::string& test,
+                               const std::string& yaml)
+    : ns_("skiff-" + purpose + "-" + test + "-" + std::to_string(::getpid())) {
+  dir_.write("skiff.yaml", yaml);
+  dir_.write("Dockerfile", "FROM busybox\n");
+  const auto created = PodCluster::shared().kubectl({"create", "namespace", ns_});
+  if (created.exitCode != 0) throw std::runtime_error("kubectl create namespace: " + created.err);
+}
+
+ClusterProject::~ClusterProject() {
+  PodCluster::shared().kubectl({"delete", "namespace", ns_, "--wait=false"});
+}
+
+CommandResult ClusterProject::build() const {
+  return runSkiff({"build", path().string()}, env());
+}
+
+CommandResult ClusterProject::skiff(std::vector<std::string> args,
+                                    const std::map<std::string, std::string>& extraEnv) const {
+  args.insert(args.end(), {"--target", "k8s", "--namespace", ns_, path().string()});
+  auto environment = env();
+  environment.insert(extraEnv.begin(), extraEnv.end());
+  return runSkiff(args, environment);
+}
+
+CommandResult ClusterProject::release(const std::string& timeout) const {
+  return skiff({"release", "--wait", "--timeout", timeout});
+}
+
+std::string ClusterProject::cluster() const {
+  const auto pods = PodCluster::shared().kubectl({"-n", ns_, "get", "pods,jobs", "-o", "wide"});
+  const auto events = PodCluster::shared().kubectl({"-n", ns_, "get", "events"});
+  return "\n--- cluster:\n" + pods.out + pods.err + events.out;
+}
+
+size_t ClusterProject::pods(const std::string& entry) const {
+  const auto listed = PodCluster::shared().kubectl(
+      {"-n", ns_, "get", "pods", "-l", "skiff.dev/entry=" + entry, "-o", "name"});
+  return static_cast<size_t>(std::count(listed.out.begin(), listed.out.end(), '\n'));
 }
 
 }  // namespace skiff::testing

@@ -45,4 +45,32 @@ class PodCluster {
   double startSeconds_ = 0;
 };
 
+// A project in a temp dir (its skiff.yaml given, a `FROM busybox`
+// Dockerfile), released with `--target k8s` into a namespace of its own,
+// which goes when it does.
+class ClusterProject {
+ public:
+  // The namespace: skiff-PURPOSE-TEST-PID.
+  ClusterProject(const std::string& purpose, const std::string& test, const std::string& yaml);
+  ~ClusterProject();
+
+  const std::filesystem::path& path() const { return dir_.path(); }
+  const std::string& ns() const { return ns_; }
+  std::map<std::string, std::string> env() const { return PodCluster::shared().env(); }
+
+  CommandResult build() const;
+  // `skiff ARGS --target k8s --namespace NS DIR`, with `extraEnv` beside env().
+  CommandResult skiff(std::vector<std::string> args,
+                      const std::map<std::string, std::string>& extraEnv = {}) const;
+  CommandResult release(const std::string& timeout) const;
+  // What the cluster says of the namespace (pods, jobs, events), for failure messages.
+  std::string cluster() const;
+  // The number of pods of the job or service entry (skiff.dev/entry=jobs.NAME).
+  size_t pods(const std::string& entry) const;
+
+ private:
+  TempDir dir_{"skiff-cluster-project"};
+  std::string ns_;
+};
+
 }  // namespace skiff::testing

@@ -302,6 +302,29 @@ storage:
       << text;
 }
 
+// Who mounts az:// storage in pods: skiff's CSI driver unless the entry says azure.
+TEST(ParseSpec, BlobStorageNamesItsDriver) {
+  const ParseResult result = parse(R"(name: demo
+storage:
+  ours: {uri: "az://account/c", mountPath: /a}
+  theirs: {uri: "az://account/c", mountPath: /b, driver: azure}
+  typo: {uri: "az://account/c", mountPath: /c, driver: blobfuse}
+  share: {kind: fileShare, uri: "azfile://account/s", mountPath: /d, driver: skiff}
+)");
+  const std::string text = joined(result);
+  EXPECT_NE(text.find("storage.typo.driver: "), std::string::npos) << text;
+  EXPECT_NE(text.find("blobfuse"), std::string::npos) << text;
+  EXPECT_NE(text.find("storage.share.driver"), std::string::npos) << "a file share has no driver choice";
+  const ParseResult good = parse(R"(name: demo
+storage:
+  ours: {uri: "az://account/c", mountPath: /a}
+  theirs: {uri: "az://account/c", mountPath: /b, driver: azure}
+)");
+  ASSERT_TRUE(good.ok()) << joined(good);
+  EXPECT_EQ(good.spec->storage.at("ours").driver, BlobDriver::kSkiff);
+  EXPECT_EQ(good.spec->storage.at("theirs").driver, BlobDriver::kAzure);
+}
+
 TEST(ParseSpec, SecretsNeedExactlyOneSource) {
   const ParseResult result = parse(R"(name: demo
 secrets:

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "csi/node_plugin.hpp"
 #include "deploy/serve_command.hpp"
 #include "image/build.hpp"
 #include "image/credentials.hpp"
@@ -65,6 +66,11 @@ AzureLocation parseAzureUri(const std::string& uri) {
 
 bool startsWith(const std::string& text, const char* prefix) {
   return text.rfind(prefix, 0) == 0;
+}
+
+bool usesSkiffDriver(const spec::Storage& storage) {
+  return storage.kind == spec::StorageKind::kBlob && startsWith(storage.uri, "az://") &&
+         storage.driver == spec::BlobDriver::kSkiff;
 }
 
 class Renderer {
@@ -126,6 +132,10 @@ class Renderer {
       volume["hostPath"] = {{"path", path}, {"type", "DirectoryOrCreate"}};
       return volume;
     }
+    if (usesSkiffDriver(storage)) {
+      volume["csi"] = skiffCsiVolume(storage);
+      return volume;
+    }
     const AzureLocation location = parseAzureUri(storage.uri);
     json attributes = json::object();
     if (!storage.secret.empty()) attributes["secretName"] = secretName(storage.secret);
@@ -144,11 +154,27 @@ class Renderer {
     return volume;
   }
 
+  // skiff's own driver mounts the URI, prefix and all (no subPath), with the
+  // storage's Secret handed to it by kubelet (nodePublishSecretRef): the
+  // driver needs no API access of its own.
+  json skiffCsiVolume(const spec::Storage& storage) const {
+    const json attributes = {
+        {"uri", storage.uri},
+        {"cacheTimeout", std::to_string(static_cast<long>(storage.cacheTimeoutSeconds))}};
+    json csi = {{"driver", csi::kDriverName}, {"volumeAttributes", attributes}};
+    if (storage.readOnly) csi["readOnly"] = true;
+    if (!storage.secret.empty()) {
+      csi["nodePublishSecretRef"] = {{"name", secretName(storage.secret)}};
+    }
+    return csi;
+  }
+
   json volumeMount(const spec::Storage& storage) const {
     json mount = {{"name", storage.name}, {"mountPath", storage.mountPath}};
     if (storage.readOnly) mount["readOnly"] = true;
     // A prefix of the container (or a share's folder) is a subPath of its volume.
-    if (storage.kind != spec::StorageKind::kHostPath && startsWith(storage.uri, "az")) {
+    if (storage.kind != spec::StorageKind::kHostPath && startsWith(storage.uri, "az") &&
+        !usesSkiffDriver(storage)) {
       const auto prefix = parseAzureUri(storage.uri).prefix;
       if (!prefix.empty()) mount["subPath"] = prefix;
     }
