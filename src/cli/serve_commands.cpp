@@ -20,6 +20,7 @@ struct ServeArguments {
   serve::ServeOptions options;
   std::string poll = "30";
   std::string maxBodySize = "64Mi";
+  std::string controlMode = "poll";
 };
 
 }  // namespace
@@ -47,6 +48,14 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
                    "KServe v2 gRPC port, with grpc.health.v1 for probes (0: any free port; "
                    "default: no gRPC)")
       ->check(CLI::Range(0, 65535));
+  command
+      ->add_option("--model-control-mode", arguments->controlMode,
+                   "poll: serve every model of the repository, polled; explicit: only those "
+                   "named by --load-model or loaded by POST /v2/repository/models/NAME/load")
+      ->check(CLI::IsMember({"poll", "explicit"}))
+      ->capture_default_str();
+  command->add_option("--load-model", options.loadModels,
+                      "A model explicit control loads at start (repeat for more)");
   command->add_option("--host", options.host, "Address to listen on")->capture_default_str();
   command
       ->add_option("--threads", options.threads,
@@ -74,6 +83,9 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   command->callback([arguments, &context] {
     arguments->options.pollSeconds = *parseDurationSeconds(arguments->poll);
     arguments->options.maxBodyBytes = *parseByteSize(arguments->maxBodySize);
+    arguments->options.controlMode = arguments->controlMode == "explicit"
+                                         ? serve::ControlMode::kExplicit
+                                         : serve::ControlMode::kPoll;
     context.exitCode = serve::runServe(arguments->options);
   });
 

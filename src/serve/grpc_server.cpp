@@ -26,10 +26,11 @@ Status failure(int httpStatus, const std::string& message) {
 }
 
 // model_version: empty for the server's choice, a number, or else a label
-// (the protocol has no field of its own for labels).
-ModelManager::Lookup lookupVersion(const ModelManager& manager, const std::string& model,
-                                   const std::string& version) {
-  if (version.empty()) return manager.find(model);
+// (the protocol has no field of its own for labels). `routed`: an inference
+// that names no version follows the traffic split.
+ModelManager::Lookup lookupVersion(ModelManager& manager, const std::string& model,
+                                   const std::string& version, bool routed = false) {
+  if (version.empty()) return routed ? manager.route(model) : manager.find(model);
   int64_t number = 0;
   const auto [end, error] =
       std::from_chars(version.data(), version.data() + version.size(), number);
@@ -37,6 +38,24 @@ ModelManager::Lookup lookupVersion(const ModelManager& manager, const std::strin
     return manager.find(model, number);
   }
   return manager.findLabel(model, version);
+}
+
+// Runs a control call: its RequestErrors become REST's status as a gRPC code.
+template <typename Call>
+Status guarded(const std::string& repository, Call&& call) {
+  try {
+    if (!repository.empty()) {
+      throw RequestError(400, fmt::format("unknown repository '{}': skiff serve has one "
+                                          "repository (leave repository_name empty)",
+                                          repository));
+    }
+    call();
+  } catch (const RequestError& e) {
+    return failure(e.status(), e.what());
+  } catch (const std::exception& e) {
+    return failure(500, std::string("internal error: ") + e.what());
+  }
+  return Status::OK;
 }
 
 void addTensors(
@@ -101,7 +120,8 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   Status ModelInfer(ServerContext*, const inference::ModelInferRequest* request,
                     inference::ModelInferResponse* response) override {
-    const auto lookup = lookupVersion(manager_, request->model_name(), request->model_version());
+    const auto lookup =
+        lookupVersion(manager_, request->model_name(), request->model_version(), true);
     if (!lookup.version) return failure(lookup.status, lookup.message);
     const ModelVersion& version = *lookup.version;
     VersionMetrics& metrics = version.metrics();
@@ -125,6 +145,34 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
     }
     metrics.requestSeconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
     return Status::OK;
+  }
+
+  // Triton's repository extension, over the same calls as REST's.
+  Status RepositoryIndex(ServerContext*, const inference::RepositoryIndexRequest* request,
+                         inference::RepositoryIndexResponse* response) override {
+    return guarded(request->repository_name(), [&] {
+      for (const IndexEntry& row : manager_.index(request->ready())) {
+        auto* model = response->add_models();
+        model->set_name(row.name);
+        if (row.version) model->set_version(std::to_string(*row.version));
+        model->set_state(row.state);
+        model->set_reason(row.reason);
+      }
+    });
+  }
+
+  Status RepositoryModelLoad(ServerContext*, const inference::RepositoryModelLoadRequest* request,
+                             inference::RepositoryModelLoadResponse*) override {
+    return guarded(request->repository_name(), [&] {
+      manager_.loadModel(request->model_name(), !request->parameters().empty());
+    });
+  }
+
+  Status RepositoryModelUnload(ServerContext*,
+                               const inference::RepositoryModelUnloadRequest* request,
+                               inference::RepositoryModelUnloadResponse*) override {
+    return guarded(request->repository_name(),
+                   [&] { manager_.unloadModel(request->model_name()); });
   }
 
  private:

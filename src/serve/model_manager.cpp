@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "serve/request_error.hpp"
 
 namespace skiff::serve {
 namespace fs = std::filesystem;
@@ -47,6 +48,10 @@ ModelManager::ModelManager(blob::BlobStore& store, std::string prefix, Engine& e
 
 bool ModelManager::poll() {
   std::lock_guard pollLock(pollMutex_);
+  if (options_.mode == ControlMode::kExplicit) {
+    std::lock_guard lock(mutex_);
+    if (ready_ && pending_.empty()) return true;  // nothing to look for
+  }
   std::map<std::string, ListedModel> listing;
   try {
     listing = scanRepository(store_, prefix_);
@@ -54,7 +59,41 @@ bool ModelManager::poll() {
     spdlog::warn("cannot list the model repository {}: {}", store_.uriOf(prefix_), e.what());
     return false;
   }
-  for (const auto& [name, listed] : listing) syncModel(name, listed);
+  if (options_.mode == ControlMode::kExplicit) {
+    pollStartModels(listing);
+  } else {
+    for (const auto& [name, listed] : listing) syncModel(name, listed);
+    dropGoneModels(listing);
+  }
+  std::lock_guard lock(mutex_);
+  ready_ = true;
+  return true;
+}
+
+void ModelManager::pollStartModels(const std::map<std::string, ListedModel>& listing) {
+  if (!ready()) {
+    std::lock_guard lock(mutex_);
+    pending_.insert(options_.startModels.begin(), options_.startModels.end());
+  }
+  // A start model not written yet is loaded once it appears; after that,
+  // only the API loads it again (as Triton: no polling in explicit mode).
+  for (const auto& [name, listed] : listing) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!pending_.erase(name)) continue;
+    }
+    syncModel(name, listed);
+  }
+  std::lock_guard lock(mutex_);
+  for (const std::string& name : pending_) {
+    spdlog::warn(
+        "--load-model {}: the repository {} has no such model yet (looked again every "
+        "poll)",
+        name, store_.uriOf(prefix_));
+  }
+}
+
+void ModelManager::dropGoneModels(const std::map<std::string, ListedModel>& listing) {
   std::vector<std::string> gone;
   {
     std::lock_guard lock(mutex_);
@@ -73,9 +112,6 @@ bool ModelManager::poll() {
     models_.erase(name);
     spdlog::info("model {} left the repository", name);
   }
-  std::lock_guard lock(mutex_);
-  ready_ = true;
-  return true;
 }
 
 bool ModelManager::ready() const {
@@ -93,17 +129,18 @@ ModelConfig ModelManager::readConfig(const std::string& name, const ListedModel&
   if (!listed.config) {
     entry.config = ModelConfig{};
     entry.appliedConfigEtag.clear();
-    return entry.config;
+  } else {
+    try {
+      const std::string uri = store_.uriOf(listed.config->name);
+      entry.config = parseModelConfig(readBlob(store_, listed.config->name), uri);
+      entry.appliedConfigEtag = etag;
+    } catch (const std::exception& e) {
+      // The previous settings stay; the error shows in the model's status.
+      entry.configError = e.what();
+      spdlog::warn("{}", e.what());
+    }
   }
-  try {
-    const std::string uri = store_.uriOf(listed.config->name);
-    entry.config = parseModelConfig(readBlob(store_, listed.config->name), uri);
-    entry.appliedConfigEtag = etag;
-  } catch (const std::exception& e) {
-    // The previous settings stay; the error shows in the model's status.
-    entry.configError = e.what();
-    spdlog::warn("{}", e.what());
-  }
+  labels_[name].configure(entry.config.labels, entry.config.traffic);
   return entry.config;
 }
 
@@ -259,17 +296,29 @@ void ModelManager::unload(const std::string& name, int64_t version) {
   // `loaded` goes here; requests still running hold their own references.
 }
 
+std::string ModelManager::unknownModel(const std::string& model) const {
+  std::vector<std::string> names;
+  for (const auto& known : models_) names.push_back(known.first);
+  const std::string list = names.empty() ? "no model" : fmt::format("{}", fmt::join(names, ", "));
+  if (options_.mode == ControlMode::kExplicit) {
+    return fmt::format(
+        "unknown model '{}' (loaded: {}; load one with POST "
+        "/v2/repository/models/{}/load)",
+        model, list, model);
+  }
+  return fmt::format("unknown model '{}' (the repository has: {})", model, list);
+}
+
 ModelManager::Lookup ModelManager::find(const std::string& model,
                                         std::optional<int64_t> version) const {
   std::lock_guard lock(mutex_);
+  return findLocked(model, version);
+}
+
+ModelManager::Lookup ModelManager::findLocked(const std::string& model,
+                                              std::optional<int64_t> version) const {
   auto entry = models_.find(model);
-  if (entry == models_.end()) {
-    std::vector<std::string> names;
-    for (const auto& known : models_) names.push_back(known.first);
-    return {nullptr, 404,
-            fmt::format("unknown model '{}' (the repository has: {})", model,
-                        names.empty() ? "no model" : fmt::format("{}", fmt::join(names, ", ")))};
-  }
+  if (entry == models_.end()) return {nullptr, 404, unknownModel(model)};
   const auto& versions = entry->second.versions;
   std::vector<int64_t> serving;
   for (const auto& [number, tracked] : versions) {
@@ -303,24 +352,214 @@ ModelManager::Lookup ModelManager::find(const std::string& model,
 
 ModelManager::Lookup ModelManager::findLabel(const std::string& model,
                                              const std::string& label) const {
-  int64_t version = 0;
+  std::lock_guard lock(mutex_);
+  if (!models_.count(model)) return findLocked(model, std::nullopt);
+  const auto labels = labels_.find(model);
+  const auto version = labels == labels_.end() ? std::nullopt : labels->second.version(label);
+  if (!version) {
+    std::vector<std::string> names;
+    if (labels != labels_.end()) {
+      for (const auto& known : labels->second.resolved()) names.push_back(known.first);
+    }
+    return {nullptr, 404,
+            fmt::format("model '{}' has no label '{}' (labels: {})", model, label,
+                        names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")))};
+  }
+  return findLocked(model, version);
+}
+
+ModelManager::Lookup ModelManager::route(const std::string& model) {
+  std::lock_guard lock(mutex_);
+  const auto entry = models_.find(model);
+  const auto labels = labels_.find(model);
+  if (entry == models_.end() || labels == labels_.end()) return findLocked(model, std::nullopt);
+  const auto& versions = entry->second.versions;
+  const auto label = labels->second.pick([&](int64_t version) {
+    const auto tracked = versions.find(version);
+    return tracked != versions.end() && tracked->second.state == VersionState::kAvailable;
+  });
+  // No split, or none of its labels serves: the highest version, as without one.
+  return findLocked(model, label ? labels->second.version(*label) : std::nullopt);
+}
+
+void ModelManager::refuseWhenPolling(const char* action) const {
+  if (options_.mode == ControlMode::kExplicit) return;
+  throw RequestError(
+      400, fmt::format("cannot {}: explicit model load / unload is not allowed if polling is "
+                       "enabled (this server polls the repository every {}s; start skiff serve "
+                       "with --model-control-mode explicit to load and unload models by API)",
+                       action, options_.pollSeconds));
+}
+
+void ModelManager::loadModel(const std::string& model, bool withParameters) {
+  refuseWhenPolling(fmt::format("load model '{}'", model).c_str());
+  if (withParameters) {
+    throw RequestError(400, fmt::format("cannot load model '{}' with parameters: skiff loads the "
+                                        "model as the repository has it (write its config.yaml "
+                                        "there instead)",
+                                        model));
+  }
+  std::lock_guard pollLock(pollMutex_);
+  std::map<std::string, ListedModel> listing;
+  try {
+    listing = scanRepository(store_, prefix_);
+  } catch (const std::exception& e) {
+    throw RequestError(503, fmt::format("cannot load model '{}': cannot list the repository {}: {}",
+                                        model, store_.uriOf(prefix_), e.what()));
+  }
+  const auto listed = listing.find(model);
+  if (listed == listing.end()) {
+    std::vector<std::string> names;
+    for (const auto& known : listing) names.push_back(known.first);
+    throw RequestError(
+        404, fmt::format("cannot load model '{}': the repository {} has no such model (it has: {})",
+                         model, store_.uriOf(prefix_),
+                         names.empty() ? "no model" : fmt::format("{}", fmt::join(names, ", "))));
+  }
   {
     std::lock_guard lock(mutex_);
-    auto entry = models_.find(model);
-    if (entry != models_.end()) {
-      const auto& labels = entry->second.config.labels;
-      auto named = labels.find(label);
-      if (named == labels.end()) {
-        std::vector<std::string> names;
-        for (const auto& known : labels) names.push_back(known.first);
-        return {nullptr, 404,
-                fmt::format("model '{}' has no label '{}' (labels: {})", model, label,
-                            names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")))};
+    pending_.erase(model);
+    unloaded_.erase(model);
+  }
+  syncModel(model, listed->second);
+  const Lookup lookup = find(model);
+  if (!lookup.version) {
+    throw RequestError(400, fmt::format("failed to load model '{}': {}", model, lookup.message));
+  }
+}
+
+void ModelManager::unloadModel(const std::string& model) {
+  refuseWhenPolling(fmt::format("unload model '{}'", model).c_str());
+  std::lock_guard pollLock(pollMutex_);
+  std::map<int64_t, std::weak_ptr<const ModelVersion>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    pending_.erase(model);
+    const auto entry = models_.find(model);
+    if (entry == models_.end()) throw RequestError(404, "cannot unload: " + unknownModel(model));
+    for (const auto& [version, tracked] : entry->second.versions) dropped[version] = tracked.loaded;
+  }
+  for (const auto& version : dropped) unload(model, version.first);
+  std::lock_guard lock(mutex_);
+  models_.erase(model);
+  unloaded_[model] = std::move(dropped);
+  spdlog::info("model {} unloaded by the API", model);
+}
+
+std::vector<IndexEntry> ModelManager::index(bool readyOnly) const {
+  std::map<std::string, ListedModel> listing;
+  try {
+    listing = scanRepository(store_, prefix_);
+  } catch (const std::exception& e) {
+    throw RequestError(503, fmt::format("cannot list the model repository {}: {}",
+                                        store_.uriOf(prefix_), e.what()));
+  }
+  std::lock_guard lock(mutex_);
+  std::set<std::string> names;
+  for (const auto& entry : listing) names.insert(entry.first);
+  for (const auto& entry : models_) names.insert(entry.first);
+  for (const auto& entry : unloaded_) names.insert(entry.first);
+  std::vector<IndexEntry> rows;
+  for (const std::string& name : names) {
+    const auto entry = models_.find(name);
+    if (entry != models_.end() && !entry->second.versions.empty()) {
+      for (const auto& [version, tracked] : entry->second.versions) {
+        // Triton's names: READY rather than TF Serving's AVAILABLE.
+        const bool ready = tracked.state == VersionState::kAvailable;
+        rows.push_back({name, version, ready ? "READY" : stateName(tracked.state), tracked.reason});
       }
-      version = named->second;
+    } else if (const auto gone = unloaded_.find(name);
+               entry == models_.end() && gone != unloaded_.end() && !gone->second.empty()) {
+      for (const auto& [version, held] : gone->second) {
+        rows.push_back({name, version, held.expired() ? "UNAVAILABLE" : "UNLOADING", "unloaded"});
+      }
+    } else {
+      rows.push_back({name, std::nullopt, {}, {}});
     }
   }
-  return find(model, version ? std::optional<int64_t>(version) : std::nullopt);
+  if (readyOnly) std::erase_if(rows, [](const IndexEntry& row) { return row.state != "READY"; });
+  return rows;
+}
+
+const ModelManager::Entry& ModelManager::entryOf(const std::string& model) const {
+  const auto entry = models_.find(model);
+  if (entry == models_.end()) throw RequestError(404, unknownModel(model));
+  return entry->second;
+}
+
+void ModelManager::setLabel(const std::string& model, const std::string& label, int64_t version) {
+  if (const auto problem = labelNameProblem(label)) throw RequestError(400, *problem);
+  std::lock_guard lock(mutex_);
+  entryOf(model);
+  // A label must name a version that serves, as in config.yaml.
+  const Lookup lookup = findLocked(model, version);
+  if (!lookup.version) {
+    throw RequestError(
+        409, fmt::format("cannot point label '{}' at version {}: {} (a label must name a version "
+                         "the version policy serves: see version_policy in config.yaml)",
+                         label, version, lookup.message));
+  }
+  labels_[model].set(label, version);
+  spdlog::info("label {} of {} set to version {} by the API", label, model, version);
+}
+
+void ModelManager::removeLabel(const std::string& model, const std::string& label) {
+  std::lock_guard lock(mutex_);
+  entryOf(model);
+  ModelLabels& labels = labels_[model];
+  const auto bindings = labels.bindings();
+  const auto bound = bindings.find(label);
+  if (bound == bindings.end() || !bound->second.fromApi) {
+    throw RequestError(
+        404, fmt::format("model '{}' has no label '{}' set by the API{}", model, label,
+                         bound == bindings.end() ? "" : " (it is config.yaml's: change it there)"));
+  }
+  if (labels.traffic().count(label) && !bound->second.configVersion) {
+    throw RequestError(409, fmt::format("cannot delete label '{}' of model '{}': its traffic "
+                                        "split sends requests to it (change the split first: "
+                                        "PUT or DELETE /v2/models/{}/traffic)",
+                                        label, model, model));
+  }
+  labels.remove(label);
+  spdlog::info("label {} of {} deleted by the API", label, model);
+}
+
+std::map<std::string, LabelBinding> ModelManager::labels(const std::string& model) const {
+  std::lock_guard lock(mutex_);
+  entryOf(model);
+  const auto labels = labels_.find(model);
+  return labels == labels_.end() ? std::map<std::string, LabelBinding>{}
+                                 : labels->second.bindings();
+}
+
+void ModelManager::setTraffic(const std::string& model, ModelLabels::Weights weights) {
+  std::lock_guard lock(mutex_);
+  entryOf(model);
+  ModelLabels& labels = labels_[model];
+  if (const auto problem = checkTraffic(weights, labels.resolved())) {
+    throw RequestError(400, fmt::format("model '{}': {}", model, problem->message));
+  }
+  labels.setTraffic(std::move(weights));
+  spdlog::info("traffic split of {} set by the API", model);
+}
+
+void ModelManager::clearTraffic(const std::string& model) {
+  std::lock_guard lock(mutex_);
+  entryOf(model);
+  if (!labels_[model].clearTraffic()) {
+    throw RequestError(
+        404, fmt::format("model '{}' has no traffic split set by the API (config.yaml's traffic, "
+                         "if any, changes in config.yaml)",
+                         model));
+  }
+}
+
+ModelManager::Traffic ModelManager::traffic(const std::string& model) const {
+  std::lock_guard lock(mutex_);
+  entryOf(model);
+  const auto labels = labels_.find(model);
+  if (labels == labels_.end()) return {};
+  return {labels->second.traffic(), labels->second.trafficFromApi()};
 }
 
 std::vector<std::string> ModelManager::models() const {

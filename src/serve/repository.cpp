@@ -152,6 +152,32 @@ std::vector<TensorOverride> parseOverrides(const YAML::Node& node, const std::st
   return overrides;
 }
 
+// `traffic: {stable: 90, canary: 10}` over the labels config.yaml gives.
+std::map<std::string, int64_t> parseTraffic(const YAML::Node& node,
+                                            const std::map<std::string, int64_t>& labels,
+                                            const std::string& where) {
+  if (!node.IsMap() || node.size() == 0) {
+    throw Error("traffic must map labels to weights, like {stable: 90, canary: 10}",
+                at(where, node));
+  }
+  std::map<std::string, int64_t> weights;
+  std::map<std::string, YAML::Node> keys, values;
+  for (const auto& entry : node) {
+    const auto label = scalar<std::string>(entry.first, where, "a traffic label", "a label");
+    weights[label] = scalar<int64_t>(entry.second, where, "a traffic weight", "an integer");
+    keys[label] = entry.first;
+    values[label] = entry.second;
+  }
+  if (const auto problem = checkTraffic(weights, labels)) {
+    const YAML::Node& at_fault = problem->label.empty() ? node
+                                 : problem->weight      ? values[problem->label]
+                                                        : keys[problem->label];
+    throw Error(problem->message, at(where, at_fault),
+                problem->label.empty() || problem->weight ? "" : "add it to labels first");
+  }
+  return weights;
+}
+
 }  // namespace
 
 std::vector<int64_t> VersionPolicy::select(const std::vector<int64_t>& available) const {
@@ -184,7 +210,7 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
   if (!root.IsMap()) throw Error("config.yaml must be a map of settings", at(where, root));
   checkKeys(root,
             {"version_policy", "max_batch_size", "instances", "intra_op_threads",
-             "dynamic_batching", "inputs", "outputs", "labels"},
+             "dynamic_batching", "inputs", "outputs", "labels", "traffic"},
             where);
   if (root["version_policy"]) config.policy = parsePolicy(root["version_policy"], where);
   if (root["max_batch_size"]) {
@@ -219,14 +245,50 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& where) 
     }
     for (const auto& entry : labels) {
       const auto name = scalar<std::string>(entry.first, where, "a label", "a name");
-      if (name.empty() || parseVersion(name) || name.find_first_of("/?#: ") != std::string::npos) {
-        throw Error("a label must be a name (not a number, no '/', '?', '#', ':' or space)",
-                    at(where, entry.first));
-      }
+      if (const auto problem = labelNameProblem(name))
+        throw Error(*problem, at(where, entry.first));
       config.labels[name] = positive(entry.second, where, "a label's version");
     }
   }
+  if (const YAML::Node traffic = root["traffic"])
+    config.traffic = parseTraffic(traffic, config.labels, where);
   return config;
+}
+
+std::optional<std::string> labelNameProblem(const std::string& name) {
+  if (name.empty() || parseVersion(name) || name.find_first_of("/?#: ") != std::string::npos) {
+    return fmt::format(
+        "'{}' cannot be a label: a label must be a name (not a number, no '/', '?', '#', ':' or "
+        "space)",
+        name);
+  }
+  return std::nullopt;
+}
+
+std::optional<TrafficProblem> checkTraffic(const std::map<std::string, int64_t>& weights,
+                                           const std::map<std::string, int64_t>& labels) {
+  std::vector<std::string> names;
+  for (const auto& label : labels) names.push_back(label.first);
+  int64_t total = 0;
+  for (const auto& [label, weight] : weights) {
+    if (!labels.count(label)) {
+      return TrafficProblem{
+          fmt::format("traffic names '{}', which is no label of the model (labels: {})", label,
+                      names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))),
+          label};
+    }
+    if (weight < 0 || weight > kMaxTrafficWeight) {
+      return TrafficProblem{fmt::format("the weight of '{}' must be an integer from 0 to {}", label,
+                                        kMaxTrafficWeight),
+                            label, true};
+    }
+    total += weight;
+  }
+  if (total == 0) {
+    return TrafficProblem{
+        "the weights of traffic must add up to more than 0, like {stable: 90, canary: 10}", {}};
+  }
+  return std::nullopt;
 }
 
 std::map<std::string, ListedModel> scanRepository(blob::BlobStore& store,

@@ -58,7 +58,28 @@ struct ModelConfig {
   std::vector<TensorOverride> inputs;
   std::vector<TensorOverride> outputs;
   std::map<std::string, int64_t> labels;  // `stable: 3`: names for versions the policy serves
+  // `{stable: 90, canary: 10}`: requests that name no version go to these
+  // labels' versions in proportion to the weights; empty: to the highest.
+  std::map<std::string, int64_t> traffic;
 };
+
+// Why `name` cannot be a label (a number, or a character URLs need), or
+// nothing when it can: the one rule of config.yaml and the label API.
+std::optional<std::string> labelNameProblem(const std::string& name);
+
+// The largest weight of a traffic split (weights add up without overflow).
+inline constexpr int64_t kMaxTrafficWeight = 1'000'000;
+
+// What is wrong with a traffic split over `labels` (name -> version): the
+// message, and the label at fault (empty: the split as a whole). Shared by
+// config.yaml and the API so both refuse alike.
+struct TrafficProblem {
+  std::string message;
+  std::string label;
+  bool weight = false;  // the label's weight is at fault, not its name
+};
+std::optional<TrafficProblem> checkTraffic(const std::map<std::string, int64_t>& weights,
+                                           const std::map<std::string, int64_t>& labels);
 
 // Parses config.yaml; throws skiff::Error naming `where`, line and column.
 ModelConfig parseModelConfig(const std::string& text, const std::string& where);

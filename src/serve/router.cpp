@@ -113,6 +113,7 @@ HttpReply Router::route(const HttpRequestView& request) const {
                     kVersion));
   }
   if (path.starts_with("/v2/models/")) return kserveModel(request, path.substr(11));
+  if (path.starts_with("/v2/repository/")) return repository(request, path.substr(15));
   if (path.starts_with("/v1/models/")) return tfModel(request, path.substr(11));
   return errorReply(404, fmt::format("no such endpoint: {} {} (see /v2 and /v1/models/NAME)",
                                      request.method, path));
@@ -150,6 +151,14 @@ std::optional<HttpReply> parseModelPath(std::string_view path, std::string_view 
   return std::nullopt;
 }
 
+// The version a model URL names; `routed` (an infer or predict that names no
+// version) follows the traffic split instead of taking the highest version.
+ModelManager::Lookup lookupOf(ModelManager& manager, const ModelPath& path, bool routed) {
+  if (path.label) return manager.findLabel(path.model, *path.label);
+  if (path.version || !routed) return manager.find(path.model, path.version);
+  return manager.route(path.model);
+}
+
 }  // namespace
 
 HttpReply Router::kserveModel(const HttpRequestView& request, std::string_view path) const {
@@ -158,15 +167,21 @@ HttpReply Router::kserveModel(const HttpRequestView& request, std::string_view p
   if (auto error = parseModelPath(path, "/v2/models/NAME", parsed)) return *error;
   const auto& [model, version, label, rest] = parsed;
   const std::string_view action = rest.empty() ? "" : rest[0];
+  if (!version && !label && rest.size() == 1 && action == "labels") {
+    return labels(request, model, std::nullopt);
+  }
+  if (!version && !label && rest.size() == 1 && action == "traffic") {
+    return traffic(request, model);
+  }
+  if (label && rest.empty() && request.method != "GET") return labels(request, model, label);
   if (rest.size() > 1 || (action != "" && action != "ready" && action != "infer")) {
     return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
   }
-  const ModelManager::Lookup lookup =
-      label ? manager_.findLabel(model, *label) : manager_.find(model, version);
   if (action == "infer") {
     if (request.method != "POST") return errorReply(405, "use POST for infer");
-    return infer(lookup, request, true);
+    return infer(lookupOf(manager_, parsed, true), request, true);
   }
+  const ModelManager::Lookup lookup = lookupOf(manager_, parsed, false);
   if (request.method != "GET") return errorReply(405, "use GET for model metadata and readiness");
   if (!lookup.version) return errorReply(lookup.status, lookup.message);
   if (action == "ready") {
@@ -195,16 +210,14 @@ HttpReply Router::tfModel(const HttpRequestView& request, std::string_view path)
   ModelPath parsed;
   if (auto error = parseModelPath(path, "/v1/models/NAME", parsed)) return *error;
   const auto& [model, version, label, rest] = parsed;
-  const auto find = [&] {
-    return label ? manager_.findLabel(model, *label) : manager_.find(model, version);
-  };
+  const auto find = [&](bool routed = false) { return lookupOf(manager_, parsed, routed); };
   const bool metadata = !rest.empty() && rest[0] == "metadata" && !predict;
   if (rest.size() > (metadata ? 1u : 0u)) {
     return errorReply(404, fmt::format("no such endpoint under model '{}': {}", model, path));
   }
   if (predict) {
     if (request.method != "POST") return errorReply(405, "use POST for :predict");
-    return infer(find(), request, false);
+    return infer(find(true), request, false);
   }
   if (request.method != "GET") return errorReply(405, "use GET for model status and metadata");
   if (metadata || label) {

@@ -1,8 +1,8 @@
 #pragma once
 
-// Maps HTTP requests to the model manager: KServe v2, TF Serving REST and
-// Prometheus metrics. Transport-free (the HTTP server feeds it), so tests and
-// the fuzz target drive it directly.
+// Maps HTTP requests to the model manager: KServe v2, TF Serving REST, the
+// repository, label and traffic APIs, and Prometheus metrics. Transport-free (the HTTP server feeds
+// it), so tests and the fuzz target drive it directly.
 
 #include <optional>
 #include <string>
@@ -20,7 +20,7 @@ using http::HttpRequestView;
 
 class Router {
  public:
-  Router(const ModelManager& manager, Metrics& metrics) : manager_(manager), metrics_(metrics) {}
+  Router(ModelManager& manager, Metrics& metrics) : manager_(manager), metrics_(metrics) {}
   HttpReply handle(const HttpRequestView& request) const;
 
  private:
@@ -29,8 +29,14 @@ class Router {
   HttpReply tfModel(const HttpRequestView& request, std::string_view path) const;
   HttpReply infer(const ModelManager::Lookup& lookup, const HttpRequestView& request,
                   bool kserve) const;
+  // router_control.cpp: /v2/repository/..., /v2/models/{m}/labels[/{label}],
+  // /v2/models/{m}/traffic.
+  HttpReply repository(const HttpRequestView& request, std::string_view path) const;
+  HttpReply labels(const HttpRequestView& request, const std::string& model,
+                   const std::optional<std::string>& label) const;
+  HttpReply traffic(const HttpRequestView& request, const std::string& model) const;
 
-  const ModelManager& manager_;
+  ModelManager& manager_;
   Metrics& metrics_;
 };
 

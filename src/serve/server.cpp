@@ -48,6 +48,15 @@ int runServe(const ServeOptions& options) {
   managerOptions.cacheDir =
       options.cacheDir.empty() ? defaultCacheDir(uri.toString()) : options.cacheDir;
   fs::create_directories(managerOptions.cacheDir);
+  managerOptions.mode = options.controlMode;
+  managerOptions.startModels = options.loadModels;
+  managerOptions.pollSeconds = options.pollSeconds;
+  if (options.controlMode == ControlMode::kPoll && !options.loadModels.empty()) {
+    throw Error("--load-model names the models explicit model control loads at start",
+                "skiff serve --load-model " + options.loadModels.front(),
+                "add --model-control-mode explicit (in poll mode every model of the repository "
+                "is served)");
+  }
 
   std::unique_ptr<Engine> engine = makeOnnxRuntimeEngine(options.onnxruntime);
   Metrics metrics;
@@ -81,10 +90,13 @@ int runServe(const ServeOptions& options) {
     grpc = std::make_unique<GrpcServer>(manager, metrics, grpcOptions);
     grpc->start();
   }
-  std::cerr << fmt::format("skiff serve: {} on http://{}:{}{} ({} threads, engine {}, cache {})\n",
-                           uri.toString(), options.host, server.port(),
-                           grpc ? fmt::format(" and grpc://{}:{}", options.host, grpc->port()) : "",
-                           threads, engine->name(), managerOptions.cacheDir.string());
+  std::cerr << fmt::format(
+      "skiff serve: {} on http://{}:{}{} ({} control, {} threads, engine {}, "
+      "cache {})\n",
+      uri.toString(), options.host, server.port(),
+      grpc ? fmt::format(" and grpc://{}:{}", options.host, grpc->port()) : "",
+      options.controlMode == ControlMode::kPoll ? "poll" : "explicit", threads, engine->name(),
+      managerOptions.cacheDir.string());
 
   std::mutex mutex;
   std::condition_variable wake;

@@ -5,14 +5,18 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "serve/engine.hpp"
+#include "serve/model_manager.hpp"
 
 namespace skiff::serve {
 
 struct ServeOptions {
   std::string repository;  // az://..., file://... or a local path
   double pollSeconds = 30;
+  ControlMode controlMode = ControlMode::kPoll;
+  std::vector<std::string> loadModels;  // explicit mode: the models loaded at start
   std::string host = "127.0.0.1";
   int port = 8000;
   int grpcPort = -1;     // KServe v2 over gRPC; 0: any free port, -1: none
