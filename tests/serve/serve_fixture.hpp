@@ -15,10 +15,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "blob/blob_fixture.hpp"
 #include "blob/sources.hpp"
 #include "common/subprocess.hpp"
+#include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
 #include "http/http_client.hpp"
 #include "http/server.hpp"
@@ -93,9 +95,9 @@ inline Json flat(const Json& value) {
 
 class ServedRepository {
  public:
-  explicit ServedRepository(const std::string& kind = "file", http::HttpServerOptions options = {})
+  explicit ServedRepository(const std::string& kind = "file", http::HttpServerOptions options = {},
+                            ManagerOptions managerOptions = {})
       : store_(blob::testing::makeStore(kind)), engine_(makeOnnxRuntimeEngine()) {
-    ManagerOptions managerOptions;
     managerOptions.cacheDir = cache_.path();
     manager_ = std::make_unique<ModelManager>(*store_.store, store_.root + "models/", *engine_,
                                               metrics_, managerOptions);
@@ -141,8 +143,13 @@ class ServedRepository {
   }
   // POSTs JSON and returns the parsed answer, expecting `status`.
   Json postJson(const std::string& path, const Json& body, long status = 200) {
-    const http::Response response = post(path, body.dump());
-    EXPECT_EQ(response.status, status) << path << ": " << response.body;
+    return sendJson("POST", path, body, status);
+  }
+  // Any method with a JSON body (null: none); the parsed answer, expecting `status`.
+  Json sendJson(const std::string& method, const std::string& path, const Json& body,
+                long status = 200) {
+    const http::Response response = send(method, path, body.is_null() ? "" : body.dump());
+    EXPECT_EQ(response.status, status) << method << " " << path << ": " << response.body;
     return Json::parse(response.body, nullptr, false);
   }
 
@@ -154,7 +161,9 @@ class ServedRepository {
     request.url = fmt::format("http://127.0.0.1:{}{}", server_->port(), path);
     request.body = body;
     request.headers = std::move(headers);
-    if (method == "POST") request.headers.emplace_back("Content-Type", "application/json");
+    if (method == "POST" || !body.empty()) {
+      request.headers.emplace_back("Content-Type", "application/json");
+    }
     return client_.send(request);
   }
 
@@ -167,6 +176,27 @@ class ServedRepository {
   std::unique_ptr<http::HttpServer> server_;
   http::Client client_;
 };
+
+// `skiff serve ARGS... --http-port PORT`, once /v2/health/ready answers 200
+// (nothing, with a failure naming its log, when it does not in 10 s).
+inline std::unique_ptr<Subprocess> startServe(std::vector<std::string> args, int port,
+                                              const std::filesystem::path& log) {
+  args.insert(args.begin(), {skiff::testing::skiffBinary(), "serve"});
+  args.insert(args.end(), {"--http-port", std::to_string(port)});
+  SpawnOptions spawn;
+  spawn.stderrFile = log;
+  spawn.dieWithParent = true;
+  auto server = std::make_unique<Subprocess>(args, spawn);
+  std::string ready;
+  for (int i = 0; i < 200 && ready.find("200 OK") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (skiff::testing::portAcceptsConnections(port))
+      ready = skiff::testing::httpGet(port, "/v2/health/ready");
+  }
+  if (ready.find("200 OK") != std::string::npos) return server;
+  ADD_FAILURE() << "skiff serve did not get ready: " << readFile(log);
+  return nullptr;
+}
 
 // A KServe v2 request for the reference input of a model.
 inline Json kserveRequest(const Json& inputs) {

@@ -667,21 +667,11 @@ TEST(ServeCommand, ServesAFileRepositoryAndStopsOnSigterm) {
   repository.write("models/iris/1/model.onnx", modelBytes("iris"));
   skiff::testing::TempDir cache("skiff-serve-cache");
   const int port = skiff::testing::freeLoopbackPort();
-  SpawnOptions spawn;
-  spawn.stderrFile = cache.path() / "serve.log";
-  spawn.dieWithParent = true;
-  Subprocess server({skiff::testing::skiffBinary(), "serve", "--model-repository",
-                     "file://" + (repository.path() / "models").string(), "--poll", "5",
-                     "--http-port", std::to_string(port), "--host", "127.0.0.1", "--cache-dir",
-                     (cache.path() / "c").string(), "--threads", "2"},
-                    spawn);
-  std::string ready;
-  for (int i = 0; i < 200 && ready.find("200 OK") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(50ms);
-    if (skiff::testing::portAcceptsConnections(port))
-      ready = skiff::testing::httpGet(port, "/v2/health/ready");
-  }
-  ASSERT_NE(ready.find("200 OK"), std::string::npos) << readFile(cache.path() / "serve.log");
+  const std::unique_ptr<Subprocess> server = startServe(
+      {"--model-repository", "file://" + (repository.path() / "models").string(), "--poll", "5",
+       "--host", "127.0.0.1", "--cache-dir", (cache.path() / "c").string(), "--threads", "2"},
+      port, cache.path() / "serve.log");
+  ASSERT_TRUE(server);
   http::Client client;
   http::Request request;
   request.method = "POST";
@@ -694,8 +684,8 @@ TEST(ServeCommand, ServesAFileRepositoryAndStopsOnSigterm) {
   const Json expected = reference("iris")["outputs"]["probabilities"]["data"];
   expectClose(Json::parse(response.body)["outputs"][0]["data"],
               Json(std::vector<double>(expected.begin(), expected.begin() + 3)));
-  ::kill(server.pid(), SIGTERM);
-  EXPECT_EQ(server.wait(10s), 0) << readFile(cache.path() / "serve.log");
+  ::kill(server->pid(), SIGTERM);
+  EXPECT_EQ(server->wait(10s), 0) << readFile(cache.path() / "serve.log");
 }
 
 TEST(ServeCommand, RefusesABadRepositoryUri) {
