@@ -134,6 +134,27 @@ TEST(ServeGrpc, VersionsAndLabelsAsRest) {
       (std::vector<int64_t>{-1, 3}));
 }
 
+// ModelInfer naming no version follows config.yaml's traffic split, as REST.
+TEST(ServeGrpc, InferNamingNoVersionFollowsTheTrafficSplit) {
+  GrpcServed fixture;
+  fixture.served.putModel("add", 1, "add_v1");
+  fixture.served.putModel("add", 2, "add_v2");
+  fixture.served.put("add/config.yaml",
+                     "version_policy: all\nlabels: {stable: 1, canary: 2}\n"
+                     "traffic: {stable: 3, canary: 1}\n");
+  ASSERT_TRUE(fixture.served.poll());
+  const inference::ModelInferRequest request =
+      typedRequest("add", reference("add_v1")["inputs"]["x"]);
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 40; ++i) {
+    inference::ModelInferResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(fixture.stub->ModelInfer(&context, request, &response).ok());
+    ++counts[response.model_version()];
+  }
+  EXPECT_EQ(counts, (std::map<std::string, int>{{"1", 30}, {"2", 10}}));
+}
+
 TEST(ServeGrpc, ErrorsAreRestsWithGrpcCodes) {
   GrpcServed fixture;
   fixture.served.putModel("iris", 1, "iris");
