@@ -108,6 +108,8 @@ TEST(CsiDriverOnTheCluster, AJobReadsAndWritesAzureBlobsThroughSkiffsMountAcross
   auto seeded = runSkiff({"blob", "cp", (scratch / "big.bin").string(), dataUri + "/set/big.bin"},
                          storeEnv());
   ASSERT_EQ(seeded.exitCode, 0) << seeded.err;
+  // A mount needs its container: the one for results is made empty first.
+  ASSERT_EQ(runSkiff({"blob", "cp", "-", outUri + "/started"}, storeEnv(), "").exitCode, 0);
 
   // 40 reads of 48 MiB, half a second apart: the plugin dies and comes back
   // while they run. Every sum must be the file's.
@@ -146,6 +148,8 @@ jobs:
       std::chrono::seconds(180)))
       << logs() << project.cluster();
   EXPECT_TRUE(kubeletSeesASkiffMount());
+  const auto mountsBefore = processesWith(dataUri);
+  ASSERT_EQ(mountsBefore.size(), 1u) << "one skiff mount serves the data volume";
   const int restartsBefore = pluginPod()["status"]["containerStatuses"][0].value("restartCount", 0);
   const auto plugins = processesWith("skiff csi node");
   ASSERT_EQ(plugins.size(), 1u);
@@ -159,6 +163,7 @@ jobs:
       },
       std::chrono::seconds(120)))
       << pluginPod().dump(2);
+  EXPECT_EQ(processesWith(dataUri), mountsBefore) << "the mount did not outlive the plugin";
 
   const auto done = PodCluster::shared().kubectl(
       {"-n", project.ns(), "wait", "--for=condition=complete", "--timeout=240s", "job/csi-read"});
@@ -200,6 +205,7 @@ storage:
 jobs:
   read:
     command: [ls, /data]
+    mounts: [data]
 )");
   const auto build = project.build();
   ASSERT_EQ(build.exitCode, 0) << build.err;

@@ -93,6 +93,25 @@ def check_case(skiff, name, update):
     return problems
 
 
+def check_csi_install(skiff):
+    """`skiff csi install --dry-run`: the driver's objects, each valid."""
+    result = subprocess.run([skiff, "csi", "install", "--dry-run", "--image", "localhost:5000/skiff:1",
+                             "--kubelet-dir", "/var/lib/kubelet"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return [f"skiff csi install --dry-run failed: {result.stderr}"]
+    objects = list(yaml.safe_load_all(result.stdout))
+    problems = [problem for obj in objects for problem in validate_objects.validate(obj)]
+    kinds = [obj["kind"] for obj in objects]
+    if kinds != ["CSIDriver", "ServiceAccount", "DaemonSet"]:
+        problems.append(f"unexpected objects {kinds}")
+    else:
+        pod = objects[2]["spec"]["template"]["spec"]
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        if mounts["kubelet"].get("mountPropagation") != "Bidirectional" or not pod.get("hostPID"):
+            problems.append("the plugin's mounts would not reach pods or outlive the plugin")
+    return problems
+
+
 def check_validator_catches_mistakes():
     """The validator is only worth its green if it goes red on a broken object."""
     container = {"name": "main", "image": "x", "imagee": "typo", "ports": [{"name": "http"}],
@@ -118,6 +137,11 @@ def main():
     failed = 0
     problems = check_validator_catches_mistakes()
     print(f"{'FAIL' if problems else 'ok'}: the validator finds mistakes")
+    for problem in problems:
+        print(f"  {problem}")
+    failed += bool(problems)
+    problems = check_csi_install(skiff)
+    print(f"{'FAIL' if problems else 'ok'}: skiff csi install --dry-run")
     for problem in problems:
         print(f"  {problem}")
     failed += bool(problems)

@@ -26,7 +26,14 @@ CORE_KINDS = {
     ("v1", "Service"): "V1Service",
     ("apps/v1", "Deployment"): "V1Deployment",
     ("batch/v1", "Job"): "V1Job",
+    # skiff csi install
+    ("v1", "ServiceAccount"): "V1ServiceAccount",
+    ("apps/v1", "DaemonSet"): "V1DaemonSet",
+    ("storage.k8s.io/v1", "CSIDriver"): "V1CSIDriver",
 }
+# Kinds whose names are DNS subdomains (dots allowed), not labels.
+SUBDOMAIN_NAMED = {("storage.k8s.io/v1", "CSIDriver")}
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 CRD_KINDS = {
     ("kubeflow.org/v1", "TFJob"): "tfjob.json",
     ("kubeflow.org/v1", "PyTorchJob"): "pytorchjob.json",
@@ -121,7 +128,10 @@ def validate(obj):
     where = f"{kind[1]} {obj.get('metadata', {}).get('name')}"
     errors = []
     name = obj.get("metadata", {}).get("name", "")
-    if not DNS_LABEL.match(name) or len(name) > 63:
+    if kind in SUBDOMAIN_NAMED:
+        if not DNS_SUBDOMAIN.match(name) or len(name) > 253:
+            errors.append(f".metadata.name: not a DNS subdomain: {name!r}")
+    elif not DNS_LABEL.match(name) or len(name) > 63:
         errors.append(f".metadata.name: not a DNS label: {name!r}")
     check_conventions(obj, "", errors)
     if kind in CORE_KINDS:
