@@ -314,7 +314,8 @@ storage:
   const std::string text = joined(result);
   EXPECT_NE(text.find("storage.typo.driver: "), std::string::npos) << text;
   EXPECT_NE(text.find("blobfuse"), std::string::npos) << text;
-  EXPECT_NE(text.find("storage.share.driver"), std::string::npos) << "a file share has no driver choice";
+  EXPECT_NE(text.find("storage.share.driver"), std::string::npos)
+      << "a file share has no driver choice";
   const ParseResult good = parse(R"(name: demo
 storage:
   ours: {uri: "az://account/c", mountPath: /a}
