@@ -20,8 +20,9 @@ case "${1:-}" in
 "") ;;
 *) echo "usage: $0 [--target local|k8s]" >&2 && exit 2 ;;
 esac
-# Where the example keeps its storage, and the server's port (from skiff.yaml).
-data_uri=$(sed -n 's|^ *uri: \(file://.*/data\)$|\1|p' "$here/skiff.yaml")
+# Where the example keeps its storage (file://, or az:// with the store's
+# credentials in the environment), and the server's port (from skiff.yaml).
+data_uri=$(sed -n 's|^ *uri: \([a-z]*://.*/data\)$|\1|p' "$here/skiff.yaml")
 port=$(sed -n 's/^ *port: \([0-9]*\)$/\1/p' "$here/skiff.yaml" | head -1)
 
 echo "== seeding $data_uri with iris.csv"

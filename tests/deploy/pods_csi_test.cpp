@@ -73,6 +73,21 @@ json pluginPod() {
   return items.empty() ? json::object() : items.front();
 }
 
+// The FailedMount events of the pods in `ns` once one holds `part`.
+std::string mountEventsWith(const std::string& ns, const std::string& part) {
+  std::string events;
+  waitFor(
+      [&] {
+        events = PodCluster::shared()
+                     .kubectl({"-n", ns, "get", "events", "--field-selector", "reason=FailedMount",
+                               "-o", "jsonpath={.items[*].message}"})
+                     .out;
+        return contains(events, part);
+      },
+      std::chrono::seconds(120));
+  return events;
+}
+
 // The driver, installed once for this binary's tests: skiff's own image
 // built and pushed to the cluster's registry, the DaemonSet registered.
 void installDriver() {
@@ -111,8 +126,9 @@ TEST(CsiDriverOnTheCluster, AJobReadsAndWritesAzureBlobsThroughSkiffsMountAcross
   // A mount needs its container: the one for results is made empty first.
   ASSERT_EQ(runSkiff({"blob", "cp", "-", outUri + "/started"}, storeEnv(), "").exitCode, 0);
 
-  // 40 reads of 48 MiB, half a second apart: the plugin dies and comes back
-  // while they run. Every sum must be the file's.
+  // 80 reads of 48 MiB, half a second apart: the plugin dies and comes back,
+  // then its pod is replaced (as an upgrade does), while they run. Every sum
+  // must be the file's.
   ClusterProject project("csi", "rw", R"(name: csi
 image:
   repository: localhost:5000/skiff-test-csi
@@ -123,7 +139,7 @@ storage:
   out: {uri: )" + outUri + R"(, mountPath: /out, cacheTimeout: 0s, secret: store}
 jobs:
   read:
-    command: [sh, -c, 'for i in $(seq 40); do md5sum /data/big.bin || exit 3; sleep 0.5; done; ls /data > /out/listing.txt && md5sum /data/big.bin > /out/sum.txt && echo wrote']
+    command: [sh, -c, 'for i in $(seq 80); do md5sum /data/big.bin || exit 3; sleep 0.5; done; ls /data > /out/listing.txt && md5sum /data/big.bin > /out/sum.txt && echo wrote']
     mounts: [data, out]
     backoffLimit: 0
 )");
@@ -165,8 +181,22 @@ jobs:
       << pluginPod().dump(2);
   EXPECT_EQ(processesWith(dataUri), mountsBefore) << "the mount did not outlive the plugin";
 
+  // A new plugin pod, as a rollout of a new image makes one.
+  const std::string oldPod = pluginPod()["metadata"]["name"];
+  PodCluster::shared().kubectl({"-n", "kube-system", "delete", "pod", oldPod, "--wait=true"});
+  ASSERT_TRUE(waitFor(
+      [&] {
+        const json pod = pluginPod();
+        const json status = pod["status"].value("containerStatuses", json::array());
+        return pod["metadata"].value("name", oldPod) != oldPod && !status.empty() &&
+               status[0].value("ready", false);
+      },
+      std::chrono::seconds(120)))
+      << pluginPod().dump(2);
+  EXPECT_EQ(processesWith(dataUri), mountsBefore) << "the mount did not outlive the plugin's pod";
+
   const auto done = PodCluster::shared().kubectl(
-      {"-n", project.ns(), "wait", "--for=condition=complete", "--timeout=240s", "job/csi-read"});
+      {"-n", project.ns(), "wait", "--for=condition=complete", "--timeout=300s", "job/csi-read"});
   const std::string log = logs();
   ASSERT_EQ(done.exitCode, 0) << done.err << log << project.cluster();
   std::istringstream lines(log);
@@ -176,7 +206,7 @@ jobs:
     EXPECT_EQ(line, sum + "  /data/big.bin") << "a read through the mount went wrong";
     ++sums;
   }
-  EXPECT_EQ(sums, 40) << log;
+  EXPECT_EQ(sums, 80) << log;
 
   // What the job wrote is in the store; once its pod is gone, so is every
   // trace of its volumes on the node.
@@ -195,6 +225,52 @@ jobs:
   EXPECT_TRUE(fs::is_empty(volumes)) << "a volume's cache or state stayed on the node";
 }
 
+// examples/iris (as iris-csi, beside the other tests' iris) with its storage in Azurite: the Job
+// trains reading /data and writes the model through skiff's driver, and the model server reads its
+// repository through the driver too (modelRepository: /models, a mount).
+TEST(CsiDriverOnTheCluster, TheIrisExampleOnAzureStorageTrainsAndServesThroughSkiffsDriver) {
+  ASSERT_NO_FATAL_FAILURE(installDriver());
+  TempDir root("skiff-iris-csi");
+  const fs::path project = root / "iris";
+  copyProject(fs::path(SKIFF_SOURCE_DIR) / "examples/iris", project);
+  std::ifstream in(project / "skiff.yaml");
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string store =
+      "az://" + std::string(Azurite::kAccount) + "/" + uniqueContainer("iris");
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " is no longer in examples/iris/skiff.yaml";
+    yaml.replace(at, from.size(), to);
+  };
+  replace("name: iris\n",
+          "name: iris-csi\nsecrets:\n  store: {fromEnv: [AZURE_STORAGE_CONNECTION_STRING]}\n");
+  replace("    uri: file:///var/lib/skiff/iris/data\n",
+          "    uri: " + store + "/data\n    secret: store\n");
+  replace("    uri: file:///var/lib/skiff/iris/models\n",
+          "    uri: " + store + "/models\n    secret: store\n");
+  replace("    modelRepository: file:///var/lib/skiff/iris/models\n",
+          "    modelRepository: /models\n    mounts: [models]\n");
+  std::ofstream(project / "skiff.yaml") << yaml;
+
+  SpawnOptions options;
+  options.extraEnv = PodCluster::shared().env();
+  options.extraEnv.merge(storeEnv());
+  options.extraEnv["SKIFF"] = skiffBinary();
+  const auto run = runCommand({(project / "run.sh").string(), "--target", "k8s"}, options);
+  std::cout << run.out << run.err;
+  ASSERT_EQ(run.exitCode, 0) << run.out << run.err;
+  EXPECT_TRUE(contains(run.out, "-> setosa")) << run.out;
+  EXPECT_TRUE(contains(run.out, "-> virginica")) << run.out;
+  // The model is in the store, written through the Job's mount.
+  const auto models = runSkiff({"blob", "ls", "-r", store + "/models"}, storeEnv());
+  EXPECT_TRUE(contains(models.out, "model.onnx")) << models.out << models.err;
+  const auto rendered = runSkiff({"render", project.string()}, storeEnv());
+  EXPECT_EQ(rendered.out.find("hostPath"), std::string::npos)
+      << "every volume goes through the driver:\n"
+      << rendered.out;
+  runSkiff({"down", "--target", "k8s", project.string()}, PodCluster::shared().env());
+}
+
 TEST(CsiDriverOnTheCluster, AVolumeWithoutCredentialsFailsThePodsStartWithAnEventSayingWhy) {
   ASSERT_NO_FATAL_FAILURE(installDriver());
   ClusterProject project("csi", "nocreds", R"(name: nocreds
@@ -209,19 +285,147 @@ jobs:
 )");
   const auto build = project.build();
   ASSERT_EQ(build.exitCode, 0) << build.err;
-  ASSERT_EQ(project.skiff({"release"}).exitCode, 0);
-  std::string events;
-  const bool said = waitFor(
+  // release --wait says why the pod waits, from the pod's events.
+  const auto release = project.release("30");
+  const std::string out = release.out + release.err;
+  std::cout << out;  // what a user sees, in the test log
+  EXPECT_EQ(release.exitCode, 1) << out;
+  EXPECT_TRUE(contains(out, "FailedMount: ")) << out;
+  EXPECT_TRUE(contains(out, "no credentials for az://devstoreaccount1/nothing")) << out;
+  const std::string events =
+      mountEventsWith(project.ns(), "no credentials for az://devstoreaccount1/nothing");
+  EXPECT_TRUE(contains(events, "no credentials for az://devstoreaccount1/nothing"))
+      << events << project.cluster();
+  EXPECT_TRUE(contains(events, "nodePublishSecretRef")) << events;
+}
+
+TEST(CsiDriverOnTheCluster, AWrongKeyFailsThePodsStartWithTheStoresRefusal) {
+  ASSERT_NO_FATAL_FAILURE(installDriver());
+  const std::string container = uniqueContainer("wrongkey");
+  const std::string uri = "az://" + std::string(Azurite::kAccount) + "/" + container;
+  ASSERT_EQ(runSkiff({"blob", "cp", "-", uri + "/x"}, storeEnv(), "x").exitCode, 0);
+  ClusterProject project("csi", "wrongkey", R"(name: wrongkey
+image:
+  repository: localhost:5000/skiff-test-csi
+secrets:
+  store: {fromEnv: [AZURE_STORAGE_CONNECTION_STRING]}
+storage:
+  data: {uri: )" + uri + R"(, mountPath: /data, readOnly: true, secret: store}
+jobs:
+  read:
+    command: [ls, /data]
+    mounts: [data]
+)");
+  ASSERT_EQ(project.build().exitCode, 0);
+  std::string wrong = Azurite::shared().connectionString();
+  const std::string key = Azurite::kKey;
+  wrong.replace(wrong.find(key), key.size(), "d3Jvbmcga2V5IGZvciB0aGUgdGVzdA==");
+  const auto release = project.skiff({"release"}, {{"AZURE_STORAGE_CONNECTION_STRING", wrong}});
+  ASSERT_EQ(release.exitCode, 0) << release.err;
+  const std::string events =
+      mountEventsWith(project.ns(), "the storage service refused the credentials");
+  EXPECT_TRUE(contains(events, "the storage service refused the credentials"))
+      << events << project.cluster();
+  EXPECT_FALSE(contains(events, "d3Jvbmcga2V5")) << "the key is in an event";
+}
+
+// Attributes written by hand (a PersistentVolume, an inline volume) are
+// checked: each mistake is the pod's event, naming the attribute.
+TEST(CsiDriverOnTheCluster, BadAttributesAndAStaticVolumeOfTheirOwn) {
+  ASSERT_NO_FATAL_FAILURE(installDriver());
+  const std::string ns = "skiff-csi-static-" + std::to_string(::getpid());
+  ASSERT_EQ(PodCluster::shared().kubectl({"create", "namespace", ns}).exitCode, 0);
+  const std::string container = uniqueContainer("static");
+  const std::string uri = "az://" + std::string(Azurite::kAccount) + "/" + container;
+  ASSERT_EQ(runSkiff({"blob", "cp", "-", uri + "/hello.txt"}, storeEnv(), "hello\n").exitCode, 0);
+  ASSERT_EQ(PodCluster::shared()
+                .kubectl({"-n", ns, "create", "secret", "generic", "store",
+                          "--from-literal=AZURE_STORAGE_CONNECTION_STRING=" +
+                              Azurite::shared().connectionString()})
+                .exitCode,
+            0);
+  TempDir dir("skiff-csi-objects");
+  dir.write("objects.yaml", R"(apiVersion: v1
+kind: PersistentVolume
+metadata: {name: )" + ns + R"(}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadOnlyMany]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  csi:
+    driver: csi.skiff.dev
+    volumeHandle: )" + ns + R"(
+    readOnly: true
+    volumeAttributes: {uri: ")" +
+                                uri + R"("}
+    nodePublishSecretRef: {name: store, namespace: )" +
+                                ns + R"(}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: )" +
+                                ns + R"(}
+spec:
+  accessModes: [ReadOnlyMany]
+  storageClassName: ""
+  volumeName: )" + ns + R"(
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader, namespace: )" +
+                                ns + R"(}
+spec:
+  restartPolicy: Never
+  containers:
+    - {name: main, image: busybox, command: [cat, /data/hello.txt],
+       volumeMounts: [{name: data, mountPath: /data}]}
+  volumes:
+    - {name: data, persistentVolumeClaim: {claimName: data, readOnly: true}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bad, namespace: )" +
+                                ns + R"(}
+spec:
+  restartPolicy: Never
+  containers:
+    - {name: main, image: busybox, command: [ls, /a, /b],
+       volumeMounts: [{name: a, mountPath: /a}, {name: b, mountPath: /b}]}
+  volumes:
+    - {name: a, csi: {driver: csi.skiff.dev, volumeAttributes: {uri: "s3://bucket/x"}}}
+    - name: b
+      csi:
+        driver: csi.skiff.dev
+        volumeAttributes: {uri: ")" +
+                                uri + R"(", cacheTimeot: "5"}
+        nodePublishSecretRef: {name: store}
+)");
+  const auto applied =
+      PodCluster::shared().kubectl({"apply", "-f", (dir / "objects.yaml").string()});
+  ASSERT_EQ(applied.exitCode, 0) << applied.out << applied.err;
+
+  std::string phase;
+  waitFor(
       [&] {
-        events = PodCluster::shared()
-                     .kubectl({"-n", project.ns(), "get", "events", "--field-selector",
-                               "reason=FailedMount", "-o", "jsonpath={.items[*].message}"})
-                     .out;
-        return contains(events, "no credentials for az://devstoreaccount1/nothing");
+        phase = PodCluster::shared()
+                    .kubectl({"-n", ns, "get", "pod", "reader", "-o", "jsonpath={.status.phase}"})
+                    .out;
+        return phase == "Succeeded" || phase == "Failed";
       },
       std::chrono::seconds(120));
-  EXPECT_TRUE(said) << events << project.cluster();
-  EXPECT_TRUE(contains(events, "nodePublishSecretRef")) << events;
+  EXPECT_EQ(phase, "Succeeded")
+      << PodCluster::shared().kubectl({"-n", ns, "describe", "pod", "reader"}).out;
+  EXPECT_EQ(PodCluster::shared().kubectl({"-n", ns, "logs", "reader"}).out, "hello\n");
+
+  const std::string typo = "unknown volume attribute \"cacheTimeot\"";
+  const std::string scheme = "\"s3://bucket/x\" is not an az:// or file:// URI";
+  EXPECT_TRUE(contains(mountEventsWith(ns, typo), typo));
+  const std::string events = mountEventsWith(ns, scheme);
+  EXPECT_TRUE(contains(events, scheme)) << events;
+  PodCluster::shared().kubectl({"delete", "namespace", ns, "--wait=true"});
+  PodCluster::shared().kubectl({"delete", "pv", ns});
 }
 
 }  // namespace

@@ -24,6 +24,36 @@ std::string podSelector(const std::string& app, const json& object) {
       object.value(json::json_pointer("/metadata/labels") / kEntryLabel, std::string()));
 }
 
+namespace {
+
+// The newest FailedMount event of a pod: why its containers are not created
+// yet (a volume's driver refused it), which the pod's own status never says.
+std::optional<std::string> lastMountFailure(KubeClient& client, const std::string& pod) {
+  json events;
+  try {
+    events =
+        client.list(client.resource("v1", "Event"), "",
+                    "involvedObject.kind=Pod,involvedObject.name=" + pod + ",reason=FailedMount");
+  } catch (const Error&) {
+    return std::nullopt;  // a user who may not list events still sees the pod's state
+  }
+  std::optional<std::string> newest;
+  std::string newestTime;
+  for (const auto& event : events.value("items", json::array())) {
+    // lastTimestamp is null in events written by newer clients (eventTime instead).
+    json stamp = event.value("lastTimestamp", json());
+    if (!stamp.is_string()) stamp = event.value("eventTime", json());
+    const std::string time = stamp.is_string() ? stamp.get<std::string>() : std::string();
+    if (!newest || time >= newestTime) {
+      newest = event.value("message", std::string());
+      newestTime = time;
+    }
+  }
+  return newest;
+}
+
+}  // namespace
+
 std::optional<std::string> notStartedPods(KubeClient& client, const std::string& selector,
                                           size_t* pending) {
   std::optional<std::string> first;
@@ -31,7 +61,10 @@ std::optional<std::string> notStartedPods(KubeClient& client, const std::string&
   for (const auto& pod : client.listItems(client.resource("v1", "Pod"), selector)) {
     if (const auto why = podNotStarted(pod)) {
       ++count;
-      if (!first) first = fmt::format("pod {} pending: {}", nameOf(pod), *why);
+      if (first) continue;
+      first = fmt::format("pod {} pending: {}", nameOf(pod), *why);
+      if (const auto mount = lastMountFailure(client, nameOf(pod)))
+        *first += "; FailedMount: " + *mount;
     }
   }
   if (pending) *pending = count;
