@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -21,7 +22,65 @@ struct ServeArguments {
   std::string poll = "30";
   std::string maxBodySize = "64Mi";
   std::string controlMode = "poll";
+  int64_t maxBatchSize = 0;
+  std::string maxQueueDelay;
+  std::vector<int64_t> preferredBatchSizes;
 };
+
+// --max-queue-delay reads as config.yaml's max_queue_delay does.
+CLI::Validator queueDelayValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (serve::parseQueueDelay(value)) return {};
+        return fmt::format(
+            "\"{}\" is not a queue delay (up to 1s, like 2ms or 500us; a plain "
+            "number is microseconds)",
+            value);
+      },
+      "DELAY");
+}
+
+void addBatchingOptions(CLI::App& command, ServeArguments& arguments) {
+  command
+      .add_option("--max-batch-size", arguments.maxBatchSize,
+                  "Dynamic batching of up to N rows for every model whose config.yaml sets "
+                  "neither max_batch_size nor dynamic_batching (default: none)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  command
+      .add_option("--max-queue-delay", arguments.maxQueueDelay,
+                  "With --max-batch-size: the longest a request waits for others (2ms, 500us; "
+                  "default 1ms)")
+      ->check(queueDelayValidator());
+  command
+      .add_option("--preferred-batch-size", arguments.preferredBatchSizes,
+                  "With --max-batch-size: rows that end the wait early (repeat for more)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+}
+
+// The server's default batching from the flags; nothing without --max-batch-size.
+std::optional<serve::DefaultBatching> defaultBatching(const ServeArguments& arguments) {
+  if (arguments.maxBatchSize == 0) {
+    if (!arguments.maxQueueDelay.empty() || !arguments.preferredBatchSizes.empty()) {
+      throw Error("--max-queue-delay and --preferred-batch-size refine --max-batch-size",
+                  "skiff serve", "add --max-batch-size N, the most rows one batch takes");
+    }
+    return std::nullopt;
+  }
+  serve::DefaultBatching batching;
+  batching.maxBatchSize = arguments.maxBatchSize;
+  if (!arguments.maxQueueDelay.empty()) {
+    batching.batching.maxQueueDelay = *serve::parseQueueDelay(arguments.maxQueueDelay);
+  }
+  auto& preferred = batching.batching.preferredBatchSizes;
+  preferred = arguments.preferredBatchSizes;
+  std::sort(preferred.begin(), preferred.end());
+  if (!preferred.empty() && preferred.back() > batching.maxBatchSize) {
+    throw Error(fmt::format("--preferred-batch-size {} is above --max-batch-size {}",
+                            preferred.back(), batching.maxBatchSize),
+                "skiff serve", "give sizes up to --max-batch-size");
+  }
+  return batching;
+}
 
 }  // namespace
 
@@ -57,6 +116,7 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   command->add_option("--load-model", options.loadModels,
                       "A model explicit control loads at start (repeat for more)");
   command->add_option("--host", options.host, "Address to listen on")->capture_default_str();
+  addBatchingOptions(*command, *arguments);
   command
       ->add_option("--threads", options.threads,
                    "Request threads, and engine sessions per model version (default: cores)")
@@ -86,6 +146,7 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
     arguments->options.controlMode = arguments->controlMode == "explicit"
                                          ? serve::ControlMode::kExplicit
                                          : serve::ControlMode::kPoll;
+    arguments->options.batching = defaultBatching(*arguments);
     context.exitCode = serve::runServe(arguments->options);
   });
 

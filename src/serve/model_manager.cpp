@@ -225,6 +225,13 @@ void ModelManager::loadVersion(const std::string& name, int64_t version,
     settings.session.intraOpThreads = config.intraOpThreads;
     settings.maxBatchSize = config.maxBatchSize;
     settings.batching = config.batching;
+    // config.yaml's batching (max_batch_size, which dynamic_batching needs)
+    // wins whole over the server's.
+    if (options_.batching && config.maxBatchSize == 0) {
+      settings.maxBatchSize = options_.batching->maxBatchSize;
+      settings.batching = options_.batching->batching;
+      settings.defaultBatching = true;
+    }
     settings.inputs = config.inputs;
     settings.outputs = config.outputs;
     loaded =

@@ -45,8 +45,9 @@ enum class ControlMode { kPoll, kExplicit };
 struct ManagerOptions {
   std::filesystem::path cacheDir;
   ControlMode mode = ControlMode::kPoll;
-  std::vector<std::string> startModels;  // explicit mode: loaded by the first polls
-  double pollSeconds = 30;               // for messages only: the poller's period
+  std::vector<std::string> startModels;     // explicit mode: loaded by the first polls
+  double pollSeconds = 30;                  // for messages only: the poller's period
+  std::optional<DefaultBatching> batching;  // for the models whose config.yaml sets none
 };
 
 // One row of the repository index, as Triton's: a version with its state

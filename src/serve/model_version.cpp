@@ -101,6 +101,16 @@ bool batchable(const Signature& signature) {
   return true;
 }
 
+// The server's default batching is for the models that can batch; one that
+// cannot (no dynamic first dimension) serves as if none were set.
+LoadSettings fitDefaultBatching(LoadSettings settings, const Signature& signature) {
+  if (settings.defaultBatching && settings.batching && !batchable(signature)) {
+    settings.batching.reset();
+    settings.maxBatchSize = 0;
+  }
+  return settings;
+}
+
 void applyOverrides(std::vector<TensorSpec>& tensors, const std::vector<TensorOverride>& overrides,
                     const char* kind) {
   for (const TensorOverride& entry : overrides) {
@@ -224,14 +234,15 @@ ModelVersion::ModelVersion(std::string model, int64_t version, Signature signatu
 
 std::shared_ptr<ModelVersion> ModelVersion::load(Engine& engine, const std::string& model,
                                                  int64_t version, const std::filesystem::path& file,
-                                                 const LoadSettings& settings,
+                                                 const LoadSettings& requested,
                                                  VersionMetrics& metrics) {
   std::ifstream stream(file, std::ios::binary);
   if (!stream) throw Error("cannot read the cached model file", file.string());
   std::stringstream bytes;
   bytes << stream.rdbuf();
   Signature signature = readOnnxSignature(bytes.str(), file.string());
-  applyOverrides(signature, settings.inputs, settings.outputs);
+  applyOverrides(signature, requested.inputs, requested.outputs);
+  const LoadSettings settings = fitDefaultBatching(requested, signature);
   if (settings.batching && (settings.maxBatchSize <= 0 || !batchable(signature))) {
     throw Error(fmt::format("dynamic_batching needs max_batch_size and a dynamic first (batch) "
                             "dimension on every input and output; the model takes {} and gives {}",

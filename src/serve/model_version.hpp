@@ -30,7 +30,10 @@ struct LoadSettings {
   SessionSettings session;
   int64_t maxBatchSize = 0;                 // 0: no limit beyond the model's shapes
   std::optional<DynamicBatching> batching;  // needs maxBatchSize > 0
-  std::vector<TensorOverride> inputs;       // config.yaml's refinements of the signature
+  // The batching is the server's default, not the model's own: a model
+  // without a batch dimension then serves unbatched instead of failing.
+  bool defaultBatching = false;
+  std::vector<TensorOverride> inputs;  // config.yaml's refinements of the signature
   std::vector<TensorOverride> outputs;
 };
 

@@ -77,21 +77,16 @@ VersionPolicy parsePolicy(const YAML::Node& node, const std::string& where) {
   return policy;
 }
 
-// "2ms", "500us" or a plain number of microseconds.
 std::chrono::microseconds parseDelay(const YAML::Node& node, const std::string& where) {
-  const auto text = scalar<std::string>(node, where, "max_queue_delay", "a duration");
-  int64_t value = -1;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  const std::string unit(end, text.data() + text.size());
-  const int64_t scale = unit.empty() || unit == "us" ? 1 : unit == "ms" ? 1000 : 0;
-  if (error != std::errc() || value < 0 || scale == 0 || value > 1'000'000 ||
-      value * scale > 1'000'000) {
+  const auto delay =
+      parseQueueDelay(scalar<std::string>(node, where, "max_queue_delay", "a duration"));
+  if (!delay) {
     throw Error(
         "max_queue_delay must be a duration up to 1s, like 2ms or 500us (a plain number "
         "is microseconds)",
         at(where, node));
   }
-  return std::chrono::microseconds(value * scale);
+  return *delay;
 }
 
 DynamicBatching parseBatching(const YAML::Node& node, const std::string& where) {
@@ -179,6 +174,18 @@ std::map<std::string, int64_t> parseTraffic(const YAML::Node& node,
 }
 
 }  // namespace
+
+std::optional<std::chrono::microseconds> parseQueueDelay(std::string_view text) {
+  int64_t value = -1;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  const int64_t scale = unit.empty() || unit == "us" ? 1 : unit == "ms" ? 1000 : 0;
+  if (error != std::errc() || value < 0 || scale == 0 || value > 1'000'000 ||
+      value * scale > 1'000'000) {
+    return std::nullopt;
+  }
+  return std::chrono::microseconds(value * scale);
+}
 
 std::vector<int64_t> VersionPolicy::select(const std::vector<int64_t>& available) const {
   std::vector<int64_t> sorted = available;

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "blob/blob_store.hpp"
@@ -39,6 +40,19 @@ struct DynamicBatching {
   // Rows that end the wait as soon as a batch holds one of them; empty:
   // max_batch_size. The wait also ends once the largest is reached.
   std::vector<int64_t> preferredBatchSizes;
+};
+
+// "2ms", "500us" or a plain number of microseconds, at most 1s: config.yaml's
+// max_queue_delay and `skiff serve --max-queue-delay`. Nothing when it is not.
+std::optional<std::chrono::microseconds> parseQueueDelay(std::string_view text);
+
+// Batching for the models whose config.yaml sets neither max_batch_size nor
+// dynamic_batching (`skiff serve --max-batch-size`, skiff.yaml's `batching`).
+// A model that sets either keeps its own settings whole, so `max_batch_size`
+// alone turns batching off for that model.
+struct DefaultBatching {
+  int64_t maxBatchSize = 0;
+  DynamicBatching batching;
 };
 
 // An entry of `inputs:` or `outputs:`: refines what the ONNX file declares.

@@ -51,6 +51,7 @@ int runServe(const ServeOptions& options) {
   managerOptions.mode = options.controlMode;
   managerOptions.startModels = options.loadModels;
   managerOptions.pollSeconds = options.pollSeconds;
+  managerOptions.batching = options.batching;
   if (options.controlMode == ControlMode::kPoll && !options.loadModels.empty()) {
     throw Error("--load-model names the models explicit model control loads at start",
                 "skiff serve --load-model " + options.loadModels.front(),
@@ -91,11 +92,14 @@ int runServe(const ServeOptions& options) {
     grpc->start();
   }
   std::cerr << fmt::format(
-      "skiff serve: {} on http://{}:{}{} ({} control, {} threads, engine {}, "
+      "skiff serve: {} on http://{}:{}{} ({} control, {} threads, engine {}, {}"
       "cache {})\n",
       uri.toString(), options.host, server.port(),
       grpc ? fmt::format(" and grpc://{}:{}", options.host, grpc->port()) : "",
       options.controlMode == ControlMode::kPoll ? "poll" : "explicit", threads, engine->name(),
+      options.batching
+          ? fmt::format("batching up to {} rows by default, ", options.batching->maxBatchSize)
+          : "",
       managerOptions.cacheDir.string());
 
   std::mutex mutex;

@@ -4,6 +4,7 @@
 // that keeps the loaded versions in line with the repository.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct ServeOptions {
   std::string cacheDir;  // default: a directory under /var/cache/skiff or /tmp
   uint64_t maxBodyBytes = 64ull << 20;
   OnnxRuntimeOptions onnxruntime;
+  std::optional<DefaultBatching> batching;  // for the models whose config.yaml sets none
 };
 
 // Serves until SIGINT or SIGTERM, then drains; returns the exit code.

@@ -4,6 +4,7 @@
 #include <yaml-cpp/depthguard.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <regex>
 #include <tuple>
@@ -470,7 +471,8 @@ class SpecParser {
     static const std::vector<std::string> kinds = {"service", "serve"};
     const std::string kind = kindOf(node, "service");
     std::vector<std::string> keys = withKeys(kWorkloadKeys, {"kind", "port", "replicas", "image"});
-    if (kind != "service") keys = withKeys(keys, {"modelRepository", "poll"});
+    if (kind != "service")
+      keys = withKeys(keys, {"modelRepository", "poll", "grpcPort", "batching"});
     MapReader r(node, path, diagnostics_, keys);
     Service service;
     if (r.choice("kind", kinds).value_or("service") == "serve") {
@@ -496,7 +498,44 @@ class SpecParser {
       }
     }
     service.pollSeconds = r.duration("poll").value_or(service.pollSeconds);
+    service.grpcPort = static_cast<int>(r.integer("grpcPort", 1, 65535).value_or(0));
+    if (service.grpcPort == service.port) {
+      r.report("grpcPort", fmt::format("{} is the port of the REST API as well", service.port),
+               "another port, e.g. 8001");
+    }
+    if (r.has("batching")) {
+      service.batching = parseServeBatching(r.node("batching"), r.pathOf("batching"));
+    }
     return service;
+  }
+
+  // The same limits as config.yaml's max_batch_size and dynamic_batching.
+  ServeBatching parseServeBatching(const YAML::Node& node, const std::string& path) {
+    static constexpr int64_t kMostRows = 1 << 20;
+    MapReader r(node, path, diagnostics_, {"maxBatchSize", "maxQueueDelay", "preferredBatchSize"});
+    ServeBatching batching;
+    if (r.require("maxBatchSize", "the most rows one batch takes, e.g. 64")) {
+      batching.maxBatchSize = r.integer("maxBatchSize", 1, kMostRows).value_or(0);
+    }
+    if (const auto seconds = r.duration("maxQueueDelay")) {
+      if (*seconds > 1) {
+        r.report("maxQueueDelay", fmt::format("{:g}s is longer than a request may wait", *seconds),
+                 "at most 1s, e.g. 2ms");
+      } else {
+        batching.maxQueueDelayMicroseconds = std::llround(*seconds * 1e6);
+      }
+    }
+    batching.preferredBatchSizes =
+        r.integers("preferredBatchSize", 1, kMostRows).value_or(std::vector<int64_t>{});
+    std::sort(batching.preferredBatchSizes.begin(), batching.preferredBatchSizes.end());
+    if (batching.maxBatchSize > 0 && !batching.preferredBatchSizes.empty() &&
+        batching.preferredBatchSizes.back() > batching.maxBatchSize) {
+      r.report("preferredBatchSize",
+               fmt::format("{} is above maxBatchSize ({})", batching.preferredBatchSizes.back(),
+                           batching.maxBatchSize),
+               "sizes up to maxBatchSize");
+    }
+    return batching;
   }
 
   Notebook parseNotebook(const YAML::Node& node, const std::string& path) {

@@ -95,6 +95,14 @@ struct Job : Workload {
 
 enum class ServiceKind { kService, kServe };
 
+// Dynamic batching of `skiff serve` for every model of the repository whose
+// config.yaml sets no batching of its own (docs/serve.md says the rule).
+struct ServeBatching {
+  int64_t maxBatchSize = 0;                          // the most rows one batch takes
+  std::optional<int64_t> maxQueueDelayMicroseconds;  // none: the server's default (1ms)
+  std::vector<int64_t> preferredBatchSizes;          // none: maxBatchSize
+};
+
 struct Service : Workload {
   ServiceKind kind = ServiceKind::kService;
   int port = 8080;
@@ -103,7 +111,9 @@ struct Service : Workload {
   // The image it runs on Kubernetes; empty: the project's image (serve: the
   // serve image `skiff build` makes).
   std::string image;
-  double pollSeconds = 30;  // serve: how often the repository is checked
+  double pollSeconds = 30;                // serve: how often the repository is checked
+  int grpcPort = 0;                       // serve: KServe v2 over gRPC beside REST; 0: none
+  std::optional<ServeBatching> batching;  // serve: for models that set none
 };
 
 struct Notebook : Workload {

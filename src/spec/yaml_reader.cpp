@@ -113,6 +113,21 @@ std::optional<std::string> readScalar(const YAML::Node& node, const std::string&
   return std::nullopt;
 }
 
+std::optional<int64_t> readInteger(const YAML::Node& node, const std::string& path,
+                                   Diagnostics& diagnostics, int64_t min, int64_t max) {
+  int64_t number = 0;
+  if (!node.IsScalar() || isQuoted(node) || !YAML::convert<int64_t>::decode(node, number)) {
+    diagnostics.add(node.Mark(), path, "expected a whole number, got " + describeNode(node));
+    return std::nullopt;
+  }
+  if (number < min || number > max) {
+    diagnostics.add(node.Mark(), path, fmt::format("{} is out of range", number),
+                    fmt::format("expected {} to {}", min, max));
+    return std::nullopt;
+  }
+  return number;
+}
+
 MapReader::MapReader(const YAML::Node& node, std::string path, Diagnostics& diagnostics,
                      std::vector<std::string> knownKeys)
     : node_(node), path_(std::move(path)), diagnostics_(diagnostics) {
@@ -191,18 +206,30 @@ std::optional<std::string> MapReader::string(std::string_view key) const {
 
 std::optional<int64_t> MapReader::integer(std::string_view key, int64_t min, int64_t max) const {
   if (!has(key)) return std::nullopt;
+  return readInteger(node(key), pathOf(key), diagnostics_, min, max);
+}
+
+std::optional<std::vector<int64_t>> MapReader::integers(std::string_view key, int64_t min,
+                                                        int64_t max) const {
+  if (!has(key)) return std::nullopt;
   const YAML::Node value = node(key);
-  int64_t number = 0;
-  if (!value.IsScalar() || isQuoted(value) || !YAML::convert<int64_t>::decode(value, number)) {
-    report(key, "expected a whole number, got " + describeNode(value));
+  if (!value.IsSequence()) {
+    const auto one = readInteger(value, pathOf(key), diagnostics_, min, max);
+    if (!one) return std::nullopt;
+    return std::vector<int64_t>{*one};
+  }
+  if (value.size() == 0) {
+    report(key, "the list is empty", "one whole number, or a list of them, e.g. [4, 8]");
     return std::nullopt;
   }
-  if (number < min || number > max) {
-    report(key, fmt::format("{} is out of range", number),
-           fmt::format("expected {} to {}", min, max));
-    return std::nullopt;
+  std::vector<int64_t> numbers;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto item =
+        readInteger(value[i], fmt::format("{}[{}]", pathOf(key), i), diagnostics_, min, max);
+    if (!item) return std::nullopt;
+    numbers.push_back(*item);
   }
-  return number;
+  return numbers;
 }
 
 std::optional<bool> MapReader::boolean(std::string_view key) const {

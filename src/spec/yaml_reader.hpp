@@ -67,6 +67,9 @@ class MapReader {
 
   std::optional<std::string> string(std::string_view key) const;
   std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max) const;
+  // One whole number (4) or a list of them ([4, 8]), each in range.
+  std::optional<std::vector<int64_t>> integers(std::string_view key, int64_t min,
+                                               int64_t max) const;
   std::optional<bool> boolean(std::string_view key) const;
   std::optional<double> duration(std::string_view key) const;
   std::optional<std::vector<std::string>> stringList(std::string_view key) const;
@@ -90,5 +93,9 @@ class MapReader {
 // Reads `node` as a plain scalar string; reports and returns nothing otherwise.
 std::optional<std::string> readScalar(const YAML::Node& node, const std::string& path,
                                       Diagnostics& diagnostics);
+// Reads `node` as an unquoted whole number from `min` to `max`; reports and
+// returns nothing otherwise.
+std::optional<int64_t> readInteger(const YAML::Node& node, const std::string& path,
+                                   Diagnostics& diagnostics, int64_t min, int64_t max);
 
 }  // namespace skiff::spec

@@ -6,6 +6,7 @@
 // with kBad (as ONNX Runtime refuses an id past an Embedding's vocabulary).
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -390,6 +391,85 @@ TEST(ServeMetrics, PerVersionCountersAndHistogramsInPrometheusTextFormat) {
   EXPECT_EQ(value(R"(skiff_serve_batches_total{model="plain",version="1"})"), 0);
   EXPECT_EQ(types["skiff_serve_inference_requests_total"], "counter");
   EXPECT_EQ(value(R"(skiff_serve_loaded_versions{model="mlp"})"), 1);
+}
+
+// A KServe v2 request of `rows` rows of the MLP's 16 values.
+Json mlpRequest(int64_t rows) {
+  return {{"inputs",
+           {{{"name", "x"},
+             {"shape", {rows, 16}},
+             {"datatype", "FP32"},
+             {"data", std::vector<float>(static_cast<size_t>(rows * 16), 0.5f)}}}}};
+}
+
+// `skiff serve --max-batch-size` (what skiff.yaml's `batching` passes):
+// every model whose config.yaml sets no batching of its own batches with it;
+// one that sets max_batch_size keeps its own, and one without a batch
+// dimension serves unbatched rather than failing.
+TEST(ServeBatchingCommand, TheServersBatchingAppliesToModelsWithoutTheirOwn) {
+  skiff::testing::TempDir repository("skiff-serve-repo");
+  repository.write("models/mlp/1/model.onnx", modelBytes("mlp"));
+  repository.write("models/own/1/model.onnx", modelBytes("mlp"));
+  repository.write("models/own/config.yaml", "max_batch_size: 2\n");
+  repository.write("models/fixed/1/model.onnx", modelBytes("add_v1"));
+  repository.write("models/fixed/config.yaml", "inputs: [{name: x, shape: [2, 3]}]\n");
+  skiff::testing::TempDir cache("skiff-serve-cache");
+  const int port = skiff::testing::freeLoopbackPort();
+  const std::unique_ptr<Subprocess> server = startServe(
+      {"--model-repository", "file://" + (repository.path() / "models").string(), "--cache-dir",
+       (cache.path() / "c").string(), "--threads", "2", "--max-batch-size", "8",
+       "--max-queue-delay", "500us", "--preferred-batch-size", "4"},
+      port, cache.path() / "serve.log");
+  ASSERT_TRUE(server);
+  http::Client client;
+  const auto infer = [&](const std::string& model, const Json& body) {
+    const std::string text = body.dump();  // the request views it
+    http::Request request;
+    request.method = "POST";
+    request.url = fmt::format("http://127.0.0.1:{}/v2/models/{}/infer", port, model);
+    request.body = text;
+    return client.send(request);
+  };
+  EXPECT_EQ(infer("mlp", mlpRequest(8)).status, 200);
+  http::Response response = infer("mlp", mlpRequest(9));
+  EXPECT_EQ(response.status, 400) << "the server's max_batch_size: " << response.body;
+  EXPECT_EQ(infer("own", mlpRequest(2)).status, 200);
+  response = infer("own", mlpRequest(3));
+  EXPECT_EQ(response.status, 400) << "config.yaml's max_batch_size wins: " << response.body;
+  response = infer("fixed", kserveRequest(reference("add_v1")["inputs"]));
+  EXPECT_EQ(response.status, 200) << response.body;
+  const std::string metrics = skiff::testing::httpGet(port, "/metrics");
+  EXPECT_NE(metrics.find("skiff_serve_batches_total{model=\"mlp\",version=\"1\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  for (const char* model : {"own", "fixed"}) {
+    EXPECT_NE(metrics.find(fmt::format(
+                  "skiff_serve_batches_total{{model=\"{}\",version=\"1\"}} 0\n", model)),
+              std::string::npos)
+        << model << " is not batched\n"
+        << metrics;
+  }
+  ::kill(server->pid(), SIGTERM);
+  EXPECT_EQ(server->wait(std::chrono::seconds(10)), 0) << readFile(cache.path() / "serve.log");
+}
+
+TEST(ServeBatchingCommand, BatchingFlagsAreChecked) {
+  skiff::testing::TempDir repository("skiff-serve-repo");
+  const std::string uri = repository.path().string();
+  CommandResult result = skiff::testing::runSkiff(
+      {"serve", "--model-repository", uri, "--max-queue-delay", "2ms", "--http-port", "0"});
+  EXPECT_NE(result.exitCode, 0);
+  EXPECT_NE(result.err.find("add --max-batch-size N"), std::string::npos) << result.err;
+  result = skiff::testing::runSkiff({"serve", "--model-repository", uri, "--max-batch-size", "8",
+                                     "--preferred-batch-size", "16", "--http-port", "0"});
+  EXPECT_NE(result.exitCode, 0);
+  EXPECT_NE(result.err.find("--preferred-batch-size 16 is above --max-batch-size 8"),
+            std::string::npos)
+      << result.err;
+  result = skiff::testing::runSkiff(
+      {"serve", "--model-repository", uri, "--max-batch-size", "8", "--max-queue-delay", "2s"});
+  EXPECT_NE(result.exitCode, 0);
+  EXPECT_NE(result.err.find("is not a queue delay"), std::string::npos) << result.err;
 }
 
 }  // namespace

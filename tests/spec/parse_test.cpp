@@ -453,6 +453,70 @@ TEST(ParseSpec, ServeNeedsAModelRepository) {
       << text;
 }
 
+TEST(ParseSpec, ServeTakesAGrpcPortAndBatching) {
+  const ParseResult result = parse(R"(name: demo
+services:
+  models:
+    kind: serve
+    modelRepository: file:///models
+    grpcPort: 8001
+    batching: {maxBatchSize: 64, maxQueueDelay: 2ms, preferredBatchSize: [32, 16]}
+  one:
+    kind: serve
+    modelRepository: file:///models
+    port: 9000
+    batching: {maxBatchSize: 8, preferredBatchSize: 8}
+)");
+  ASSERT_TRUE(result.ok()) << joined(result);
+  const Service& models = result.spec->services.at("models");
+  EXPECT_EQ(models.grpcPort, 8001);
+  ASSERT_TRUE(models.batching);
+  EXPECT_EQ(models.batching->maxBatchSize, 64);
+  EXPECT_EQ(models.batching->maxQueueDelayMicroseconds, 2000);
+  EXPECT_EQ(models.batching->preferredBatchSizes, (std::vector<int64_t>{16, 32}));
+  const Service& one = result.spec->services.at("one");
+  EXPECT_EQ(one.grpcPort, 0) << "no gRPC unless asked for";
+  ASSERT_TRUE(one.batching);
+  EXPECT_FALSE(one.batching->maxQueueDelayMicroseconds) << "the server's default";
+  EXPECT_EQ(one.batching->preferredBatchSizes, (std::vector<int64_t>{8}));
+}
+
+TEST(ParseSpec, GrpcPortAndBatchingAreChecked) {
+  const ParseResult result = parse(R"(name: demo
+services:
+  a:
+    kind: serve
+    modelRepository: file:///models
+    grpcPort: 8000
+    batching: {maxQueueDelay: 2s, preferredBatchSize: []}
+  b:
+    kind: serve
+    modelRepository: file:///models
+    grpcPort: "8001"
+    batching: {maxBatchSize: 4, preferredBatchSize: [2, 8], maxBatchsize: 3}
+  c:
+    command: [app]
+    grpcPort: 8001
+    batching: {maxBatchSize: 4}
+)");
+  const std::string text = joined(result);
+  for (const char* expected : {
+           "skiff.yaml:6:15: services.a.grpcPort: 8000 is the port of the REST API as well "
+           "(another port, e.g. 8001)",
+           "skiff.yaml:7:15: services.a.batching.maxBatchSize: missing required field",
+           "skiff.yaml:7:31: services.a.batching.maxQueueDelay: 2s is longer than a request may "
+           "wait (at most 1s, e.g. 2ms)",
+           "services.a.batching.preferredBatchSize: the list is empty",
+           "skiff.yaml:11:15: services.b.grpcPort: expected a whole number, got \"8001\"",
+           "services.b.batching.preferredBatchSize: 8 is above maxBatchSize (4)",
+           "services.b.batching.maxBatchsize: unknown field (did you mean \"maxBatchSize\"?)",
+           "services.c.grpcPort: unknown field",
+           "services.c.batching: unknown field",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+}
+
 TEST(LoadProject, MissingFileSaysWhatToDo) {
   skiff::testing::TempDir dir;
   const ParseResult result = loadProject(dir.path());

@@ -319,11 +319,27 @@ class Renderer {
     return batchJob(job);
   }
 
+  // A port the container listens on, by name, and the Service forwards.
+  struct NamedPort {
+    std::string name;
+    int port = 0;
+  };
+
   // A Deployment and its Service: services, `skiff serve` and the notebook.
-  std::vector<json> deployment(const spec::Workload& workload, const std::string& entry, int port,
-                               int replicas, json extraContainerFields) const {
+  std::vector<json> deployment(const spec::Workload& workload, const std::string& entry,
+                               const std::vector<NamedPort>& ports, int replicas,
+                               json extraContainerFields) const {
     const std::string name = objectName(workload.name);
-    extraContainerFields["ports"] = {{{"name", "http"}, {"containerPort", port}}};
+    json containerPorts = json::array();
+    json servicePorts = json::array();
+    for (const NamedPort& port : ports) {
+      containerPorts.push_back({{"name", port.name}, {"containerPort", port.port}});
+      servicePorts.push_back({{"name", port.name},
+                              {"port", port.port},
+                              {"targetPort", port.name},
+                              {"protocol", "TCP"}});
+    }
+    extraContainerFields["ports"] = containerPorts;
     const json deployment = {
         {"apiVersion", "apps/v1"},
         {"kind", "Deployment"},
@@ -333,14 +349,10 @@ class Renderer {
           {"selector", {{"matchLabels", selector(entry)}}},
           {"template", podTemplate(workload, entry, workload.name, workload.resources, "",
                                    extraContainerFields)}}}};
-    const json service = {
-        {"apiVersion", "v1"},
-        {"kind", "Service"},
-        {"metadata", metadata(name, entry, workload.name)},
-        {"spec",
-         {{"selector", selector(entry)},
-          {"ports",
-           {{{"name", "http"}, {"port", port}, {"targetPort", "http"}, {"protocol", "TCP"}}}}}}};
+    const json service = {{"apiVersion", "v1"},
+                          {"kind", "Service"},
+                          {"metadata", metadata(name, entry, workload.name)},
+                          {"spec", {{"selector", selector(entry)}, {"ports", servicePorts}}}};
     return {deployment, service};
   }
 
@@ -369,8 +381,9 @@ class Renderer {
     if (service.kind == spec::ServiceKind::kService) {
       workload.env.emplace("PORT", std::to_string(service.port));
     }
-    auto objects =
-        deployment(workload, "services." + service.name, service.port, service.replicas, extra);
+    std::vector<NamedPort> ports = {{"http", service.port}};
+    if (service.grpcPort != 0) ports.push_back({"grpc", service.grpcPort});  // KServe v2 gRPC
+    auto objects = deployment(workload, "services." + service.name, ports, service.replicas, extra);
     if (service.kind == spec::ServiceKind::kServe &&
         startsWith(service.modelRepository, "file://")) {
       // The embedded store's directory is the node's: the server reads it
@@ -398,7 +411,9 @@ class Renderer {
   std::vector<json> notebook(const spec::Notebook& notebook) const {
     spec::Notebook named = notebook;
     named.name = "notebook";
-    if (!notebook.command.empty()) return deployment(named, "notebook", notebook.port, 1, {});
+    if (!notebook.command.empty()) {
+      return deployment(named, "notebook", {{"http", notebook.port}}, 1, {});
+    }
 
     std::set<std::string> taken;
     for (const auto& mount : sortedMounts(notebook)) {
@@ -419,7 +434,7 @@ class Renderer {
     // The project's image need not hold Jupyter: the notebook runs the one
     // `skiff build` made FROM it (a build record from before has none).
     if (!images_.notebook.empty()) extra["image"] = images_.notebook;
-    auto objects = deployment(named, "notebook", notebook.port, 1, extra);
+    auto objects = deployment(named, "notebook", {{"http", notebook.port}}, 1, extra);
     json& pod = objects[0]["spec"]["template"]["spec"];
     pod["volumes"].push_back({{"name", kNotebookRootVolume}, {"emptyDir", json::object()}});
     json& mounts = pod["containers"][0]["volumeMounts"];
