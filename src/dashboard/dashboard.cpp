@@ -16,6 +16,7 @@
 #include "dashboard/page.hpp"
 #include "deploy/local/state.hpp"
 #include "deploy/local/status_view.hpp"
+#include "deploy/served_models.hpp"
 #include "http/http_client.hpp"
 
 namespace skiff::dashboard {
@@ -414,13 +415,16 @@ http::HttpReply Dashboard::models() {
       for (const auto& model : modelsInMetrics(fetch("/metrics"))) {
         const json status =
             json::parse(fetch("/v1/models/" + http::percentEncode(model, false)), nullptr, false);
+        const auto labels = labelsOf(modelServer, model);
         json versions = json::array();
         if (status.contains("model_version_status")) {
           for (const auto& version : status["model_version_status"]) {
             const std::string number = version.value("version", "");
+            const auto named = labels.find(std::atoll(number.c_str()));
             versions.push_back(
                 {{"version", number},
                  {"state", version.value("state", "")},
+                 {"labels", named != labels.end() ? named->second : std::vector<std::string>{}},
                  {"message",
                   version.contains("status") ? version["status"].value("error_message", "") : ""},
                  {"run", runLink(source_->history(), model, number)}});
@@ -436,6 +440,15 @@ http::HttpReply Dashboard::models() {
     servers.push_back(server);
   }
   return jsonReply({{"servers", servers}});
+}
+
+std::map<int64_t, std::vector<std::string>> Dashboard::labelsOf(const ModelServer& server,
+                                                                const std::string& model) {
+  // A server without the labels API (an older skiff serve) shows none.
+  const http::Response response =
+      source_->fetch(server, "/v2/models/" + http::percentEncode(model, false) + "/labels");
+  if (response.status != 200) return {};
+  return deploy::labelsByVersion(json::parse(response.body, nullptr, false));
 }
 
 json Dashboard::health(const std::string& server) {

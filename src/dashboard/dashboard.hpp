@@ -67,6 +67,9 @@ class Dashboard {
   http::HttpReply run(std::string_view id);
   http::HttpReply logs(const std::string& query);
   http::HttpReply models();
+  // Version -> the labels naming it, as the server answers GET .../labels.
+  std::map<int64_t, std::vector<std::string>> labelsOf(const ModelServer& server,
+                                                       const std::string& model);
   nlohmann::json health(const std::string& server);
   bool allowedHost(std::string_view host) const;
 

@@ -143,14 +143,19 @@ TEST_F(DashboardTest, RequestsForOtherHostsAreRefused) {
 }
 
 TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {
-  // A real `skiff serve` with version 1 of the MLP of make_models.py.
+  // A real `skiff serve` with versions 1 and 2 of the MLP of make_models.py,
+  // labelled by config.yaml and by its API.
   TempDir models("skiff-dashboard-models");
-  const auto made = runCommand({"/usr/bin/python3", SKIFF_MAKE_MODELS, (models / "made").string()});
-  ASSERT_EQ(made.exitCode, 0) << made.err;
-  std::filesystem::create_directories(models / "repo/mlp/1");
-  std::filesystem::copy_file(models / "made/mlp.onnx", models / "repo/mlp/1/model.onnx");
+  testing::writeMlpRepository(models / "repo", SKIFF_MAKE_MODELS, {"1", "2"},
+                              "version_policy: all\nlabels: {stable: 1, canary: 2}\n");
   const testing::ServeProcess serve((models / "repo").string());
   const std::string endpoint = serve.endpoint();
+  http::Client client;
+  http::Request label;
+  label.method = "PUT";
+  label.url = endpoint + "/v2/models/mlp/labels/next";
+  label.body = R"({"version": 2})";
+  ASSERT_EQ(client.send(label).status, 200);
   {
     StateDb state(project_.path());
     RunRecord server;
@@ -170,10 +175,40 @@ TEST_F(DashboardTest, ServedModelVersionsComeFromTheLiveServer) {
   std::map<std::string, json> servers;
   for (const auto& server : answer["servers"]) servers[server["name"]] = server;
   ASSERT_EQ(servers.size(), 2u) << answer.dump();
-  EXPECT_EQ(servers["classifier"]["models"]["mlp"],
-            json::parse(R"([{"version": "1", "state": "AVAILABLE", "message": "", "run": null}])"))
+  std::map<std::string, json> versions;
+  for (const auto& version : servers["classifier"]["models"]["mlp"]) {
+    versions[version["version"]] = version;
+  }
+  ASSERT_EQ(versions.size(), 2u) << answer.dump();
+  EXPECT_EQ(versions["1"], json::parse(R"({"version": "1", "state": "AVAILABLE",
+                                            "labels": ["stable"], "message": "", "run": null})"))
       << "no recorded run wrote this version";
+  EXPECT_EQ(versions["2"]["labels"], json::parse(R"(["canary", "next"])")) << answer.dump();
   EXPECT_TRUE(servers["old-classifier"].contains("error")) << answer.dump();
+
+  // The page shows the labels beside each version.
+  const int port = freeLoopbackPort();
+  SpawnOptions options;
+  options.stderrFile = models / "dashboard.log";
+  Subprocess page({skiff::testing::skiffBinary(), "dashboard", project_.path().string(), "--port",
+                   std::to_string(port)},
+                  options);
+  ASSERT_TRUE(waitFor([&] { return portAcceptsConnections(port); }, std::chrono::seconds(20)));
+  SpawnOptions node;
+  node.extraEnv = {{"NODE_PATH", SKIFF_NODE_MODULES}};
+  const auto rendered =
+      runCommand({"node", SKIFF_RENDER_PAGE, fmt::format("http://127.0.0.1:{}", port)}, node);
+  ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+  std::map<std::string, std::string> labelCells;  // version -> its labels cell
+  const json shown = json::parse(rendered.out);
+  for (const auto& row : shown["models"]) {
+    if (row.size() >= 5 && row[0] == "mlp") {
+      labelCells[row[1].get<std::string>()] = row[4].get<std::string>();
+    }
+  }
+  EXPECT_EQ(labelCells["1"], "stable") << rendered.out;
+  EXPECT_EQ(labelCells["2"], "canary, next") << rendered.out;
+  EXPECT_EQ(page.stop(), 0);
 }
 
 TEST_F(DashboardTest, ThePageRendersRunsChartsAndLogsInABrowserDom) {

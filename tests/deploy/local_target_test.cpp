@@ -290,6 +290,31 @@ TEST(LocalTarget, AServiceBecomesReadyAndDownLeavesNothingBehind) {
   EXPECT_EQ(project.status()["web"]["status"], "Stopped");
 }
 
+// `skiff status` asks a serve service's server what it serves: each model's
+// versions with the labels naming them (config.yaml's and the API's).
+TEST(LocalTarget, StatusShowsTheServedVersionsAndTheirLabels) {
+  TempDir store("skiff-store");
+  writeMlpRepository(store / "models", SKIFF_MAKE_MODELS, {"1", "2"},
+                     "version_policy: all\nlabels: {stable: 1, canary: 2}\n");
+  const int port = freeLoopbackPort();
+  Project project(
+      "name: p\nservices:\n  classifier:\n    kind: serve\n    modelRepository: 'file://" +
+      (store / "models").string() + "'\n    port: " + std::to_string(port) + "\n    poll: 1s\n");
+  const auto release = project.skiff({"release", "--wait", "--timeout", "60"});
+  ASSERT_EQ(release.exitCode, 0) << release.out << release.err;
+  const auto labelled =
+      runCommand({"curl", "-sf", "-X", "PUT", "-d", R"({"version": 2})",
+                  "http://127.0.0.1:" + std::to_string(port) + "/v2/models/mlp/labels/next"});
+  ASSERT_EQ(labelled.exitCode, 0) << labelled.err;
+
+  const auto table = project.skiff({"status"});
+  EXPECT_NE(table.out.find("models: mlp v2 (canary, next), v1 (stable)"), std::string::npos)
+      << table.out << table.err;
+  EXPECT_EQ(project.status()["classifier"]["models"], json::parse(R"([{"name": "mlp", "versions": [
+                {"version": 2, "state": "READY", "labels": ["canary", "next"]},
+                {"version": 1, "state": "READY", "labels": ["stable"]}]}])"));
+}
+
 TEST(LocalTarget, AfterASupervisorCrashTheNextCommandCleansUp) {
   TempDir store("skiff-store");
   std::filesystem::create_directories(store / "data");

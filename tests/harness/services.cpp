@@ -168,6 +168,18 @@ std::string ServeProcess::endpoint() const {
   return fmt::format("http://127.0.0.1:{}", port());
 }
 
+void writeMlpRepository(const std::filesystem::path& repository, const std::string& makeModels,
+                        const std::vector<std::string>& versions, const std::string& config) {
+  const std::filesystem::path made = repository / ".made";
+  const auto result = runCommand({"/usr/bin/python3", makeModels, made.string()});
+  if (result.exitCode != 0) throw std::runtime_error(makeModels + " failed: " + result.err);
+  for (const std::string& version : versions) {
+    std::filesystem::create_directories(repository / "mlp" / version);
+    std::filesystem::copy_file(made / "mlp.onnx", repository / "mlp" / version / "model.onnx");
+  }
+  std::ofstream(repository / "mlp" / "config.yaml") << config;
+}
+
 bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

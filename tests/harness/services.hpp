@@ -5,6 +5,7 @@
 // Registry::shared(); the first call starts it (once per test binary).
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -92,6 +93,12 @@ class ServeProcess {
  private:
   std::unique_ptr<LiveService> service_;
 };
+
+// A model repository at `repository` holding the MLP that `makeModels`
+// (tests/serve/make_models.py) writes, as each of `versions`, with `config`
+// as its config.yaml. Throws when the script fails.
+void writeMlpRepository(const std::filesystem::path& repository, const std::string& makeModels,
+                        const std::vector<std::string>& versions, const std::string& config);
 
 // Asks `ready` every 100 ms until it says yes (true) or `timeout` passes (false).
 bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout);

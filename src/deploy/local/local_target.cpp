@@ -217,7 +217,9 @@ class LocalTarget : public Target {
     if (options.runs) {
       std::cout << (options.json ? historyJson(state, {}).dump(2) + "\n" : historyTable(state, {}));
     } else {
-      std::cout << (options.json ? statusJson(state).dump(2) + "\n" : statusTable(state));
+      const ServedByService served = askModelServers(state);
+      std::cout << (options.json ? statusJson(state, served).dump(2) + "\n"
+                                 : statusTable(state, served));
     }
     return 0;
   }

@@ -57,7 +57,33 @@ std::string formatTable(const std::vector<std::vector<std::string>>& rows) {
   return table;
 }
 
+// "models: mlp v2 (canary), v1 (stable)" for a serve service's row.
+std::string servedText(const ServedByService& served, const std::string& name) {
+  const auto found = served.find(name);
+  if (found == served.end()) return {};
+  if (!found->second.error.empty()) return "models: " + found->second.error;
+  return "models: " + describeServedModels(found->second.models);
+}
+
 }  // namespace
+
+ServedByService askModelServers(StateDb& state) {
+  http::ClientOptions options;
+  // A server that hangs must not hold `skiff status` up for long.
+  options.connectTimeout = std::chrono::seconds(2);
+  options.stallTimeout = std::chrono::seconds(3);
+  http::Client client(options);
+  ServedByService served;
+  for (const auto& run : state.latestRuns()) {
+    if (run.kind != "serve" || run.status != "Ready" || run.endpoint.empty()) continue;
+    try {
+      served[run.name].models = readServedModels(client, run.endpoint);
+    } catch (const std::exception& e) {
+      served[run.name].error = e.what();
+    }
+  }
+  return served;
+}
 
 std::vector<std::string> lastLines(const std::filesystem::path& file, size_t count) {
   std::ifstream in(file);
@@ -69,7 +95,7 @@ std::vector<std::string> lastLines(const std::filesystem::path& file, size_t cou
   return {last.begin(), last.end()};
 }
 
-std::string statusTable(StateDb& state) {
+std::string statusTable(StateDb& state, const ServedByService& served) {
   const auto runs = state.latestRuns();
   if (runs.empty()) return "nothing has been released here yet (skiff release)\n";
   std::vector<std::vector<std::string>> rows = {
@@ -82,7 +108,8 @@ std::string statusTable(StateDb& state) {
       running += replica.pid != 0 ? 1 : 0;
     }
     std::string details = metricsText(state, run);
-    for (const auto& extra : {shownEndpoint(state, run), run.message}) {
+    for (const auto& extra :
+         {shownEndpoint(state, run), servedText(served, run.name), run.message}) {
       if (!extra.empty()) details += (details.empty() ? "" : "  ") + extra;
     }
     rows.push_back({run.name, run.kind, run.status, fmt::format("{}/{}", running, replicas.size()),
@@ -154,9 +181,19 @@ nlohmann::json runJson(StateDb& state, const RunRecord& run) {
           {"artifacts", artifacts}};
 }
 
-nlohmann::json statusJson(StateDb& state) {
+nlohmann::json statusJson(StateDb& state, const ServedByService& served) {
   nlohmann::json runs = nlohmann::json::array();
-  for (const auto& run : state.latestRuns()) runs.push_back(runJson(state, run));
+  for (const auto& run : state.latestRuns()) {
+    nlohmann::json item = runJson(state, run);
+    if (const auto found = served.find(run.name); found != served.end()) {
+      if (found->second.error.empty()) {
+        item["models"] = servedModelsJson(found->second.models);
+      } else {
+        item["modelsError"] = found->second.error;
+      }
+    }
+    runs.push_back(std::move(item));
+  }
   return {{"runs", runs}};
 }
 
