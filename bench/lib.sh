@@ -170,6 +170,18 @@ measure_daemon() {
 seconds() { local start; start=$(now); "$@" >/dev/null; echo "$(now) - $start" | bc -l; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 mbps() { echo "scale=1; $1 * 1.048576 / $2" | bc -l; }
+# mlp_request REFERENCE_JSON: a batch-1 KServe v2 request, the first row of
+# the reference input tests/serve/make_models.py writes beside the MLP.
+mlp_request() {
+  /usr/bin/python3 - "$1" <<'PY'
+import json, sys
+tensor = json.load(open(sys.argv[1]))["inputs"]["x"]
+size = len(tensor["data"]) // tensor["shape"][0]
+print(json.dumps({"inputs": [{"name": "x", "shape": [1, size], "datatype": "FP32",
+                              "data": tensor["data"][:size]}]}))
+PY
+}
+
 ratio() { if [ "$(echo "$2 == 0" | bc -l)" = 1 ]; then echo -; else printf "%.2f" "$(echo "$1 / $2" | bc -l)"; fi; }
 max() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 

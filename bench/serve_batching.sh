@@ -30,14 +30,7 @@ for kind in batched unbatched; do
 done
 printf 'max_batch_size: 64\ndynamic_batching: {max_queue_delay: %s}\n' "$delay" \
   >"$work/batched/mlp/config.yaml"
-# Batch 1: the first row of the reference input.
-/usr/bin/python3 - "$work/models/mlp.json" >"$work/request.json" <<'PY'
-import json, sys
-tensor = json.load(open(sys.argv[1]))["inputs"]["x"]
-size = len(tensor["data"]) // tensor["shape"][0]
-print(json.dumps({"inputs": [{"name": "x", "shape": [1, size], "datatype": "FP32",
-                              "data": tensor["data"][:size]}]}))
-PY
+mlp_request "$work/models/mlp.json" >"$work/request.json"
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
+#include "serve/client_bench.hpp"
 #include "serve/engine_bench.hpp"
 #include "serve/server.hpp"
 
@@ -82,9 +83,40 @@ std::optional<serve::DefaultBatching> defaultBatching(const ServeArguments& argu
   return batching;
 }
 
+// Hidden: KServe v2 load over REST or gRPC from one client program, the
+// two protocols' ratio bench/serve_grpc.sh prints.
+void addClientBenchCommand(CLI::App& app) {
+  auto options = std::make_shared<serve::ClientBenchOptions>();
+  auto requestFile = std::make_shared<std::string>();
+  auto typed = std::make_shared<bool>(false);
+  CLI::App* command =
+      app.add_subcommand("bench-clients", "Time KServe v2 infer calls over REST or gRPC");
+  command->group("");
+  command->add_option("--protocol", options->protocol)->check(CLI::IsMember({"rest", "grpc"}));
+  command->add_option("--address", options->address, "HOST:PORT")->required();
+  command->add_option("--model", options->model)->required();
+  command->add_option("--request", *requestFile, "A KServe v2 JSON infer request file")->required();
+  command->add_option("--clients", options->clients)->check(CLI::Range(1, 1024));
+  command->add_option("--seconds", options->seconds)->check(CLI::Range(0.1, 3600.0));
+  command->add_flag("--typed", *typed, "gRPC: typed contents instead of raw_input_contents");
+  command->callback([options, requestFile, typed] {
+    std::ifstream in(*requestFile);
+    if (!in) throw Error("cannot read the request file", *requestFile);
+    std::stringstream body;
+    body << in.rdbuf();
+    options->requestBody = body.str();
+    options->rawContents = !*typed;
+    const serve::ClientBenchResult result = serve::benchClients(*options);
+    std::cout << fmt::format("rps={:.0f} p50_us={:.1f} p99_us={:.1f} requests={}\n",
+                             result.requestsPerSecond, result.p50Microseconds,
+                             result.p99Microseconds, result.requests);
+  });
+}
+
 }  // namespace
 
 void addServeCommands(CLI::App& app, CommandContext& context) {
+  addClientBenchCommand(app);
   auto arguments = std::make_shared<ServeArguments>();
   auto& options = arguments->options;
   CLI::App* command = app.add_subcommand(
