@@ -181,6 +181,7 @@ pid_t startDetached(const DetachedSpawn& spawn) {
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);  // not our blocked termination signals
+      if (!spawn.workingDir.empty() && ::chdir(spawn.workingDir.c_str()) != 0) ::_exit(126);
       ::execve(args[0], args.data(), envp.data());
       ::_exit(127);
     }

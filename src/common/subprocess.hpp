@@ -58,8 +58,9 @@ struct DetachedSpawn {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "NAME=value"
   std::filesystem::path output;
-  bool appendOutput = false;  // else the file is emptied first
-  std::string description;    // "the local supervisor", for errors
+  bool appendOutput = false;              // else the file is emptied first
+  std::filesystem::path workingDir = {};  // empty: the caller's
+  std::string description;                // "the local supervisor", for errors
 };
 pid_t startDetached(const DetachedSpawn& spawn);
 

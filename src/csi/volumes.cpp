@@ -394,18 +394,27 @@ void VolumeManager::publish(const PublishRequest& request) {
                                    "--foreground",
                                    "--allow-other",
                                    "--cache-dir",
-                                   (dir / "cache").string(),
+                                   "cache",
                                    "--cache-timeout",
                                    volume.cacheTimeout,
                                    "--cache-size",
                                    volume.cacheSize,
                                    "--log-file",
-                                   (dir / "mount.log").string()};
+                                   "mount.log"};
   if (volume.readOnly) argv.push_back("--read-only");
   // No child of the plugin: killing or upgrading the plugin leaves it serving.
+  // Its cache and log are relative to its working directory: it starts in
+  // the plugin container's mount namespace, where the kubelet directory sits
+  // on the container's root file system, and when the runtime deletes that
+  // container (a new plugin pod) the kernel detaches every mount on its
+  // deleted directories, the kubelet directory's included. A working
+  // directory keeps its directory through that; a path would not.
   try {
-    volume.pid = startDetached(
-        {.argv = argv, .env = env, .output = dir / "mount.out", .description = "skiff mount"});
+    volume.pid = startDetached({.argv = argv,
+                                .env = env,
+                                .output = dir / "mount.out",
+                                .workingDir = dir,
+                                .description = "skiff mount"});
   } catch (const Error& notStarted) {
     fail(Code::kInternal, notStarted.what());
   }

@@ -373,10 +373,19 @@ int runMount(MountOptions options) {
                 "is /dev/fuse there, the directory empty and not mounted already?");
   }
   // Threads do not survive fork: everything with threads starts after this.
+  // fuse_daemonize moves to /, foreground or not; back to where the mount
+  // started, so that a relative --cache-dir or --log-file means what it did
+  // (and keeps meaning it when that directory's path goes: skiff's CSI
+  // driver relies on that).
+  const int startDir = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fuse_daemonize(options.foreground ? 1 : 0) != 0) {
     fuse_unmount(session);
     fuse_destroy(session);
     throw Error("cannot daemonize", options.mountPoint);
+  }
+  if (startDir >= 0) {
+    [[maybe_unused]] const int back = ::fchdir(startDir);
+    ::close(startDir);
   }
   setUpLogging(options);
   spdlog::info("mounted {} at {} (cache {}, timeout {}s{})", uri.toString(), options.mountPoint,
