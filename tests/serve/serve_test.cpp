@@ -383,7 +383,11 @@ TEST(Serve, DynamicBatchingGivesEachRequestItsOwnRows) {
   EXPECT_EQ(failed, 0);
   const VersionMetrics& metrics = served.metrics().version("mlp", 1);
   EXPECT_EQ(metrics.batchedRequests, kClients * kRequests);
-  EXPECT_LT(metrics.batches, metrics.batchedRequests);  // some batch held more than one request
+  // Whether some batch held more than one request depends on how the
+  // clients' requests happen to overlap (on a loaded machine they may not):
+  // batching_test shows requests sharing a batch with an engine it holds
+  // busy. Here every answer is checked whichever way they were batched.
+  EXPECT_LE(metrics.batches, metrics.batchedRequests);
   const std::string text = served.get("/metrics").body;
   EXPECT_NE(text.find(fmt::format(R"(skiff_serve_batches_total{{model="mlp",version="1"}} {})",
                                   metrics.batches.load())),
