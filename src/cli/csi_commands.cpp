@@ -165,6 +165,9 @@ void addCsiCommands(CLI::App& app, CommandContext& context) {
   node->add_option("--mount-cgroup-root", options->mountCgroupRoot,
                    "The host's /sys/fs/cgroup as the plugin sees it: each mount moves to a cgroup "
                    "of its own there, out of the plugin container's");
+  node->add_option("--api-server", options->apiServer,
+                   "Where to post pod events (https://HOST:PORT); default: the in-cluster "
+                   "Service's address, with the pod's service account either way");
   node->footer(
       "Each volume is a `skiff mount` in a session of its own: stopping or killing the plugin "
       "leaves the mounts serving, and a restarted plugin takes them over.");
@@ -189,6 +192,10 @@ void addCsiCommands(CLI::App& app, CommandContext& context) {
       ->add_option("--kubelet-dir", installOptions->install.kubeletDir,
                    "The nodes' kubelet root directory")
       ->capture_default_str();
+  installCommand->add_option(
+      "--api-server", installOptions->install.apiServer,
+      "The API server as the nodes reach it, for the plugin's pod events (default: the "
+      "kubernetes Service's address; give this on a cluster without kube-proxy)");
   installCommand
       ->add_option("--timeout", installOptions->timeoutSeconds,
                    "Seconds to wait for the plugin pods to register")

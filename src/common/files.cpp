@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "common/error.hpp"
 
@@ -23,6 +26,29 @@ std::string sizeText(uint64_t bytes) {
 }
 
 }  // namespace
+
+std::string readSmallFile(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string readTrimmedFile(const fs::path& file) {
+  std::string text = readSmallFile(file);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
+void writeFileAtomically(const fs::path& file, const std::string& content) {
+  const fs::path temporary = file.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out.flush()) throw Error("cannot write", temporary.string(), "is the disk full?");
+  }
+  std::error_code error;
+  fs::rename(temporary, file, error);
+  if (error) throw Error("cannot write: " + error.message(), file.string());
+}
 
 std::string readBoundedFile(const fs::path& file, uint64_t maxBytes, const std::string& raiseHint) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.

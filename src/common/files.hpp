@@ -18,6 +18,17 @@ namespace skiff {
 std::string readBoundedFile(const std::filesystem::path& file, uint64_t maxBytes,
                             const std::string& raiseHint);
 
+// The whole of a small file skiff itself keeps or the kernel writes (state,
+// /proc, cgroup files, a child's output): "" when it cannot be read.
+std::string readSmallFile(const std::filesystem::path& file);
+// As readSmallFile, without trailing whitespace (a line's newline).
+std::string readTrimmedFile(const std::filesystem::path& file);
+
+// Writes `content` to FILE.tmp, then renames it over `file`, so that a reader
+// (or a process killed meanwhile) sees the old content or the new, never
+// half. Throws skiff::Error naming the file when it cannot.
+void writeFileAtomically(const std::filesystem::path& file, const std::string& content);
+
 // Creates `dir` (and its parents) when missing and makes `dir` itself 0700,
 // whatever the umask and whatever an earlier version left.
 void makePrivateDirectory(const std::filesystem::path& dir);

@@ -8,19 +8,13 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace skiff::csi {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string readTrimmed(const fs::path& file) {
-  std::ifstream in(file);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 bool writeText(const fs::path& file, const std::string& text) {
   std::ofstream out(file);
@@ -57,8 +51,8 @@ void moveToCgroup(pid_t pid, const fs::path& root, const std::string& name) {
     fs::create_directory(group, error);
     // A new cpuset cgroup has no CPUs or memory nodes: it takes its parent's.
     for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
-      if (fs::exists(group / file) && readTrimmed(group / file).empty()) {
-        writeText(group / file, readTrimmed(hierarchy / file));
+      if (fs::exists(group / file) && readTrimmedFile(group / file).empty()) {
+        writeText(group / file, readTrimmedFile(hierarchy / file));
       }
     }
     if (!writeText(group / "cgroup.procs", std::to_string(pid))) {

@@ -35,8 +35,29 @@ json csiDriver() {
 json serviceAccount(const InstallOptions& options) {
   return {{"apiVersion", "v1"},
           {"kind", "ServiceAccount"},
-          {"metadata", metadata(kPluginName, options.namespaceName)},
-          {"automountServiceAccountToken", false}};
+          {"metadata", metadata(kPluginName, options.namespaceName)}};
+}
+
+// Events on the pods of any namespace, and nothing else: no Secret, no pod.
+json clusterRole() {
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "ClusterRole"},
+          {"metadata", metadata(kPluginName, "")},
+          {"rules",
+           {{{"apiGroups", {""}}, {"resources", {"events"}}, {"verbs", {"create", "patch"}}}}}};
+}
+
+json clusterRoleBinding(const InstallOptions& options) {
+  return {
+      {"apiVersion", "rbac.authorization.k8s.io/v1"},
+      {"kind", "ClusterRoleBinding"},
+      {"metadata", metadata(kPluginName, "")},
+      {"roleRef",
+       {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", kPluginName}}},
+      {"subjects",
+       {{{"kind", "ServiceAccount"},
+         {"name", kPluginName},
+         {"namespace", options.namespaceName}}}}};
 }
 
 json hostPathVolume(const std::string& name, const std::string& path) {
@@ -45,19 +66,23 @@ json hostPathVolume(const std::string& name, const std::string& path) {
 
 json pluginContainer(const InstallOptions& options) {
   const std::string pluginDir = options.kubeletDir + "/plugins/" + kDriverName;
-  const json command = {"/usr/local/bin/skiff",
-                        "csi",
-                        "node",
-                        "--endpoint",
-                        "unix://" + pluginDir + "/csi.sock",
-                        "--node-id",
-                        "$(NODE_NAME)",
-                        "--registration-dir",
-                        options.kubeletDir + "/plugins_registry",
-                        "--state-dir",
-                        pluginDir + "/state",
-                        "--mount-cgroup-root",
-                        kHostCgroupMountPath};
+  json command = {"/usr/local/bin/skiff",
+                  "csi",
+                  "node",
+                  "--endpoint",
+                  "unix://" + pluginDir + "/csi.sock",
+                  "--node-id",
+                  "$(NODE_NAME)",
+                  "--registration-dir",
+                  options.kubeletDir + "/plugins_registry",
+                  "--state-dir",
+                  pluginDir + "/state",
+                  "--mount-cgroup-root",
+                  kHostCgroupMountPath};
+  if (!options.apiServer.empty()) {
+    command.push_back("--api-server");
+    command.push_back(options.apiServer);
+  }
   return {
       {"name", "node"},
       {"image", options.image},
@@ -80,7 +105,6 @@ json pluginContainer(const InstallOptions& options) {
 json daemonSet(const InstallOptions& options) {
   const json podSpec = {
       {"serviceAccountName", kPluginName},
-      {"automountServiceAccountToken", false},
       // The store as the node reaches it (a loopback Azurite too).
       {"hostNetwork", true},
       {"dnsPolicy", "ClusterFirstWithHostNet"},
@@ -105,7 +129,8 @@ json daemonSet(const InstallOptions& options) {
 }  // namespace
 
 std::vector<nlohmann::json> driverObjects(const InstallOptions& options) {
-  return {csiDriver(), serviceAccount(options), daemonSet(options)};
+  return {csiDriver(), serviceAccount(options), clusterRole(), clusterRoleBinding(options),
+          daemonSet(options)};
 }
 
 }  // namespace skiff::csi

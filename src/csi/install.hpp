@@ -1,9 +1,10 @@
 #pragma once
 
 // What `skiff csi install` applies to a cluster: the CSIDriver object, the
-// node plugin's ServiceAccount and its DaemonSet. The plugin calls no API
-// (kubelet hands it each volume's Secret), so its ServiceAccount has no roles
-// and mounts no token.
+// node plugin's ServiceAccount, its ClusterRole and binding, and its
+// DaemonSet. Kubelet hands the plugin each volume's Secret; the only API call
+// it makes is an Event on a pod whose mount died, so that is all its role
+// allows.
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,6 +16,7 @@ struct InstallOptions {
   std::string image;                            // an image holding skiff at /usr/local/bin/skiff
   std::string kubeletDir = "/var/lib/kubelet";  // the node's kubelet --root-dir
   std::string namespaceName = "kube-system";
+  std::string apiServer;  // for the plugin's events; empty: the in-cluster Service
 };
 
 // The objects in the order they are applied (and the reverse of removal).

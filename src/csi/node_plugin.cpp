@@ -10,9 +10,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "common/error.hpp"
+#include "csi/pod_events.hpp"
 #include "csi/volumes.hpp"
 #include "skiff/version.hpp"
 #include "skiff_csi_proto/csi.grpc.pb.h"
@@ -203,6 +206,52 @@ std::unique_ptr<grpc::Server> startServer(const std::string& socket,
   return server;
 }
 
+// Watches the recorded volumes for mount processes that died, and tells
+// each one's pod once (the plugin's log says it either way).
+class MountWatch {
+ public:
+  MountWatch(const VolumeManager& volumes, std::optional<PodEvents> events)
+      : volumes_(volumes), events_(std::move(events)) {}
+
+  void check() {
+    for (const auto& found : volumes_.volumes()) {
+      if (found.processAlive) continue;
+      const auto key = std::make_pair(found.volume.pid, found.volume.started);
+      auto [tries, first] = tries_.try_emplace(key, 0);
+      const auto log = found.dir / "mount.log";
+      if (first) {
+        spdlog::error(
+            "volume {} at {}: its skiff mount (pid {}) has died: the pod sees ENOTCONN until a "
+            "new pod publishes the volume again; its log: {}",
+            found.volume.volumeId, found.volume.targetPath, found.volume.pid, log.string());
+      }
+      // Told once; an API that refused or was away is asked a few more times.
+      if (!events_ || tries->second < 0 || tries->second >= kTries) continue;
+      tries->second = events_->mountDied(found.volume, log.string()) ? -1 : tries->second + 1;
+    }
+  }
+
+ private:
+  static constexpr int kTries = 5;
+  const VolumeManager& volumes_;
+  std::optional<PodEvents> events_;
+  std::map<std::pair<pid_t, unsigned long long>, int> tries_;  // -1: told
+};
+
+std::optional<PodEvents> podEvents(const NodePluginOptions& options) {
+  try {
+    if (auto access = pluginApiAccess(options.apiServer)) {
+      spdlog::info("pod events go to {}", access->server);
+      return PodEvents(std::move(*access), options.nodeId);
+    }
+    spdlog::warn("no service account token: a dying mount is logged here, not told to its pod");
+  } catch (const Error& error) {
+    spdlog::warn("no API access ({}): a dying mount is logged here, not told to its pod",
+                 error.what());
+  }
+  return std::nullopt;
+}
+
 std::atomic<bool> stopRequested{false};
 void onStopSignal(int) {
   stopRequested = true;
@@ -225,14 +274,13 @@ int runNodePlugin(const NodePluginOptions& options) {
     if (found.processAlive && found.mounted) {
       spdlog::info("volume {} at {}: skiff mount pid {} serves it", found.volume.volumeId,
                    found.volume.targetPath, found.volume.pid);
-    } else {
-      spdlog::error(
-          "volume {} at {}: its skiff mount (pid {}) {}: the pod sees ENOTCONN until it is "
-          "published again",
-          found.volume.volumeId, found.volume.targetPath, found.volume.pid,
-          found.processAlive ? "serves no mount" : "has died");
+    } else if (found.processAlive) {
+      spdlog::error("volume {} at {}: its skiff mount (pid {}) serves no mount there",
+                    found.volume.volumeId, found.volume.targetPath, found.volume.pid);
     }
   }
+  MountWatch watch(volumes, podEvents(options));
+  watch.check();  // the ones that died while no plugin ran
 
   IdentityService identity(options.driverName);
   NodeService node(options.nodeId, volumes);
@@ -254,7 +302,8 @@ int runNodePlugin(const NodePluginOptions& options) {
   action.sa_handler = onStopSignal;
   ::sigaction(SIGTERM, &action, nullptr);
   ::sigaction(SIGINT, &action, nullptr);
-  while (!stopRequested) {
+  for (int tick = 1; !stopRequested; ++tick) {
+    if (tick % 10 == 0) watch.check();
     // As PID 1 of a container, orphans (mount processes that ended) are ours to reap.
     if (::getpid() == 1) {
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {

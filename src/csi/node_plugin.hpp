@@ -3,7 +3,8 @@
 // `skiff csi node`: the CSI node plugin. It serves CSI's Identity and Node
 // services on a unix socket, and kubelet's plugin registration on a socket
 // in kubelet's plugins_registry directory (so no node-driver-registrar
-// sidecar is needed). Each published volume is a `skiff mount` (volumes.hpp).
+// sidecar is needed). Each published volume is a `skiff mount` (volumes.hpp);
+// one whose process dies is told to its pod's events (pod_events.hpp).
 
 #include <filesystem>
 #include <string>
@@ -11,6 +12,8 @@
 namespace skiff::csi {
 
 inline constexpr const char* kDriverName = "csi.skiff.dev";
+// The reason of the Warning event a pod gets when its skiff mount dies.
+inline constexpr const char* kMountDiedReason = "SkiffMountDied";
 
 struct NodePluginOptions {
   std::string endpoint;  // unix:///PATH/csi.sock
@@ -24,6 +27,9 @@ struct NodePluginOptions {
   // The host's cgroup file system (cgroups.hpp); empty: mounts stay in the
   // plugin's cgroup (a plugin that is no container's).
   std::filesystem::path mountCgroupRoot;
+  // The API server the plugin posts pod events at (pod_events.hpp); empty:
+  // the in-cluster Service's address.
+  std::string apiServer;
 };
 
 // Serves until SIGTERM or SIGINT; throws skiff::Error when it cannot start.

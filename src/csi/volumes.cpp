@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 
 #include "blob/uri.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/subprocess.hpp"
 #include "common/text.hpp"
 #include "csi/cgroups.hpp"
@@ -30,7 +32,8 @@ namespace skiff::csi {
 
 // volume.json: a key per field; a missing key keeps the field's default.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Volume, volumeId, targetPath, uri, readOnly,
-                                                cacheTimeout, cacheSize, pid, started)
+                                                cacheTimeout, cacheSize, pid, started, podName,
+                                                podNamespace, podUid)
 
 namespace {
 
@@ -44,9 +47,9 @@ using Code = CsiError::Code;
 // Attributes a volume may set (volume_context / volumeAttributes), and
 // their defaults: those of `skiff mount`.
 constexpr const char* kKnownAttributes = "uri, readOnly, cacheTimeout, cacheSize";
-// Kubelet adds these for podInfoOnMount and inline volumes: not the user's.
 // The cgroup each hierarchy gives the mounts (see leavePluginCgroup).
 constexpr const char* kMountsCgroup = "skiff-csi-mounts";
+// Kubelet adds these for podInfoOnMount and inline volumes: not the user's.
 constexpr const char* kKubeletPrefix = "csi.storage.k8s.io/";
 
 // The secret keys a Secret may hold: the environment variables of the Azure
@@ -150,13 +153,11 @@ std::optional<Volume> readState(const fs::path& dir) {
 }
 
 void writeState(const fs::path& dir, const Volume& volume) {
-  const fs::path file = dir / "volume.json", temporary = dir / "volume.json.new";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << nlohmann::json(volume).dump(2) << '\n';
-    if (!out) fail(Code::kInternal, "cannot write the volume's state to " + temporary.string());
+  try {
+    writeFileAtomically(dir / "volume.json", nlohmann::json(volume).dump(2) + "\n");
+  } catch (const Error& error) {
+    fail(Code::kInternal, fmt::format("cannot write the volume's state: {}", error.what()));
   }
-  fs::rename(temporary, file);
 }
 
 bool parseBool(const std::string& name, const std::string& value) {
@@ -176,6 +177,13 @@ Volume volumeFrom(const PublishRequest& request) {
   volume.readOnly = request.readOnly;
   volume.cacheTimeout = "120";
   volume.cacheSize = "10Gi";
+  const auto given = [&](const std::string& name) {
+    const auto found = request.attributes.find(std::string(kKubeletPrefix) + name);
+    return found == request.attributes.end() ? std::string() : found->second;
+  };
+  volume.podName = given("pod.name");
+  volume.podNamespace = given("pod.namespace");
+  volume.podUid = given("pod.uid");
   for (const auto& [name, value] : request.attributes) {
     if (name.rfind(kKubeletPrefix, 0) == 0) continue;
     if (name == "uri") {
@@ -248,16 +256,6 @@ std::vector<std::string> mountEnvironment(const PublishRequest& request, const V
   return out;
 }
 
-std::string readText(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done()) {
@@ -312,6 +310,26 @@ bool sameVolume(const Volume& a, const Volume& b) {
          a.cacheTimeout == b.cacheTimeout && a.cacheSize == b.cacheSize;
 }
 
+// What a cache holds that is in no store: uploads that failed (pending/),
+// files a killed mount changed and never closed (dirty/ records, moved to
+// recovered/ by the next mount), and versions that lost a conflict.
+bool holdsUnsaved(const fs::path& cache) {
+  std::error_code error;
+  for (const char* part : {"pending", "dirty", "conflicts", "recovered"}) {
+    if (fs::is_directory(cache / part, error) && !fs::is_empty(cache / part, error)) return true;
+  }
+  return false;
+}
+
+std::string utcStamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
+  return text;
+}
+
 }  // namespace
 
 bool isSkiffMount(const std::string& path) {
@@ -330,6 +348,54 @@ VolumeManager::VolumeManager(VolumeManagerOptions options) : options_(std::move(
 
 fs::path VolumeManager::volumeDir(const std::string& targetPath) const {
   return options_.stateDir / "volumes" / hexDigest(normalized(targetPath));
+}
+
+fs::path VolumeManager::keptDir(const std::string& uri) const {
+  return options_.stateDir / "kept" / hexDigest(uri);
+}
+
+// An unpublish must not delete what is in no store: the cache of such a
+// volume waits on the node for the next read-write mount of the same store,
+// which uploads its pending uploads and recovers the rest (mount.md).
+void VolumeManager::keepUnsaved(const fs::path& dir, const Volume& volume) const {
+  if (!holdsUnsaved(dir / "cache")) return;
+  const fs::path kept = keptDir(volume.uri);
+  std::error_code error;
+  fs::create_directories(kept, error);
+  fs::path place = kept / (utcStamp() + "-" + hexDigest(volume.targetPath));
+  for (int n = 1; fs::exists(place); ++n) place += "." + std::to_string(n);
+  fs::rename(dir / "cache", place, error);
+  if (error) {
+    fail(Code::kInternal,
+         fmt::format("cannot keep the cache of volume {} (it holds changes that are in no store) "
+                     "in {}: {}",
+                     volume.volumeId, place.string(), error.message()));
+  }
+  spdlog::warn(
+      "volume {} ({}): its cache holds changes that are in no store (failed uploads, files never "
+      "closed, or conflicts): kept in {} for the next read-write mount of {} on this node",
+      volume.volumeId, volume.uri, place.string(), volume.uri);
+}
+
+// The oldest cache kept for this volume's store becomes its cache.
+void VolumeManager::adoptKept(const fs::path& dir, const Volume& volume) const {
+  std::error_code error;
+  if (volume.readOnly || fs::exists(dir / "cache", error)) return;
+  std::vector<fs::path> kept;
+  for (const auto& entry : fs::directory_iterator(keptDir(volume.uri), error)) {
+    kept.push_back(entry.path());
+  }
+  if (kept.empty()) return;
+  std::sort(kept.begin(), kept.end());
+  fs::create_directories(dir, error);
+  fs::rename(kept.front(), dir / "cache", error);
+  if (error) {
+    spdlog::warn("volume {}: cannot take over the kept cache {}: {}", volume.volumeId,
+                 kept.front().string(), error.message());
+    return;
+  }
+  spdlog::info("volume {} ({}): takes over the cache {} kept by an earlier mount of it",
+               volume.volumeId, volume.uri, kept.front().string());
 }
 
 // The plugin's container ends by the death of every process in its cgroup:
@@ -380,6 +446,7 @@ void VolumeManager::publish(const PublishRequest& request) {
                      volume.targetPath));
   }
 
+  adoptKept(dir, volume);
   std::error_code error;
   fs::create_directories(dir / "cache", error);
   if (!error) fs::create_directories(volume.targetPath, error);
@@ -434,7 +501,8 @@ void VolumeManager::publish(const PublishRequest& request) {
   if (!up) ::kill(volume.pid, SIGKILL);
   waitUntil([&] { return !processAlive(volume.pid, volume.started); }, std::chrono::seconds(5));
   unmountTarget(volume.targetPath);
-  std::string said = trimmed(readText(dir / "mount.out"));
+  std::string said = readTrimmedFile(dir / "mount.out");
+  keepUnsaved(dir, volume);  // a cache it took over waits for the next try
   fs::remove_all(dir, error);
   if (said.rfind("skiff: error: ", 0) == 0) said = said.substr(14);
   const std::string message =
@@ -464,6 +532,7 @@ void VolumeManager::unpublish(const std::string& volumeId, const std::string& ta
   }
   const bool lazy = unmountTarget(target);
   if (recorded) endProcess(*recorded, lazy);
+  if (recorded) keepUnsaved(dir, *recorded);
   std::error_code error;
   fs::remove_all(dir, error);
   if (error) {
@@ -482,8 +551,8 @@ std::vector<VolumeManager::Found> VolumeManager::volumes() const {
   for (const auto& entry : fs::directory_iterator(options_.stateDir / "volumes", error)) {
     const auto volume = readState(entry.path());
     if (!volume) continue;
-    found.push_back(
-        {*volume, processAlive(volume->pid, volume->started), isSkiffMount(volume->targetPath)});
+    found.push_back({*volume, processAlive(volume->pid, volume->started),
+                     isSkiffMount(volume->targetPath), entry.path()});
   }
   return found;
 }

@@ -41,6 +41,11 @@ struct Volume {
   std::string cacheSize;
   pid_t pid = 0;                 // the `skiff mount` process
   unsigned long long started{};  // its start time (/proc/PID/stat), against PID reuse
+  // The pod it serves (kubelet's podInfoOnMount attributes): where news of
+  // its mount goes. Empty when kubelet did not say.
+  std::string podName;
+  std::string podNamespace;
+  std::string podUid;
 };
 
 struct VolumeManagerOptions {
@@ -57,23 +62,31 @@ class VolumeManager {
   // Mounts the volume at its target (made if missing). Idempotent: the same
   // volume at the same target with the same attributes is a success; other
   // attributes there are kAlreadyExists. A recorded mount whose process died
-  // is replaced (its cache kept: what it never uploaded is recovered).
+  // is replaced (its cache kept: what it never uploaded is recovered), and a
+  // read-write volume takes over a cache kept for its store (unpublish).
   // Throws CsiError.
   void publish(const PublishRequest& request);
   // Unmounts (lazily when busy, then ends its process), removes the cache and
-  // the state. A target that is not published is a success.
+  // the state. A cache that holds changes in no store (failed uploads, files
+  // a killed mount never closed) is kept on the node instead, for the next
+  // read-write publish of the same store to take over. A target that is not
+  // published is a success.
   void unpublish(const std::string& volumeId, const std::string& targetPath);
 
   // The volumes on record, each with whether its process still serves it.
   struct Found {
     Volume volume;
     bool processAlive = false;
-    bool mounted = false;  // the target is a skiff FUSE mount in this mount namespace
+    bool mounted = false;       // the target is a skiff FUSE mount in this mount namespace
+    std::filesystem::path dir;  // its state, cache and mount.log
   };
   std::vector<Found> volumes() const;
 
  private:
   std::filesystem::path volumeDir(const std::string& targetPath) const;
+  std::filesystem::path keptDir(const std::string& uri) const;  // kept/<digest of the store>
+  void keepUnsaved(const std::filesystem::path& dir, const Volume& volume) const;
+  void adoptKept(const std::filesystem::path& dir, const Volume& volume) const;
   void leavePluginCgroup(const Volume& volume) const;
 
   VolumeManagerOptions options_;

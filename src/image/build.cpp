@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "image/builder.hpp"
 #include "image/context_hash.hpp"
 #include "image/credentials.hpp"
@@ -23,26 +24,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 constexpr const char* kStateDir = ".skiff";
-
-std::string readFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Writes via a temporary file and a rename, so a reader never sees half a file.
-void writeFileAtomically(const fs::path& file, const std::string& content) {
-  const fs::path temporary = file.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out.flush()) throw Error("cannot write", temporary.string(), "is the disk full?");
-  }
-  std::error_code error;
-  fs::rename(temporary, file, error);
-  if (error) throw Error("cannot write: " + error.message(), file.string());
-}
 
 // DIR/.skiff, ignoring itself in git so a build never makes the tree dirty.
 fs::path stateDir(const fs::path& projectDir) {
@@ -124,7 +105,7 @@ std::optional<BuildRecord> reusable(const fs::path& projectDir, const Plan& plan
   if (options.force) return std::nullopt;
   const fs::path file = recordPath(projectDir);
   if (!fs::exists(file)) return std::nullopt;
-  auto previous = BuildRecord::fromJson(readFile(file));
+  auto previous = BuildRecord::fromJson(readSmallFile(file));
   if (!previous || previous->contextHash != plan.contextHash ||
       previous->repository != plan.repository.text || previous->builder != builder.name()) {
     return std::nullopt;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/subprocess.hpp"
 #include "common/text.hpp"
 #include "image/environment.hpp"
@@ -28,15 +29,6 @@ void appendBuildFlags(std::vector<std::string>& argv, const BuildRequest& reques
     argv.insert(argv.end(), {"--build-arg", name + "=" + value});
   }
   if (!request.target.empty()) argv.insert(argv.end(), {"--target", request.target});
-}
-
-std::string readTrimmed(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string out = text.str();
-  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
-  return out;
 }
 
 [[noreturn]] void buildFailed(const BuildRequest& request, const BuildLog& log, int exitCode) {
@@ -95,7 +87,7 @@ class ContainersBuilder : public Builder {
     argv.push_back(request.contextDir.string());
     const int code = run(argv, log);
     if (code != 0) buildFailed(request, log, code);
-    return readTrimmed(scratch / "iid");
+    return readTrimmedFile(scratch / "iid");
   }
 
   std::optional<std::string> push(const std::string& reference, const RegistryAccess& registry,
@@ -106,7 +98,7 @@ class ContainersBuilder : public Builder {
     appendRegistry(argv, registry);
     append(argv, {reference, "docker://" + reference});
     if (run(argv, log) != 0) pushFailed(program_, reference, log);
-    const std::string digest = readTrimmed(scratch / "digest");
+    const std::string digest = readTrimmedFile(scratch / "digest");
     return digest.empty() ? std::nullopt : std::optional(digest);
   }
 
@@ -171,7 +163,7 @@ class DockerBuilder : public Builder {
     argv.push_back(request.contextDir.string());
     const int code = run(argv, request.registry, log);
     if (code != 0) buildFailed(request, log, code);
-    return readTrimmed(scratch / "iid");
+    return readTrimmedFile(scratch / "iid");
   }
 
   std::optional<std::string> push(const std::string& reference, const RegistryAccess& registry,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace skiff::mount {
 namespace {
@@ -128,16 +129,10 @@ void FileCache::dropRecord(CachedFile& file) {
 void FileCache::writeRecord(const CachedFile& file) {
   // Written whole, then renamed: a killed mount leaves the old record or the new.
   const fs::path record = directory_ / "dirty" / file.local.filename();
-  const fs::path temporary = record.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << nlohmann::json{{"name", file.name}}.dump();
-  }
-  std::error_code error;
-  fs::rename(temporary, record, error);
-  if (error) {
-    spdlog::error("{}: cannot record its changes under {}: {}", file.name, record.string(),
-                  error.message());
+  try {
+    writeFileAtomically(record, nlohmann::json{{"name", file.name}}.dump());
+  } catch (const Error& error) {
+    spdlog::error("{}: cannot record its changes: {}", file.name, error.what());
   }
 }
 

@@ -359,6 +359,54 @@ TEST_F(CsiNodeTest, BadVolumesFailNamingTheProblem) {
   EXPECT_EQ(pluginLog().find(std::string(20, 'A')), std::string::npos);
 }
 
+// A mount that dies under its pod is logged, and what it never stored
+// outlives the pod's unpublish: the next read-write mount of the same
+// store takes the cache over and recovers it (mount.md's crash promise,
+// through the driver).
+TEST_F(CsiNodeTest, WhatADeadMountNeverStoredGoesToTheNextMountOfItsStore) {
+  TempDir store("skiff-csi-store");
+  fs::create_directories(store.path() / "data");
+  const std::string uri = "file://" + (store.path() / "data").string();
+  const auto first = target("pod-dies");
+  ASSERT_TRUE(publish("vol-dies", first, {{"uri", uri}}).ok());
+  const int open = ::open((first / "open-new.txt").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(open, 0);
+  ASSERT_EQ(::write(open, "never closed", 12), 12);
+  const auto pids = mountPids();
+  ASSERT_EQ(pids.size(), 1u);
+  ASSERT_EQ(::kill(pids[0], SIGKILL), 0);
+  ::close(open);
+  EXPECT_TRUE(waitFor([&] { return pluginLog().find("has died") != std::string::npos; },
+                      std::chrono::seconds(10)))
+      << pluginLog();
+  EXPECT_NE(pluginLog().find("its log: "), std::string::npos) << pluginLog();
+
+  ASSERT_TRUE(unpublish("vol-dies", first).ok());
+  EXPECT_EQ(mountType(first), "");
+  EXPECT_TRUE(stateEmpty());
+  EXPECT_NE(pluginLog().find("its cache holds changes that are in no store"), std::string::npos)
+      << pluginLog();
+  EXPECT_FALSE(fs::exists(store.path() / "data" / "open-new.txt")) << "never closed: not stored";
+
+  // A reader of the store does not take it; the next writer does.
+  const auto reader = target("pod-reader");
+  ASSERT_TRUE(publish("vol-reader", reader, {{"uri", uri}}, {}, true).ok());
+  ASSERT_TRUE(unpublish("vol-reader", reader).ok());
+  const auto next = target("pod-next");
+  ASSERT_TRUE(publish("vol-next", next, {{"uri", uri}}).ok());
+  std::string recovered;
+  for (const auto& entry : fs::recursive_directory_iterator(work_ / "state" / "volumes")) {
+    if (entry.path().filename() == "open-new.txt" &&
+        entry.path().string().find("/cache/recovered/") != std::string::npos) {
+      recovered = readAll(entry.path());
+    }
+  }
+  EXPECT_EQ(recovered, "never closed") << pluginLog();
+  ASSERT_TRUE(unpublish("vol-next", next).ok());
+  EXPECT_TRUE(fs::is_directory(work_ / "state" / "kept"))
+      << "recovered/ is the user's: it is kept again, never deleted";
+}
+
 // The restart case of the issue: kill -9 of the plugin while a pod reads
 // through its Azurite volume; no read fails, the restarted plugin carries
 // on, and unpublish leaves nothing behind. The credentials are nowhere in

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
 
 #include "harness/services.hpp"
@@ -121,6 +123,14 @@ CommandResult ClusterProject::skiff(std::vector<std::string> args,
 
 CommandResult ClusterProject::release(const std::string& timeout) const {
   return skiff({"release", "--wait", "--timeout", timeout});
+}
+
+std::string ClusterProject::releaseFails(const std::string& timeout) const {
+  const auto released = release(timeout);
+  const std::string out = released.out + released.err;
+  std::cout << out;
+  EXPECT_EQ(released.exitCode, 1) << out << cluster();
+  return out;
 }
 
 std::string ClusterProject::cluster() const {

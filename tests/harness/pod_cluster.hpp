@@ -63,6 +63,9 @@ class ClusterProject {
   CommandResult skiff(std::vector<std::string> args,
                       const std::map<std::string, std::string>& extraEnv = {}) const;
   CommandResult release(const std::string& timeout) const;
+  // release(timeout), which must exit 1 (a failure if not): its stdout and
+  // stderr, also printed (what a user sees, in the test log).
+  std::string releaseFails(const std::string& timeout) const;
   // What the cluster says of the namespace (pods, jobs, events), for failure messages.
   std::string cluster() const;
   // The number of pods of the job or service entry (skiff.dev/entry=jobs.NAME).

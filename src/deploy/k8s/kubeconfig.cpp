@@ -114,18 +114,22 @@ std::string readWhole(const std::string& path, const std::string& what) {
 
 }  // namespace
 
-ClusterAccess inClusterAccess(const std::string& accountDir) {
-  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
-  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
-  if (!host || !*host) {
-    throw Error("not inside a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set)", accountDir,
-                "use a kubeconfig");
-  }
+ClusterAccess inClusterAccess(const std::string& accountDir, const std::string& server) {
   ClusterAccess access;
-  const std::string address = std::string(host).find(':') == std::string::npos
-                                  ? std::string(host)
-                                  : "[" + std::string(host) + "]";  // IPv6
-  access.server = fmt::format("https://{}:{}", address, port && *port ? port : "443");
+  access.server = server;
+  while (!access.server.empty() && access.server.back() == '/') access.server.pop_back();
+  if (access.server.empty()) {
+    const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+    const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+    if (!host || !*host) {
+      throw Error("not inside a Kubernetes pod (KUBERNETES_SERVICE_HOST is not set)", accountDir,
+                  "use a kubeconfig");
+    }
+    const std::string address = std::string(host).find(':') == std::string::npos
+                                    ? std::string(host)
+                                    : "[" + std::string(host) + "]";  // IPv6
+    access.server = fmt::format("https://{}:{}", address, port && *port ? port : "443");
+  }
   access.token = readWhole(accountDir + "/token", "service account token");
   access.tls.caFile = accountDir + "/ca.crt";
   access.namespaceName = fs::exists(accountDir + "/namespace")

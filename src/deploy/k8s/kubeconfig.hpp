@@ -25,9 +25,11 @@ struct ClusterAccess {
 // pod with no kubeconfig, it uses the pod's service account (as kubectl does).
 ClusterAccess loadKubeconfig();
 
-// The pod's own access: KUBERNETES_SERVICE_HOST/PORT and the service
-// account's token, ca.crt and namespace files in `accountDir`.
+// The pod's own access: KUBERNETES_SERVICE_HOST/PORT (or `server`, when
+// given) and the service account's token, ca.crt and namespace files in
+// `accountDir`.
 ClusterAccess inClusterAccess(
-    const std::string& accountDir = "/var/run/secrets/kubernetes.io/serviceaccount");
+    const std::string& accountDir = "/var/run/secrets/kubernetes.io/serviceaccount",
+    const std::string& server = "");
 
 }  // namespace skiff::deploy::k8s

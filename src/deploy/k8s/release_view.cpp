@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "common/error.hpp"
 #include "common/text.hpp"
+#include "csi/node_plugin.hpp"
 #include "deploy/k8s/render.hpp"
 #include "deploy/k8s/workload_state.hpp"
 
@@ -26,30 +28,42 @@ std::string podSelector(const std::string& app, const json& object) {
 
 namespace {
 
-// The newest FailedMount event of a pod: why its containers are not created
-// yet (a volume's driver refused it), which the pod's own status never says.
-std::optional<std::string> lastMountFailure(KubeClient& client, const std::string& pod) {
+// The message of the newest event of each pod among the events the field
+// selector picks; nothing for a user who may not list events (they still
+// see the pods' own state).
+std::map<std::string, std::string> newestPodEvents(KubeClient& client,
+                                                   const std::string& fieldSelector) {
   json events;
   try {
     events =
-        client.list(client.resource("v1", "Event"), "",
-                    "involvedObject.kind=Pod,involvedObject.name=" + pod + ",reason=FailedMount");
+        client.list(client.resource("v1", "Event"), "", "involvedObject.kind=Pod," + fieldSelector);
   } catch (const Error&) {
-    return std::nullopt;  // a user who may not list events still sees the pod's state
+    return {};
   }
-  std::optional<std::string> newest;
-  std::string newestTime;
+  std::map<std::string, std::pair<std::string, std::string>> newest;  // pod -> time, message
   for (const auto& event : events.value("items", json::array())) {
     // lastTimestamp is null in events written by newer clients (eventTime instead).
     json stamp = event.value("lastTimestamp", json());
     if (!stamp.is_string()) stamp = event.value("eventTime", json());
     const std::string time = stamp.is_string() ? stamp.get<std::string>() : std::string();
-    if (!newest || time >= newestTime) {
-      newest = event.value("message", std::string());
-      newestTime = time;
+    const std::string pod = event.value("/involvedObject/name"_json_pointer, std::string());
+    auto [found, first] = newest.try_emplace(pod, time, event.value("message", std::string()));
+    if (!first && time >= found->second.first) {
+      found->second = {time, event.value("message", std::string())};
     }
   }
-  return newest;
+  std::map<std::string, std::string> messages;
+  for (const auto& [pod, event] : newest) messages[pod] = event.second;
+  return messages;
+}
+
+// The newest FailedMount event of a pod: why its containers are not created
+// yet (a volume's driver refused it), which the pod's own status never says.
+std::optional<std::string> lastMountFailure(KubeClient& client, const std::string& pod) {
+  const auto events = newestPodEvents(client, "involvedObject.name=" + pod + ",reason=FailedMount");
+  const auto found = events.find(pod);
+  if (found == events.end()) return std::nullopt;
+  return found->second;
 }
 
 }  // namespace
@@ -125,6 +139,9 @@ std::string lastExitOf(const json& container) {
 
 json viewPods(KubeClient& client, const std::string& app) {
   json pods = json::array();
+  // A pod that runs on a volume whose skiff mount died (the CSI plugin's
+  // event): its own status looks fine.
+  const auto mountsDied = newestPodEvents(client, std::string("reason=") + csi::kMountDiedReason);
   for (const auto& pod : client.listItems(client.resource("v1", "Pod"), appSelector(app))) {
     int restarts = 0;
     int ready = 0;
@@ -141,6 +158,8 @@ json viewPods(KubeClient& client, const std::string& app) {
       if (lastExit.empty()) lastExit = lastExitOf(container);
     }
     if (const auto why = podNotStarted(pod); why && reason.empty()) reason = *why;
+    if (const auto died = mountsDied.find(nameOf(pod)); died != mountsDied.end() && reason.empty())
+      reason = std::string(csi::kMountDiedReason) + ": " + died->second;
     pods.push_back(
         {{"name", nameOf(pod)},
          {"entry", pod.value(json::json_pointer("/metadata/labels") / kEntryLabel, std::string())},

@@ -96,19 +96,27 @@ def check_case(skiff, name, update):
 def check_csi_install(skiff):
     """`skiff csi install --dry-run`: the driver's objects, each valid."""
     result = subprocess.run([skiff, "csi", "install", "--dry-run", "--image", "localhost:5000/skiff:1",
-                             "--kubelet-dir", "/var/lib/kubelet"], capture_output=True, text=True)
+                             "--kubelet-dir", "/var/lib/kubelet", "--api-server", "https://10.0.0.1:6443"],
+                            capture_output=True, text=True)
     if result.returncode != 0:
         return [f"skiff csi install --dry-run failed: {result.stderr}"]
     objects = list(yaml.safe_load_all(result.stdout))
     problems = [problem for obj in objects for problem in validate_objects.validate(obj)]
     kinds = [obj["kind"] for obj in objects]
-    if kinds != ["CSIDriver", "ServiceAccount", "DaemonSet"]:
+    if kinds != ["CSIDriver", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"]:
         problems.append(f"unexpected objects {kinds}")
     else:
-        pod = objects[2]["spec"]["template"]["spec"]
+        pod = objects[4]["spec"]["template"]["spec"]
         mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
         if mounts["kubelet"].get("mountPropagation") != "Bidirectional" or not pod.get("hostPID"):
             problems.append("the plugin's mounts would not reach pods or outlive the plugin")
+        command = pod["containers"][0]["command"]
+        if command[-2:] != ["--api-server", "https://10.0.0.1:6443"]:
+            problems.append(f"--api-server does not reach the plugin: {command}")
+        # The role lets the plugin post events and do nothing else (no Secret, no pod).
+        if objects[2]["rules"] != [{"apiGroups": [""], "resources": ["events"],
+                                    "verbs": ["create", "patch"]}]:
+            problems.append(f"the plugin's role allows more than events: {objects[2]['rules']}")
     return problems
 
 

@@ -30,6 +30,8 @@ CORE_KINDS = {
     ("v1", "ServiceAccount"): "V1ServiceAccount",
     ("apps/v1", "DaemonSet"): "V1DaemonSet",
     ("storage.k8s.io/v1", "CSIDriver"): "V1CSIDriver",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
 }
 # Kinds whose names are DNS subdomains (dots allowed), not labels.
 SUBDOMAIN_NAMED = {("storage.k8s.io/v1", "CSIDriver")}
