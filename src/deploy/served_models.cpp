@@ -86,17 +86,17 @@ std::map<int64_t, std::vector<std::string>> labelsByVersion(const json& answer) 
   return labels;
 }
 
-std::vector<ServedModel> readServedModels(http::Client& client, const std::string& endpoint) {
+std::vector<ServedModel> readServedModels(const ServerRequest& send, const std::string& where) {
   const char* indexPath = "/v2/repository/index";
-  std::vector<ServedModel> models = modelsOfIndex(answerOf(
-      send(client, endpoint, "POST", indexPath), fmt::format("POST {}{}", endpoint, indexPath)));
+  std::vector<ServedModel> models =
+      modelsOfIndex(answerOf(send("POST", indexPath), fmt::format("POST {}{}", where, indexPath)));
   for (ServedModel& model : models) {
     if (model.versions.empty()) continue;  // not loaded: no labels to ask for
     const std::string path =
         fmt::format("/v2/models/{}/labels", http::percentEncode(model.name, false));
-    const http::Response response = send(client, endpoint, "GET", path);
+    const http::Response response = send("GET", path);
     if (response.status == 404) continue;  // unloaded since the index: no labels
-    const auto labels = labelsByVersion(answerOf(response, "GET " + endpoint + path));
+    const auto labels = labelsByVersion(answerOf(response, "GET " + where + path));
     for (ServedVersion& version : model.versions) {
       if (const auto found = labels.find(version.version); found != labels.end()) {
         version.labels = found->second;
@@ -104,6 +104,14 @@ std::vector<ServedModel> readServedModels(http::Client& client, const std::strin
     }
   }
   return models;
+}
+
+std::vector<ServedModel> readServedModels(http::Client& client, const std::string& endpoint) {
+  return readServedModels(
+      [&](const std::string& method, const std::string& path) {
+        return send(client, endpoint, method, path);
+      },
+      endpoint);
 }
 
 std::string describeServedModels(const std::vector<ServedModel>& models) {

@@ -6,6 +6,7 @@
 // serve service, and the dashboard beside each served version.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,6 +30,12 @@ struct ServedModel {
 // Asks the server at `endpoint` (http://HOST:PORT). Throws skiff::Error
 // naming the endpoint and the request when it does not answer as skiff serve.
 std::vector<ServedModel> readServedModels(http::Client& client, const std::string& endpoint);
+
+// As readServedModels, through `send(method, path)` (the API server's
+// service proxy, on Kubernetes); `where` names the server in errors.
+using ServerRequest =
+    std::function<http::Response(const std::string& method, const std::string& path)>;
+std::vector<ServedModel> readServedModels(const ServerRequest& send, const std::string& where);
 
 // version -> its labels, from the answer of GET /v2/models/{m}/labels.
 std::map<int64_t, std::vector<std::string>> labelsByVersion(const nlohmann::json& answer);

@@ -405,10 +405,20 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
   self.outputs = &outputs;
   self.queued = Clock::now();
   std::vector<Pending*> batch;
+  const std::vector<int64_t>& preferred = batching_->preferredBatchSizes;
+  const int64_t largest = preferred.empty() ? maxBatchSize_ : preferred.back();
+  const auto full = [&](int64_t rows) {
+    return rows >= largest ||
+           std::find(preferred.begin(), preferred.end(), rows) != preferred.end();
+  };
   {
     std::unique_lock lock(queueMutex_);
     queue_.push_back(&self);
-    if (leader_) leader_->wake.notify_one();  // one more to gather
+    queuedRows_ += self.rows;
+    // The leader learns of a batch that may be full; the other arrivals wait
+    // for its deadline or a free engine (a wake-up per arrival would cost a
+    // context switch each, more than the run they share on a small model).
+    if (leader_ && full(queuedRows_)) leader_->wake.notify_one();
     // The oldest waiting request leads: it gathers a batch, hands the lead
     // on, and runs the batch; the others wait for their part of the result.
     self.wake.wait(lock, [&] { return self.done || (!leader_ && queue_.front() == &self); });
@@ -424,8 +434,6 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
     // when none is set), when the engine frees up, or max_queue_delay after
     // the leader arrived.
     const TimePoint deadline = self.queued + batching_->maxQueueDelay;
-    const std::vector<int64_t>& preferred = batching_->preferredBatchSizes;
-    const int64_t largest = preferred.empty() ? maxBatchSize_ : preferred.back();
     const auto gather = [&] {
       batch.assign(1, &self);
       int64_t rows = self.rows;
@@ -440,10 +448,6 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
       }
       return rows;
     };
-    const auto full = [&](int64_t rows) {
-      return rows >= largest ||
-             std::find(preferred.begin(), preferred.end(), rows) != preferred.end();
-    };
     while (!self.alone && batchesRunning_ >= batchSlots_ && !full(gather()) &&
            self.wake.wait_until(lock, deadline) != std::cv_status::timeout) {
     }
@@ -451,6 +455,7 @@ std::vector<Tensor> ModelVersion::runBatched(std::vector<Tensor> inputs,
     std::erase_if(queue_, [&](Pending* pending) {
       return std::find(batch.begin(), batch.end(), pending) != batch.end();
     });
+    for (const Pending* pending : batch) queuedRows_ -= pending->rows;
     leader_ = nullptr;
     ++batchesRunning_;
     if (!queue_.empty()) queue_.front()->wake.notify_one();  // the next leader

@@ -88,6 +88,7 @@ class ModelVersion {
   std::optional<DynamicBatching> batching_;
   mutable std::mutex queueMutex_;
   mutable std::deque<Pending*> queue_;
+  mutable int64_t queuedRows_ = 0;     // the rows of the requests in queue_
   mutable Pending* leader_ = nullptr;  // the request gathering a batch
   mutable int batchesRunning_ = 0;     // batches handed to the engine and not yet done
   bool batchDimension_ = false;        // every tensor starts with a dynamic dimension

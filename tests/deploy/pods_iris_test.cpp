@@ -167,6 +167,24 @@ TEST(IrisOnCluster, RunTwiceServesTheNewVersionWithoutAFailedRequest) {
   std::cout << answered.load() << " predictions answered through the API server during the "
             << "second run; cluster start " << PodCluster::shared().startSeconds() << " s\n";
 
+  // A label set by API shows in `skiff status --target k8s`, asked of the
+  // server through the API server's service proxy.
+  http::Client http;
+  http::Request label;
+  label.method = "PUT";
+  label.url = proxy.url() + "/v2/models/iris/labels/stable";
+  label.headers = {{"Content-Type", "application/json"}};
+  label.body = R"({"version": 2})";
+  const auto labelled = http.send(label);
+  ASSERT_EQ(labelled.status, 200) << labelled.body;
+  const auto status =
+      runSkiff({"status", "--target", "k8s", iris.project.string()}, PodCluster::shared().env());
+  EXPECT_EQ(status.exitCode, 0) << status.err;
+  EXPECT_NE(status.out.find("models: iris v2 (stable)"), std::string::npos) << status.out;
+  const auto statusJson = runSkiff({"status", "--target", "k8s", "--json", iris.project.string()},
+                                   PodCluster::shared().env());
+  EXPECT_NE(statusJson.out.find("\"stable\""), std::string::npos) << statusJson.out;
+
   // The dashboard over the running release: its pods, their logs, the served versions.
   const int port = freeLoopbackPort();
   SpawnOptions options;
@@ -182,13 +200,13 @@ TEST(IrisOnCluster, RunTwiceServesTheNewVersionWithoutAFailedRequest) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  const auto [statusCode, status] = dashboardApi(port, "/api/status");
-  ASSERT_EQ(statusCode, "200") << status.dump();
+  const auto [statusCode, page] = dashboardApi(port, "/api/status");
+  ASSERT_EQ(statusCode, "200") << page.dump();
   std::map<std::string, nlohmann::json> pods;
-  for (const auto& pod : status["pods"]) pods[pod["entry"].get<std::string>()] = pod;
-  ASSERT_TRUE(pods.count("services.classifier") && pods.count("jobs.train")) << status.dump(1);
-  EXPECT_EQ(pods["services.classifier"]["phase"], "Running") << status.dump(1);
-  EXPECT_EQ(pods["jobs.train"]["phase"], "Succeeded") << status.dump(1);
+  for (const auto& pod : page["pods"]) pods[pod["entry"].get<std::string>()] = pod;
+  ASSERT_TRUE(pods.count("services.classifier") && pods.count("jobs.train")) << page.dump(1);
+  EXPECT_EQ(pods["services.classifier"]["phase"], "Running") << page.dump(1);
+  EXPECT_EQ(pods["jobs.train"]["phase"], "Succeeded") << page.dump(1);
   const auto [logsCode, logs] = dashboardApi(port, "/api/logs?name=train");
   ASSERT_EQ(logsCode, "200") << logs.dump();
   EXPECT_NE(logs.dump().find("skiff:metric version=2"), std::string::npos) << logs.dump();

@@ -21,6 +21,7 @@
 #include "deploy/k8s/service_proxy.hpp"
 #include "deploy/k8s/workload_state.hpp"
 #include "deploy/secrets.hpp"
+#include "deploy/served_models.hpp"
 #include "deploy/target.hpp"
 
 namespace skiff::deploy {
@@ -469,10 +470,36 @@ class K8sTarget : public Target {
     });
   }
 
+  // What each rolled-out skiff serve serves (versions, states, labels),
+  // asked through the API server's service proxy, onto its Deployment's row:
+  // "models" (JSON) and "modelsText", or "modelsError".
+  static void askModelServers(KubeClient& client, const spec::Spec& spec, json& rows) {
+    for (const auto& [name, service] : spec.services) {
+      if (service.kind != spec::ServiceKind::kServe) continue;
+      const std::string object = k8s::objectName(spec, name);
+      for (auto& row : rows) {
+        if (row["kind"] != "Deployment" || row["name"] != object || row["phase"] != "done")
+          continue;
+        try {
+          const auto models = readServedModels(
+              [&](const std::string& method, const std::string& path) {
+                return client.proxyRequest(object, "http", method, path, "", "application/json");
+              },
+              "service " + object);
+          row["models"] = servedModelsJson(models);
+          row["modelsText"] = describeServedModels(models);
+        } catch (const std::exception& e) {
+          row["modelsError"] = e.what();
+        }
+      }
+    }
+  }
+
   int status(const spec::Spec& spec, const StatusOptions& options) override {
     KubeClient client = connect(options);
-    const auto view = k8s::viewRelease(client, spec.name);
-    const json& rows = view.objects;
+    auto view = k8s::viewRelease(client, spec.name);
+    json& rows = view.objects;
+    askModelServers(client, spec, rows);
     if (rows.empty()) requireNamespace(client);
     for (const auto& plural : view.hidden) {
       std::cerr << fmt::format(
@@ -492,6 +519,11 @@ class K8sTarget : public Target {
           row["kind"].get<std::string>() + "/" + row["name"].get<std::string>(),
           row["phase"].get<std::string>(), row["state"].get<std::string>(),
           row["release"].get<std::string>());
+      if (row.contains("modelsError")) {
+        std::cout << "      models: " << row["modelsError"].get<std::string>() << "\n";
+      } else if (row.contains("models")) {
+        std::cout << "      models: " << row["modelsText"].get<std::string>() << "\n";
+      }
     }
     // Each workload's pods as the kubelet reports them: the real phase,
     // restarts, how the last run ended and why one waits.
