@@ -19,6 +19,7 @@
 
 #include "blob/blob_fixture.hpp"
 #include "blob/sources.hpp"
+#include "common/files.hpp"
 #include "common/subprocess.hpp"
 #include "harness/services.hpp"
 #include "harness/temp_dir.hpp"
@@ -32,11 +33,6 @@ namespace fs = std::filesystem;
 using skiff::testing::Azurite;
 using skiff::testing::TempDir;
 using skiff::testing::waitFor;
-
-std::string readAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // The file system type at a mount point in this mount namespace, "" for none.
 std::string mountType(const fs::path& path) {
@@ -106,7 +102,7 @@ class CsiNodeTest : public ::testing::Test {
                                          arguments);
     ASSERT_TRUE(
         channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
-        << readAll(work_ / "plugin.log");
+        << readSmallFile(work_ / "plugin.log");
     identity_ = ::csi::v1::Identity::NewStub(channel_);
     node_ = ::csi::v1::Node::NewStub(channel_);
   }
@@ -115,12 +111,12 @@ class CsiNodeTest : public ::testing::Test {
   void killPlugin() {
     ::kill(plugin_->pid(), SIGKILL);
     plugin_->wait(std::chrono::seconds(10));
-    std::ofstream(work_ / "plugin.log.all", std::ios::app) << readAll(work_ / "plugin.log");
+    std::ofstream(work_ / "plugin.log.all", std::ios::app) << readSmallFile(work_ / "plugin.log");
     plugin_.reset();
   }
 
   std::string pluginLog() const {
-    return readAll(work_ / "plugin.log.all") + readAll(work_ / "plugin.log");
+    return readSmallFile(work_ / "plugin.log.all") + readSmallFile(work_ / "plugin.log");
   }
 
   std::string socket() const { return (work_ / "plugin" / "csi.sock").string(); }
@@ -223,9 +219,9 @@ TEST_F(CsiNodeTest, IdentityNodeInfoAndKubeletRegistration) {
   status.set_plugin_registered(true);
   ::pluginregistration::RegistrationStatusResponse statusResponse;
   EXPECT_TRUE(registration->NotifyRegistrationStatus(&notifyContext, status, &statusResponse).ok());
-  EXPECT_TRUE(
-      waitFor([&] { return readAll(work_ / "plugin.log").find("registered") != std::string::npos; },
-              std::chrono::seconds(5)));
+  EXPECT_TRUE(waitFor(
+      [&] { return readSmallFile(work_ / "plugin.log").find("registered") != std::string::npos; },
+      std::chrono::seconds(5)));
 }
 
 TEST_F(CsiNodeTest, FileVolumeReadsWritesAndUnpublishesIdempotently) {
@@ -236,7 +232,7 @@ TEST_F(CsiNodeTest, FileVolumeReadsWritesAndUnpublishesIdempotently) {
 
   ASSERT_TRUE(publish("vol-a", mount, {{"uri", uri}, {"cacheTimeout", "0"}}).ok());
   EXPECT_EQ(mountType(mount), "fuse.skiff");
-  EXPECT_EQ(readAll(mount / "in.txt"), "through the driver\n");
+  EXPECT_EQ(readSmallFile(mount / "in.txt"), "through the driver\n");
   std::ofstream(mount / "out.txt") << "written by a pod\n";
   EXPECT_EQ(store.read("data/out.txt"), "written by a pod\n") << "closed files are in the store";
 
@@ -250,7 +246,7 @@ TEST_F(CsiNodeTest, FileVolumeReadsWritesAndUnpublishesIdempotently) {
   // A second pod reading the same store read-only.
   const auto reader = target("pod-b");
   ASSERT_TRUE(publish("vol-b", reader, {{"uri", uri}}, {}, true).ok());
-  EXPECT_EQ(readAll(reader / "in.txt"), "through the driver\n");
+  EXPECT_EQ(readSmallFile(reader / "in.txt"), "through the driver\n");
   std::ofstream(reader / "refused.txt") << "no";
   EXPECT_FALSE(fs::exists(store.path() / "data" / "refused.txt"));
 
@@ -398,7 +394,7 @@ TEST_F(CsiNodeTest, WhatADeadMountNeverStoredGoesToTheNextMountOfItsStore) {
   for (const auto& entry : fs::recursive_directory_iterator(work_ / "state" / "volumes")) {
     if (entry.path().filename() == "open-new.txt" &&
         entry.path().string().find("/cache/recovered/") != std::string::npos) {
-      recovered = readAll(entry.path());
+      recovered = readSmallFile(entry.path());
     }
   }
   EXPECT_EQ(recovered, "never closed") << pluginLog();
@@ -473,11 +469,11 @@ TEST_F(CsiNodeTest, AzuriteVolumeSurvivesPluginKill) {
   EXPECT_EQ(mountType(mount), "fuse.skiff");
 
   startPlugin();
-  EXPECT_TRUE(
-      waitFor([&] { return readAll(work_ / "plugin.log").find("serves it") != std::string::npos; },
-              std::chrono::seconds(10)))
+  EXPECT_TRUE(waitFor(
+      [&] { return readSmallFile(work_ / "plugin.log").find("serves it") != std::string::npos; },
+      std::chrono::seconds(10)))
       << "the restarted plugin did not find its volume:\n"
-      << readAll(work_ / "plugin.log");
+      << readSmallFile(work_ / "plugin.log");
   // kubelet's retry of the publish after a restart finds the live mount.
   const auto again = publish("vol-az", mount, {{"uri", uri}, {"cacheTimeout", "0"}}, secrets);
   EXPECT_TRUE(again.ok()) << again.error_message();
@@ -490,7 +486,8 @@ TEST_F(CsiNodeTest, AzuriteVolumeSurvivesPluginKill) {
 
   std::string mountLogs;
   for (const auto& entry : fs::directory_iterator(work_ / "state" / "volumes")) {
-    mountLogs += readAll(entry.path() / "mount.log") + readAll(entry.path() / "mount.out");
+    mountLogs +=
+        readSmallFile(entry.path() / "mount.log") + readSmallFile(entry.path() / "mount.out");
   }
   EXPECT_NE(mountLogs.find("mounted"), std::string::npos) << mountLogs;
   EXPECT_EQ(mountLogs.find(Azurite::kKey), std::string::npos) << "the key is in the mount's log";

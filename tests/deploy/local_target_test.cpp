@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/files.hpp"
 #include "deploy/local/cleanup.hpp"
 #include "harness/jupyter.hpp"
 #include "harness/services.hpp"
@@ -22,11 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string readAll(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // The command line of every running process by PID. A process may end while
 // it is read (its /proc files then fail to read): it simply is not listed.
 std::map<int, std::string> commandLines() {
@@ -35,7 +31,7 @@ std::map<int, std::string> commandLines() {
     const int pid = std::atoi(entry.path().filename().c_str());
     if (pid <= 0) continue;
     try {
-      lines[pid] = readAll(entry.path() / "cmdline");
+      lines[pid] = readSmallFile(entry.path() / "cmdline");
     } catch (const std::ios_base::failure&) {
     }
   }
@@ -49,7 +45,7 @@ int modeOf(const std::filesystem::path& path) {
 }
 
 bool mountedUnder(const std::filesystem::path& dir) {
-  return readAll("/proc/mounts").find(dir.string()) != std::string::npos;
+  return readSmallFile("/proc/mounts").find(dir.string()) != std::string::npos;
 }
 
 // A project in a temp dir, taken down (and checked) when the test ends.
@@ -126,7 +122,7 @@ TEST(LocalTarget, AJobSeesItsMountsAndSecretsAndReportsMetrics) {
   EXPECT_EQ(runs["work"]["exitCode"], 0);
   EXPECT_EQ(runs["work"]["metrics"]["loss"], 0.25) << "the last value of each metric";
   EXPECT_EQ(runs["work"]["metrics"]["accuracy"], 0.9);
-  EXPECT_EQ(readAll(store / "out/copy.txt"), "blob data\n") << "written through the mount";
+  EXPECT_EQ(readSmallFile(store / "out/copy.txt"), "blob data\n") << "written through the mount";
 
   const auto logs = project.skiff({"logs", "work"});
   EXPECT_NE(logs.out.find("blob data"), std::string::npos) << logs.out;
@@ -373,7 +369,8 @@ TEST(LocalTarget, TheNotebookRunsJupyterWithItsTokenOutOfSight) {
   // The token is not in the state database at all (it was, readable by all).
   const auto dir = project.dir().path() / ".skiff";
   for (const char* file : {"state.db", "state.db-wal"}) {
-    EXPECT_EQ(readAll(dir / file).find(token), std::string::npos) << file << " holds the token";
+    EXPECT_EQ(readSmallFile(dir / file).find(token), std::string::npos)
+        << file << " holds the token";
   }
   EXPECT_EQ(modeOf(dir / "tokens" / "notebook"), 0600);
   EXPECT_NE(project.skiff({"status"}).out.find("?token=" + token), std::string::npos)
@@ -416,7 +413,7 @@ TEST(LocalTarget, TheNotebooksFileBrowserShowsTheProjectAndItsMounts) {
   EXPECT_NE(jupyter.put("data/new.txt", "x").rfind("2", 0), 0u)
       << "a read-only mount refuses writes";
   EXPECT_EQ(jupyter.put("models/note.txt", "x").rfind("2", 0), 0u) << "a writable mount takes them";
-  EXPECT_EQ(readAll(store / "models/note.txt"), "x");
+  EXPECT_EQ(readSmallFile(store / "models/note.txt"), "x");
   // The browser opens in the project, where the notebooks are.
   EXPECT_NE(jupyter.landing().find("/tree/iris"), std::string::npos);
 }
@@ -554,7 +551,7 @@ TEST(LocalTarget, StateAndLogsAreTheOwnersAloneAndTheSupervisorKeepsNoStrayEnvir
   }
   ASSERT_EQ(pids.size(), 2u) << "the supervisor was not found";
   for (const int pid : pids) {
-    const auto environ = readAll("/proc/" + std::to_string(pid) + "/environ");
+    const auto environ = readSmallFile("/proc/" + std::to_string(pid) + "/environ");
     EXPECT_NE(environ.find("PATH="), std::string::npos);
     EXPECT_EQ(environ.find("STRAY_SECRET"), std::string::npos)
         << pid << " kept the releasing shell's environment";
