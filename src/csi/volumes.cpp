@@ -27,6 +27,7 @@
 #include "common/subprocess.hpp"
 #include "common/text.hpp"
 #include "csi/cgroups.hpp"
+#include "mount/file_cache.hpp"
 
 namespace skiff::csi {
 
@@ -310,17 +311,6 @@ bool sameVolume(const Volume& a, const Volume& b) {
          a.cacheTimeout == b.cacheTimeout && a.cacheSize == b.cacheSize;
 }
 
-// What a cache holds that is in no store: uploads that failed (pending/),
-// files a killed mount changed and never closed (dirty/ records, moved to
-// recovered/ by the next mount), and versions that lost a conflict.
-bool holdsUnsaved(const fs::path& cache) {
-  std::error_code error;
-  for (const char* part : {"pending", "dirty", "conflicts", "recovered"}) {
-    if (fs::is_directory(cache / part, error) && !fs::is_empty(cache / part, error)) return true;
-  }
-  return false;
-}
-
 std::string utcStamp() {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -358,7 +348,8 @@ fs::path VolumeManager::keptDir(const std::string& uri) const {
 // volume waits on the node for the next read-write mount of the same store,
 // which uploads its pending uploads and recovers the rest (mount.md).
 void VolumeManager::keepUnsaved(const fs::path& dir, const Volume& volume) const {
-  if (!holdsUnsaved(dir / "cache")) return;
+  if (!mount::FileCache::holdsUnsaved(dir / "cache")) return;
+  mount::FileCache::dropCleanCopies(dir / "cache");
   const fs::path kept = keptDir(volume.uri);
   std::error_code error;
   fs::create_directories(kept, error);

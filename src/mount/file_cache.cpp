@@ -92,6 +92,25 @@ std::vector<RecoveredFile> FileCache::recover(const fs::path& directory) {
   return recovered;
 }
 
+bool FileCache::holdsUnsaved(const fs::path& directory) {
+  std::error_code error;
+  for (const char* part : {"pending", "dirty", "conflicts", "recovered"}) {
+    if (fs::is_directory(directory / part, error) && !fs::is_empty(directory / part, error)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void FileCache::dropCleanCopies(const fs::path& directory) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(directory / "data", error)) {
+    if (!fs::exists(directory / "dirty" / entry.path().filename(), error)) {
+      fs::remove_all(entry.path(), error);
+    }
+  }
+}
+
 FileCache::FileCache(fs::path directory, uint64_t maxBytes)
     : directory_(std::move(directory)), maxBytes_(maxBytes) {
   // What a killed mount had changed and not uploaded goes to recovered/;

@@ -83,6 +83,14 @@ class FileCache {
   // record. For a mount to call before it starts, while it can still tell
   // the terminal; the constructor does it too.
   static std::vector<RecoveredFile> recover(const std::filesystem::path& directory);
+  // Whether DIRECTORY holds what is in no store: uploads that failed
+  // (pending/), files a killed mount changed and never closed (dirty/),
+  // versions that lost a conflict (conflicts/), and recovered/.
+  static bool holdsUnsaved(const std::filesystem::path& directory);
+  // Deletes the clean copies in DIRECTORY/data/ (the store has them), keeping
+  // the files dirty/ records: for a cache that is kept only for what
+  // holdsUnsaved names.
+  static void dropCleanCopies(const std::filesystem::path& directory);
 
   // With the entry's mutex held, when it gets changes not in the store:
   // records it under dirty/ once, and counts the change.

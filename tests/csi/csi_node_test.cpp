@@ -361,10 +361,11 @@ TEST_F(CsiNodeTest, BadVolumesFailNamingTheProblem) {
 // through the driver).
 TEST_F(CsiNodeTest, WhatADeadMountNeverStoredGoesToTheNextMountOfItsStore) {
   TempDir store("skiff-csi-store");
-  fs::create_directories(store.path() / "data");
+  store.write("data/clean.txt", "in the store\n");
   const std::string uri = "file://" + (store.path() / "data").string();
   const auto first = target("pod-dies");
   ASSERT_TRUE(publish("vol-dies", first, {{"uri", uri}}).ok());
+  EXPECT_EQ(readSmallFile(first / "clean.txt"), "in the store\n");  // a clean copy in the cache
   const int open = ::open((first / "open-new.txt").c_str(), O_WRONLY | O_CREAT, 0644);
   ASSERT_GE(open, 0);
   ASSERT_EQ(::write(open, "never closed", 12), 12);
@@ -383,6 +384,14 @@ TEST_F(CsiNodeTest, WhatADeadMountNeverStoredGoesToTheNextMountOfItsStore) {
   EXPECT_NE(pluginLog().find("its cache holds changes that are in no store"), std::string::npos)
       << pluginLog();
   EXPECT_FALSE(fs::exists(store.path() / "data" / "open-new.txt")) << "never closed: not stored";
+  // What is kept is what no store has: the clean copy stays behind.
+  std::vector<std::string> keptData;
+  for (const auto& entry : fs::recursive_directory_iterator(work_ / "state" / "kept")) {
+    if (entry.is_regular_file() && entry.path().parent_path().filename() == "data") {
+      keptData.push_back(readSmallFile(entry.path()));
+    }
+  }
+  EXPECT_EQ(keptData, std::vector<std::string>{"never closed"});
 
   // A reader of the store does not take it; the next writer does.
   const auto reader = target("pod-reader");
