@@ -280,7 +280,6 @@ int runNodePlugin(const NodePluginOptions& options) {
     }
   }
   MountWatch watch(volumes, podEvents(options));
-  watch.check();  // the ones that died while no plugin ran
 
   IdentityService identity(options.driverName);
   NodeService node(options.nodeId, volumes);
@@ -298,12 +297,19 @@ int runNodePlugin(const NodePluginOptions& options) {
     spdlog::info("registration for kubelet on {}", registrationSocket);
   }
 
+  // On a thread of its own: an API server that is slow to answer must hold up
+  // neither the plugin's calls nor its stop.
+  std::thread watcher([&] {
+    for (int tick = 0; !stopRequested; ++tick) {
+      if (tick % 10 == 0) watch.check();  // at once: the ones that died while no plugin ran
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
   struct sigaction action {};
   action.sa_handler = onStopSignal;
   ::sigaction(SIGTERM, &action, nullptr);
   ::sigaction(SIGINT, &action, nullptr);
-  for (int tick = 1; !stopRequested; ++tick) {
-    if (tick % 10 == 0) watch.check();
+  while (!stopRequested) {
     // As PID 1 of a container, orphans (mount processes that ended) are ours to reap.
     if (::getpid() == 1) {
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {
@@ -315,6 +321,7 @@ int runNodePlugin(const NodePluginOptions& options) {
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (registrationServer) registrationServer->Shutdown(deadline);
   server->Shutdown(deadline);
+  watcher.join();
   return 0;
 }
 
