@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <utility>
 
 namespace skiff {
@@ -109,6 +110,14 @@ std::optional<uint64_t> parseByteSize(std::string_view text) {
     }
   }
   return std::nullopt;
+}
+
+std::string utcNow(const char* format) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[64];
+  return std::string(text, std::strftime(text, sizeof text, format, &utc));
 }
 
 }  // namespace skiff

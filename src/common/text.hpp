@@ -35,4 +35,8 @@ inline constexpr const char* kDurationRule =
 // Parses a byte size: "1024", "512Ki", "4Mi", "10G", "1.5Gi". Returns bytes.
 std::optional<uint64_t> parseByteSize(std::string_view text);
 
+// The time now in UTC, as strftime writes it with `format` (e.g.
+// "%Y-%m-%dT%H:%M:%SZ" for RFC 3339).
+std::string utcNow(const char* format);
+
 }  // namespace skiff

@@ -4,9 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 
+#include "common/text.hpp"
 #include "csi/node_plugin.hpp"
 #include "deploy/k8s/client.hpp"
 
@@ -19,15 +19,6 @@ namespace k8s = deploy::k8s;
 
 constexpr const char* kAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-std::string nowRfc3339() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
 }  // namespace
 
 std::optional<k8s::ClusterAccess> pluginApiAccess(const std::string& apiServer) {
@@ -37,7 +28,7 @@ std::optional<k8s::ClusterAccess> pluginApiAccess(const std::string& apiServer) 
 }
 
 json mountDiedEvent(const Volume& volume, const std::string& nodeId, const std::string& logFile) {
-  const std::string now = nowRfc3339();
+  const std::string now = utcNow("%Y-%m-%dT%H:%M:%SZ");  // RFC 3339
   const std::string message = fmt::format(
       "volume {} at {}: its skiff mount (pid {} on node {}) has died. The pod's reads and writes "
       "of it fail with ENOTCONN (\"Transport endpoint is not connected\") from now on. Delete the "

@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -311,15 +310,6 @@ bool sameVolume(const Volume& a, const Volume& b) {
          a.cacheTimeout == b.cacheTimeout && a.cacheSize == b.cacheSize;
 }
 
-std::string utcStamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
-  return text;
-}
-
 }  // namespace
 
 bool isSkiffMount(const std::string& path) {
@@ -353,7 +343,7 @@ void VolumeManager::keepUnsaved(const fs::path& dir, const Volume& volume) const
   const fs::path kept = keptDir(volume.uri);
   std::error_code error;
   fs::create_directories(kept, error);
-  fs::path place = kept / (utcStamp() + "-" + hexDigest(volume.targetPath));
+  fs::path place = kept / (utcNow("%Y%m%dT%H%M%SZ") + "-" + hexDigest(volume.targetPath));
   for (int n = 1; fs::exists(place); ++n) place += "." + std::to_string(n);
   fs::rename(dir / "cache", place, error);
   if (error) {

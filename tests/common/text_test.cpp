@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <regex>
+
 namespace skiff {
 namespace {
 
@@ -59,6 +62,16 @@ TEST(ParseByteSize, AcceptsSiAndBinaryUnits) {
   EXPECT_EQ(*parseByteSize("1.5Gi"), 1610612736u);
   EXPECT_FALSE(parseByteSize("lots").has_value());
   EXPECT_FALSE(parseByteSize("1Qi").has_value());
+}
+
+TEST(UtcNow, FormatsTheTimeNowInUtc) {
+  const std::string stamp = utcNow("%Y-%m-%dT%H:%M:%SZ");
+  EXPECT_TRUE(std::regex_match(stamp, std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)")))
+      << stamp;
+  std::tm utc{};
+  const std::time_t now = std::time(nullptr);
+  ::gmtime_r(&now, &utc);
+  EXPECT_EQ(utcNow("%Y"), std::to_string(1900 + utc.tm_year));
 }
 
 }  // namespace
