@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "common/text.hpp"
@@ -23,8 +22,7 @@ constexpr const char* kAccountDir = "/var/run/secrets/kubernetes.io/serviceaccou
 
 std::optional<k8s::ClusterAccess> pluginApiAccess(const std::string& apiServer) {
   if (!std::filesystem::exists(std::string(kAccountDir) + "/token")) return std::nullopt;
-  if (apiServer.empty() && !std::getenv("KUBERNETES_SERVICE_HOST")) return std::nullopt;
-  return k8s::inClusterAccess(kAccountDir, apiServer);
+  return k8s::inClusterAccess(kAccountDir, apiServer);  // says when it is no pod's
 }
 
 json mountDiedEvent(const Volume& volume, const std::string& nodeId, const std::string& logFile) {

@@ -19,7 +19,8 @@ namespace skiff::csi {
 // The plugin's access to the API: its pod's service account, at `apiServer`
 // when given (a cluster whose Service addresses do not route from the node,
 // such as one without kube-proxy), else at KUBERNETES_SERVICE_HOST. Nothing
-// when the plugin runs with no token (outside a pod): its news is logged only.
+// when the plugin runs with no token (outside a pod): its news is logged only;
+// skiff::Error when the token is there but no address (inClusterAccess).
 std::optional<deploy::k8s::ClusterAccess> pluginApiAccess(const std::string& apiServer);
 
 // The Event for `volume`'s pod saying that its mount died (a core/v1 Event,
