@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -471,9 +472,11 @@ class K8sTarget : public Target {
   }
 
   // What each rolled-out skiff serve serves (versions, states, labels),
-  // asked through the API server's service proxy, onto its Deployment's row:
-  // "models" (JSON) and "modelsText", or "modelsError".
-  static void askModelServers(KubeClient& client, const spec::Spec& spec, json& rows) {
+  // asked through the API server's service proxy: onto its Deployment's row
+  // ("models", or "modelsError"), and as the line status prints under it.
+  static std::map<std::string, std::string> askModelServers(KubeClient& client,
+                                                            const spec::Spec& spec, json& rows) {
+    std::map<std::string, std::string> lines;  // Deployment name -> "models: ..."
     for (const auto& [name, service] : spec.services) {
       if (service.kind != spec::ServiceKind::kServe) continue;
       const std::string object = k8s::objectName(spec, name);
@@ -487,19 +490,21 @@ class K8sTarget : public Target {
               },
               "service " + object);
           row["models"] = servedModelsJson(models);
-          row["modelsText"] = describeServedModels(models);
+          lines[object] = "models: " + describeServedModels(models);
         } catch (const std::exception& e) {
           row["modelsError"] = e.what();
+          lines[object] = std::string("models: ") + e.what();
         }
       }
     }
+    return lines;
   }
 
   int status(const spec::Spec& spec, const StatusOptions& options) override {
     KubeClient client = connect(options);
     auto view = k8s::viewRelease(client, spec.name);
     json& rows = view.objects;
-    askModelServers(client, spec, rows);
+    const auto modelLines = askModelServers(client, spec, rows);
     if (rows.empty()) requireNamespace(client);
     for (const auto& plural : view.hidden) {
       std::cerr << fmt::format(
@@ -519,10 +524,9 @@ class K8sTarget : public Target {
           row["kind"].get<std::string>() + "/" + row["name"].get<std::string>(),
           row["phase"].get<std::string>(), row["state"].get<std::string>(),
           row["release"].get<std::string>());
-      if (row.contains("modelsError")) {
-        std::cout << "      models: " << row["modelsError"].get<std::string>() << "\n";
-      } else if (row.contains("models")) {
-        std::cout << "      models: " << row["modelsText"].get<std::string>() << "\n";
+      const auto line = modelLines.find(row["name"].get<std::string>());
+      if (row["kind"] == "Deployment" && line != modelLines.end()) {
+        std::cout << "      " << line->second << "\n";
       }
     }
     // Each workload's pods as the kubelet reports them: the real phase,
