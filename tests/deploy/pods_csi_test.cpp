@@ -155,6 +155,14 @@ storage:
 )";
 }
 
+// readerProject with one volume, `data`: `uri` read-only at /data, with the store's Secret.
+std::string readOnlyDataProject(const std::string& name, const std::string& uri,
+                                const std::string& command) {
+  return readerProject(
+      name, "  data: {uri: " + uri + ", mountPath: /data, readOnly: true, secret: store}\n",
+      command, "[data]");
+}
+
 std::string uniqueContainer(const std::string& purpose) {
   return "csi-" + purpose + "-" + std::to_string(::getpid());
 }
@@ -345,11 +353,7 @@ TEST(CsiDriverOnTheCluster, AWrongKeyFailsThePodsStartWithTheStoresRefusal) {
   const std::string container = uniqueContainer("wrongkey");
   const std::string uri = "az://" + std::string(Azurite::kAccount) + "/" + container;
   ASSERT_EQ(runSkiff({"blob", "cp", "-", uri + "/x"}, storeEnv(), "x").exitCode, 0);
-  ClusterProject project(
-      "csi", "wrongkey",
-      readerProject("wrongkey",
-                    "  data: {uri: " + uri + ", mountPath: /data, readOnly: true, secret: store}\n",
-                    "[ls, /data]", "[data]"));
+  ClusterProject project("csi", "wrongkey", readOnlyDataProject("wrongkey", uri, "[ls, /data]"));
   ASSERT_EQ(project.build().exitCode, 0);
   std::string wrong = Azurite::shared().connectionString();
   const std::string key = Azurite::kKey;
@@ -373,9 +377,7 @@ TEST(CsiDriverOnTheCluster, AMountThatDiesIsToldInThePodsEvents) {
   ASSERT_EQ(runSkiff({"blob", "cp", "-", uri + "/hello.txt"}, storeEnv(), "hello\n").exitCode, 0);
   ClusterProject project(
       "csi", "dies",
-      readerProject("dies",
-                    "  data: {uri: " + uri + ", mountPath: /data, readOnly: true, secret: store}\n",
-                    "[sh, -c, 'cat /data/hello.txt && sleep 600']", "[data]"));
+      readOnlyDataProject("dies", uri, "[sh, -c, 'cat /data/hello.txt && sleep 600']"));
   ASSERT_EQ(project.build().exitCode, 0);
   ASSERT_EQ(project.skiff({"release"}, storeEnv()).exitCode, 0);
   const auto kubectl = [&](std::vector<std::string> args) {
