@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "cli/commands.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/text.hpp"
 #include "serve/client_bench.hpp"
 #include "serve/engine_bench.hpp"
@@ -83,6 +82,12 @@ std::optional<serve::DefaultBatching> defaultBatching(const ServeArguments& argu
   return batching;
 }
 
+// The hidden benches' KServe v2 JSON request body, at most the server's
+// default body limit.
+std::string readRequestFile(const std::string& path) {
+  return readBoundedFile(path, 64ull << 20, "bench with a request under 64 MiB");
+}
+
 // Hidden: KServe v2 load over REST or gRPC from one client program, the
 // two protocols' ratio bench/serve_grpc.sh prints.
 void addClientBenchCommand(CLI::App& app) {
@@ -100,11 +105,7 @@ void addClientBenchCommand(CLI::App& app) {
   command->add_option("--seconds", options->seconds)->check(CLI::Range(0.1, 3600.0));
   command->add_flag("--typed", *typed, "gRPC: typed contents instead of raw_input_contents");
   command->callback([options, requestFile, typed] {
-    std::ifstream in(*requestFile);
-    if (!in) throw Error("cannot read the request file", *requestFile);
-    std::stringstream body;
-    body << in.rdbuf();
-    options->requestBody = body.str();
+    options->requestBody = readRequestFile(*requestFile);
     options->rawContents = !*typed;
     const serve::ClientBenchResult result = serve::benchClients(*options);
     std::cout << fmt::format("rps={:.0f} p50_us={:.1f} p99_us={:.1f} requests={}\n",
@@ -201,12 +202,8 @@ void addServeCommands(CLI::App& app, CommandContext& context) {
   benchCommand->add_option("--intra-op-threads", bench->engine.threads)->check(CLI::Range(1, 1024));
   benchCommand->add_option("--onnxruntime-library", bench->engine.library);
   benchCommand->callback([bench] {
-    std::ifstream in(bench->request);
-    if (!in) throw Error("cannot read the request file", bench->request);
-    std::stringstream body;
-    body << in.rdbuf();
-    const serve::EngineBenchResult result =
-        serve::benchEngine(bench->model, body.str(), bench->iterations, bench->engine);
+    const serve::EngineBenchResult result = serve::benchEngine(
+        bench->model, readRequestFile(bench->request), bench->iterations, bench->engine);
     std::cout << fmt::format("p50_us={:.2f} p99_us={:.2f} iterations={}\n", result.p50Microseconds,
                              result.p99Microseconds, result.iterations);
   });
